@@ -1,0 +1,1 @@
+"""Activities: every Nova call of the project, through openstacksdk."""

@@ -1,0 +1,460 @@
+"""The activities of Watcher's ``migrate`` action: all its Nova I/O.
+
+Each activity is idempotent: Temporal may run any of them twice (a retry
+after a lost response, a worker that died mid-call), so each one first looks at
+Nova and then acts only on what is still missing.
+
+* ``pre_execute`` only reads.
+* ``execute`` adopts a migration newer than the baseline recorded by
+  ``pre_execute`` instead of starting a second one.
+* ``wait_for_migration`` is one heartbeating loop (not an activity per poll);
+  its heartbeat details carry what it saw, so a retry resumes from there.
+* ``revert`` looks at the server before every step and records its plan in
+  its heartbeat details, so repeating it never undoes its own work.
+
+Blocking openstacksdk calls run in threads (``asyncio.to_thread``) so the
+event loop stays free to heartbeat and to receive cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from temporalio import activity
+
+from activities.nova import (
+    COLD_TASK_STATES,
+    LIVE_TASK_STATES,
+    NOVA_MIGRATION_TYPE,
+    MigrationRecord,
+    NovaGateway,
+)
+from watcher_temporal.errors import (
+    MigrationFailed,
+    MigrationTimedOut,
+    NovaBusy,
+    NovaUnavailable,
+    PreconditionFailed,
+    RevertFailed,
+)
+from watcher_temporal.models import (
+    DESTINATION_MICROVERSION,
+    PROGRESS_SIGNAL,
+    ExecuteRequest,
+    ExecuteResult,
+    MigrateActivity,
+    MigrateServerInput,
+    MigrationProgressReport,
+    MigrationType,
+    PostExecuteRequest,
+    PreExecuteResult,
+    RevertAction,
+    RevertProgress,
+    RevertRequest,
+    RevertResult,
+    ServerSnapshot,
+    WaitRequest,
+    WaitResult,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: How long ``execute`` waits for Nova's conductor to write the migration
+#: record after the API accepted the request (the API answers 202 first).
+RECORD_APPEAR_SECONDS = 30.0
+#: Revert checks the server at most this often: an abort must be seen quickly.
+REVERT_CHECK_SECONDS = 1.0
+#: Least time between two progress signals to the workflow (history budget).
+PROGRESS_SIGNAL_SECONDS = 10.0
+
+MOVING_TASK_STATES = LIVE_TASK_STATES | COLD_TASK_STATES
+MOVING_STATUSES = frozenset({"MIGRATING", "RESIZE", "VERIFY_RESIZE", "REVERT_RESIZE"})
+COLD_MIGRATABLE_STATUSES = frozenset({"ACTIVE", "SHUTOFF"})
+
+
+def moved_as_requested(server: ServerSnapshot, params: MigrateServerInput) -> bool:
+    """True when the server sits where the migration promised."""
+    if params.destination_node is not None:
+        return server.host == params.destination_node
+    return server.host is not None and server.host != params.source_node
+
+
+def newest_of_ours(
+    records: list[MigrationRecord], params: MigrateServerInput, baseline: int | None
+) -> MigrationRecord | None:
+    """The newest record of this migration type created after ``baseline``."""
+    wanted = NOVA_MIGRATION_TYPE[params.migration_type.value]
+    for record in records:  # newest first
+        if baseline is not None and int(record.id) <= baseline:
+            return None
+        if record.migration_type in (None, wanted):
+            return record
+    return None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class MigrateActivities:
+    """The migrate activities, bound to one Nova gateway.
+
+    Args:
+        nova: The gateway every Nova call goes through.
+        progress_signal_seconds: Least time between progress signals.
+    """
+
+    def __init__(self, nova: NovaGateway, *, progress_signal_seconds: float = PROGRESS_SIGNAL_SECONDS) -> None:
+        self._nova = nova
+        self._progress_signal_seconds = progress_signal_seconds
+
+    def all(self) -> list[Callable[..., object]]:
+        """Every activity, for ``Worker(activities=...)``."""
+        return [self.pre_execute, self.execute, self.wait_for_migration, self.post_execute, self.revert]
+
+    async def _call(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+    # -- pre_execute -----------------------------------------------------
+
+    @activity.defn(name=MigrateActivity.PRE_EXECUTE.value)
+    async def pre_execute(self, params: MigrateServerInput) -> PreExecuteResult:
+        """Check Watcher's preconditions; SKIP where Watcher skips, raise where it fails.
+
+        Raises:
+            PreconditionFailed: destination unknown, disabled or down; the
+                compute API too old to name a destination; a task in progress;
+                a live migration of a non-ACTIVE server; a cold migration of a
+                server neither ACTIVE nor SHUTOFF.
+        """
+        return await self._call(self._pre_execute, params)
+
+    def _pre_execute(self, params: MigrateServerInput) -> PreExecuteResult:
+        nova = self._nova
+        server = nova.get_server(params.resource_id)
+        if server is None:
+            return PreExecuteResult(skip_reason=f"server {params.resource_id} does not exist")
+        if server.host != params.source_node:
+            return PreExecuteResult(
+                server=server,
+                skip_reason=f"server is on {server.host!r}, not on source_node {params.source_node!r}",
+            )
+        dest = params.destination_node
+        if dest is not None:
+            if not nova.supports_microversion(DESTINATION_MICROVERSION):
+                raise PreconditionFailed(
+                    f"naming destination_node needs compute API microversion >= {DESTINATION_MICROVERSION}; "
+                    f"this cloud offers up to {nova.max_microversion()}"
+                )
+            service = nova.compute_service(dest)
+            if service is None:
+                raise PreconditionFailed(f"destination_node {dest!r} is not a nova-compute host of this cloud")
+            if not service.enabled:
+                reason = f" ({service.disabled_reason})" if service.disabled_reason else ""
+                raise PreconditionFailed(f"destination_node {dest!r}: its compute service is disabled{reason}")
+            if not service.up or service.forced_down:
+                raise PreconditionFailed(f"destination_node {dest!r}: its compute service is down")
+        if server.task_state:
+            raise PreconditionFailed(f"server has a task in progress: task_state={server.task_state}")
+        if params.migration_type is MigrationType.LIVE and server.status != "ACTIVE":
+            raise PreconditionFailed(f"live migration needs an ACTIVE server; its status is {server.status}")
+        if params.migration_type is MigrationType.COLD and server.status not in COLD_MIGRATABLE_STATUSES:
+            raise PreconditionFailed(f"cold migration needs an ACTIVE or SHUTOFF server; its status is {server.status}")
+        records = nova.migrations_of(params.resource_id)
+        baseline = int(records[0].id) if records else None
+        return PreExecuteResult(server=server, baseline_migration_id=baseline)
+
+    # -- execute ---------------------------------------------------------
+
+    @activity.defn(name=MigrateActivity.EXECUTE.value)
+    async def execute(self, request: ExecuteRequest) -> ExecuteResult:
+        """Start the Nova migration, or adopt the one an earlier attempt started."""
+        params = request.params
+        adopted = await self._call(self._adopt, request)
+        if adopted is not None:
+            return adopted
+        start = self._nova.live_migrate if params.migration_type is MigrationType.LIVE else self._nova.cold_migrate
+        await self._call(start, params.resource_id, params.destination_node)
+        activity.logger.info("started %s migration of %s", params.migration_type.value, params.resource_id)
+        record = await self._await_record(params, request.baseline_migration_id)
+        return ExecuteResult(migration_id=record.id if record else None)
+
+    def _adopt(self, request: ExecuteRequest) -> ExecuteResult | None:
+        """Return the migration already under way (or done), or None to start one."""
+        params = request.params
+        server = self._nova.get_server(params.resource_id)
+        if server is None:
+            raise MigrationFailed(f"server {params.resource_id} disappeared before the migration started")
+        ours = newest_of_ours(self._nova.migrations_of(params.resource_id), params, request.baseline_migration_id)
+        moved = server.host != params.source_node
+        if ours is not None:
+            activity.logger.info("adopting migration %s (status %s)", ours.id, ours.status)
+            return ExecuteResult(migration_id=ours.id, adopted=True, already_moved=moved)
+        if server.task_state in MOVING_TASK_STATES or server.status in MOVING_STATUSES:
+            # The API marks the server before the conductor writes the record:
+            # an earlier attempt's request is in flight. Let the retry find it.
+            raise NovaBusy(f"server is {server.status}/{server.task_state} but its migration record is not written yet")
+        if moved:
+            raise MigrationFailed(
+                f"server left source_node {params.source_node!r} for {server.host!r} without a migration of ours"
+            )
+        return None
+
+    async def _await_record(self, params: MigrateServerInput, baseline: int | None) -> MigrationRecord | None:
+        deadline = time.monotonic() + RECORD_APPEAR_SECONDS
+        while True:
+            records = await self._call(self._nova.migrations_of, params.resource_id)
+            ours = newest_of_ours(records, params, baseline)
+            if ours is not None or time.monotonic() >= deadline:
+                return ours
+            activity.heartbeat()
+            await asyncio.sleep(0.5)
+
+    # -- wait_for_migration (poll) ---------------------------------------
+
+    @activity.defn(name=MigrateActivity.WAIT.value)
+    async def wait_for_migration(self, request: WaitRequest) -> WaitResult:
+        """Wait until Nova finishes, heartbeating progress; confirm cold migrations.
+
+        Raises:
+            MigrationFailed: migration error/failed/cancelled, server ERROR,
+                or the server left on its source.
+            MigrationTimedOut: ``request.deadline`` passed first.
+        """
+        info = activity.info()
+        details = info.heartbeat_details
+        report = (
+            activity.payload_converter().from_payload(details[0], MigrationProgressReport)
+            if details
+            else MigrationProgressReport(migration_id=request.migration_id)
+        )
+        report = report.model_copy(update={"attempt": info.attempt})
+        if details:
+            activity.logger.info("resuming wait after %d polls (attempt %d)", report.polls, info.attempt)
+        last_signal = 0.0
+        last_status = None
+        while True:
+            try:
+                result, report = await self._call(self._observe, request, report)
+            except NovaUnavailable as err:
+                # One bad poll does not end the wait; the deadline does.
+                activity.logger.warning("poll failed, will poll again: %s", err.message)
+                result = None
+            activity.heartbeat(report)
+            changed = report.nova_migration_status != last_status
+            if changed or time.monotonic() - last_signal >= self._progress_signal_seconds:
+                last_signal, last_status = time.monotonic(), report.nova_migration_status
+                await self._signal_progress(report)
+            if result is not None:
+                return result
+            if _now() >= request.deadline:
+                raise MigrationTimedOut(
+                    f"migration {report.migration_id or '?'} still {report.nova_migration_status or 'running'} "
+                    f"at the deadline ({request.params.timeout_seconds:g} s)",
+                    report,
+                )
+            await asyncio.sleep(request.params.poll_interval_seconds)
+
+    def _observe(
+        self, request: WaitRequest, report: MigrationProgressReport
+    ) -> tuple[WaitResult | None, MigrationProgressReport]:
+        """One poll: look at Nova, act (cold confirm), say whether it is over."""
+        params, nova = request.params, self._nova
+        server = nova.get_server(params.resource_id)
+        if server is None:
+            raise MigrationFailed(f"server {params.resource_id} disappeared during the migration")
+        update: dict[str, object] = {
+            "polls": report.polls + 1,
+            "server_status": server.status,
+            "task_state": server.task_state,
+            "host": server.host,
+        }
+        running: MigrationRecord | None = None
+        if params.migration_type is MigrationType.LIVE:
+            in_progress = nova.in_progress_migrations(params.resource_id)
+            running = next((r for r in in_progress if r.id == report.migration_id), None)
+            if running is None:
+                running = newest_of_ours(in_progress, params, request.baseline_migration_id)
+        record = running or newest_of_ours(
+            nova.migrations_of(params.resource_id), params, request.baseline_migration_id
+        )
+        if record is not None:
+            update |= {
+                "migration_id": record.id,
+                "nova_migration_status": record.status,
+                "memory_total_bytes": record.memory_total_bytes,
+                "memory_processed_bytes": record.memory_processed_bytes,
+                "memory_remaining_bytes": record.memory_remaining_bytes,
+            }
+        report = report.model_copy(update=update)
+        if record is not None and record.has_failed:
+            raise MigrationFailed(f"Nova marked migration {record.id} {record.status}", report)
+        if server.status == "ERROR":
+            raise MigrationFailed("the server went to ERROR during the migration", report)
+        if server.task_state is not None or running is not None:
+            return None, report
+        if params.migration_type is MigrationType.COLD and server.status == "VERIFY_RESIZE":
+            if not report.resize_confirmed or report.polls % 5 == 0:
+                try:
+                    nova.confirm_resize(params.resource_id)
+                except NovaBusy:
+                    pass  # a confirm is already under way; look again next poll
+                report = report.model_copy(update={"resize_confirmed": True})
+            return None, report
+        if moved_as_requested(server, params):
+            if server.status == request.original.status:
+                return WaitResult(
+                    server=server, nova_migration_status=report.nova_migration_status, polls=report.polls
+                ), report
+            return None, report  # e.g. cold: confirmed, status not yet back
+        if record is None or record.is_final:
+            raise MigrationFailed(
+                f"Nova finished with the server still on {server.host!r} "
+                f"(migration {record.id + ' ' + record.status if record else 'record missing'})",
+                report,
+            )
+        return None, report
+
+    async def _signal_progress(self, report: MigrationProgressReport) -> None:
+        """Tell the workflow what Nova reports, for its ``progress`` query.
+
+        Best effort: a lost signal only makes the query staler.
+        """
+        info = activity.info()
+        if info.workflow_id is None:
+            return  # started outside a workflow (standalone activity)
+        try:
+            handle = activity.client().get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id)
+            await handle.signal(PROGRESS_SIGNAL, report)
+        except Exception as err:  # noqa: BLE001 - progress is advisory
+            activity.logger.debug("progress signal not sent: %s", err)
+
+    # -- post_execute ----------------------------------------------------
+
+    @activity.defn(name=MigrateActivity.POST_EXECUTE.value)
+    async def post_execute(self, request: PostExecuteRequest) -> ServerSnapshot:
+        """Verify the end state: where promised, status as before, nothing in progress."""
+        return await self._call(self._post_execute, request)
+
+    def _post_execute(self, request: PostExecuteRequest) -> ServerSnapshot:
+        params = request.params
+        server = self._nova.get_server(params.resource_id)
+        if server is None:
+            raise MigrationFailed(f"server {params.resource_id} disappeared")
+        problems = []
+        if not moved_as_requested(server, params):
+            where = params.destination_node or f"a host other than {params.source_node}"
+            problems.append(f"server is on {server.host!r}, expected {where!r}")
+        if server.status != request.original.status:
+            problems.append(f"status is {server.status}, was {request.original.status}")
+        if server.task_state:
+            problems.append(f"task_state is {server.task_state}")
+        if self._nova.in_progress_migrations(params.resource_id):
+            problems.append("a migration is still in progress")
+        if problems:
+            raise MigrationFailed("end state check failed: " + "; ".join(problems))
+        return server
+
+    # -- revert (compensation) -------------------------------------------
+
+    @activity.defn(name=MigrateActivity.REVERT.value)
+    async def revert(self, request: RevertRequest) -> RevertResult:
+        """Put the server back on its source, whatever state the migration reached.
+
+        Live migration running → abort it; cold in VERIFY_RESIZE → revert the
+        resize; server already elsewhere → migrate it back with the same type;
+        server on its source and idle → nothing to do. Safe to repeat.
+
+        Raises:
+            RevertFailed: the server went to ERROR, the move back failed, or
+                the deadline passed.
+        """
+        details = activity.info().heartbeat_details
+        progress = (
+            activity.payload_converter().from_payload(details[0], RevertProgress) if details else RevertProgress()
+        )
+        interval = min(request.params.poll_interval_seconds, REVERT_CHECK_SECONDS)
+        while True:
+            try:
+                result, progress = await self._call(self._revert_step, request, progress)
+            except NovaUnavailable as err:
+                activity.logger.warning("revert step failed, will look again: %s", err.message)
+                result = None
+            activity.heartbeat(progress)
+            if result is not None:
+                return result
+            if _now() >= request.deadline:
+                raise RevertFailed(
+                    f"server not back on {request.params.source_node!r} by the revert deadline; "
+                    f"steps so far: {'; '.join(progress.steps) or 'none'}",
+                    progress,
+                )
+            await asyncio.sleep(interval)
+
+    def _revert_step(
+        self, request: RevertRequest, progress: RevertProgress
+    ) -> tuple[RevertResult | None, RevertProgress]:
+        params, nova = request.params, self._nova
+        source = params.source_node
+        server = nova.get_server(params.resource_id)
+        if server is None:
+            raise RevertFailed(f"server {params.resource_id} disappeared", progress)
+        if server.status == "ERROR":
+            raise RevertFailed(f"server is in ERROR on {server.host!r}; needs an operator", progress)
+
+        def step(text: str, **changes: object) -> RevertProgress:
+            activity.logger.info("revert: %s", text)
+            return progress.model_copy(update={"steps": [*progress.steps, text], **changes})
+
+        if params.migration_type is MigrationType.LIVE and not progress.moving_back:
+            for record in nova.in_progress_migrations(params.resource_id):
+                if record.id not in progress.aborted:
+                    try:
+                        nova.abort_migration(params.resource_id, record.id)
+                    except NovaBusy:
+                        return None, progress  # not abortable this instant; look again
+                    progress = step(f"aborted live migration {record.id}", aborted=[*progress.aborted, record.id])
+        if server.task_state in MOVING_TASK_STATES:
+            return None, progress  # Nova is still working (abort in flight, cold can't be aborted)
+        if server.status == "VERIFY_RESIZE":
+            if progress.moving_back:
+                nova.confirm_resize(params.resource_id)
+                return None, step("confirmed the move back to the source")
+            nova.revert_resize(params.resource_id)
+            return None, step("reverted the resize", resize_reverted=True)
+        if server.host == source:
+            return RevertResult(
+                action=_strongest(progress), steps=progress.steps or ["nothing to do"], server=server
+            ), progress
+        if progress.moving_back:
+            records = nova.migrations_of(params.resource_id)
+            last = records[0] if records else None
+            raise RevertFailed(
+                f"moving the server back to {source!r} failed; it is on {server.host!r}"
+                f" (migration {last.id + ' ' + last.status if last else 'unknown'})",
+                progress,
+            )
+        if params.migration_type is MigrationType.LIVE:
+            nova.live_migrate(params.resource_id, source)
+        else:
+            nova.cold_migrate(params.resource_id, source)
+        return None, step(
+            f"{params.migration_type.value}-migrating back from {server.host} to {source}", moving_back=True
+        )
+
+
+def _strongest(progress: RevertProgress) -> RevertAction:
+    if progress.moving_back:
+        return RevertAction.MIGRATED_BACK
+    if progress.resize_reverted:
+        return RevertAction.RESIZE_REVERTED
+    if progress.aborted:
+        return RevertAction.ABORTED
+    return RevertAction.NOTHING_TO_DO

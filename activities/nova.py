@@ -1,0 +1,256 @@
+"""The only door to Nova: a thin, blocking gateway over openstacksdk.
+
+Activities call it from a thread (``asyncio.to_thread``) so the worker's event
+loop keeps heartbeating. It returns small snapshots instead of openstacksdk
+resources, so nothing that could carry a token leaves this module, and it
+translates every openstacksdk / transport exception into the project's error
+taxonomy (:mod:`watcher_temporal.errors`) in one place.
+
+Credentials come only from the worker's environment: ``clouds.yaml`` with
+``OS_CLOUD`` (or ``OS_*`` variables), read by openstacksdk itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+import keystoneauth1.exceptions as ks_exceptions
+import openstack
+import openstack.connection
+import openstack.exceptions as os_exceptions
+import requests
+from openstack import utils as os_utils
+
+from watcher_temporal.errors import (
+    MigrationFailed,
+    NovaBusy,
+    NovaUnavailable,
+    PreconditionFailed,
+)
+from watcher_temporal.models import ServerSnapshot
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Nova task states of a migration that is still moving the server.
+LIVE_TASK_STATES = frozenset({"migrating"})
+COLD_TASK_STATES = frozenset(
+    {"resize_prep", "resize_migrating", "resize_migrated", "resize_finish", "resize_reverting", "resize_confirming"}
+)
+#: os-migrations statuses after which Nova does nothing more.
+FAILED_MIGRATION_STATUSES = frozenset({"error", "failed", "cancelled"})
+DONE_MIGRATION_STATUSES = frozenset({"completed", "confirmed", "finished", "reverted", "done"})
+FINAL_MIGRATION_STATUSES = FAILED_MIGRATION_STATUSES | DONE_MIGRATION_STATUSES
+#: os-migrations ``migration_type`` per Watcher migration type.
+NOVA_MIGRATION_TYPE = {"live": "live-migration", "cold": "migration"}
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationRecord:
+    """One Nova migration record (os-migrations or server migrations)."""
+
+    id: str
+    status: str
+    migration_type: str | None
+    source_compute: str | None
+    dest_compute: str | None
+    memory_total_bytes: int | None = None
+    memory_processed_bytes: int | None = None
+    memory_remaining_bytes: int | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_MIGRATION_STATUSES
+
+    @property
+    def has_failed(self) -> bool:
+        return self.status in FAILED_MIGRATION_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class ComputeService:
+    """A nova-compute service as the scheduler sees it."""
+
+    host: str
+    enabled: bool
+    up: bool
+    forced_down: bool
+    disabled_reason: str | None
+
+
+def _translate(action: str, err: Exception) -> Exception:
+    """Map an openstacksdk/transport exception to the error taxonomy."""
+    if isinstance(err, os_exceptions.ConflictException):
+        return NovaBusy(f"{action}: Nova is busy with this server (409): {_nova_message(err)}")
+    if isinstance(err, os_exceptions.ForbiddenException):
+        return PreconditionFailed(
+            f"{action}: Nova refused the request (403); the worker's cloud needs admin rights: {_nova_message(err)}"
+        )
+    if isinstance(err, os_exceptions.BadRequestException):
+        return MigrationFailed(f"{action}: Nova rejected the request (400): {_nova_message(err)}")
+    if isinstance(err, os_exceptions.HttpException):
+        code = err.status_code or 0
+        if code >= 500 or code in (0, 408, 429):
+            return NovaUnavailable(f"{action}: Nova answered {code or 'no status'}: {_nova_message(err)}")
+        return MigrationFailed(f"{action}: Nova answered {code}: {_nova_message(err)}")
+    if isinstance(
+        err,
+        ks_exceptions.ConnectionError
+        | ks_exceptions.RetriableConnectionFailure
+        | requests.ConnectionError
+        | requests.Timeout
+        | ConnectionError,
+    ):
+        return NovaUnavailable(f"{action}: cannot reach Nova ({type(err).__name__})")
+    if isinstance(err, ks_exceptions.http.HttpError) and (err.http_status or 0) >= 500:
+        return NovaUnavailable(f"{action}: identity/compute answered {err.http_status}")
+    return err
+
+
+def _nova_message(err: os_exceptions.HttpException) -> str:
+    # details is Nova's own fault text; the full str() repeats the URL too.
+    return str(err.details or err.message or "").strip()[:500]
+
+
+def nova_call(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a gateway method so its exceptions speak the taxonomy."""
+
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def inner(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as err:
+                translated = _translate(action, err)
+                if translated is err:
+                    raise
+                raise translated from err
+
+        return inner
+
+    return wrap
+
+
+def _snapshot(server: Any) -> ServerSnapshot:
+    return ServerSnapshot(
+        id=server.id,
+        name=server.name,
+        status=server.status,
+        host=server.compute_host,
+        task_state=server.task_state,
+        vm_state=server.vm_state,
+    )
+
+
+def _record(migration: Any) -> MigrationRecord:
+    return MigrationRecord(
+        id=str(migration.id),
+        status=str(migration.status or "").lower(),
+        migration_type=getattr(migration, "migration_type", None),
+        source_compute=migration.source_compute,
+        dest_compute=migration.dest_compute,
+        memory_total_bytes=getattr(migration, "memory_total_bytes", None),
+        memory_processed_bytes=getattr(migration, "memory_processed_bytes", None),
+        memory_remaining_bytes=getattr(migration, "memory_remaining_bytes", None),
+    )
+
+
+def _newest_first(records: Iterable[MigrationRecord]) -> list[MigrationRecord]:
+    return sorted(records, key=lambda r: int(r.id), reverse=True)
+
+
+class NovaGateway:
+    """Blocking Nova operations used by the migrate activities.
+
+    Args:
+        connect: Returns an openstacksdk connection. Defaults to
+            ``openstack.connect()``, which reads ``OS_CLOUD`` / clouds.yaml /
+            ``OS_*``. Called lazily, once, on first use.
+    """
+
+    def __init__(self, *, connect: Callable[[], openstack.connection.Connection] | None = None) -> None:
+        self._connect = connect or openstack.connect
+        self._conn: openstack.connection.Connection | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def conn(self) -> openstack.connection.Connection:
+        with self._lock:
+            if self._conn is None:
+                self._conn = self._connect()
+            return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    @nova_call("get server")
+    def get_server(self, server_id: str) -> ServerSnapshot | None:
+        try:
+            return _snapshot(self.conn.compute.get_server(server_id))
+        except os_exceptions.NotFoundException:
+            return None
+
+    @nova_call("list compute services")
+    def compute_service(self, host: str) -> ComputeService | None:
+        for svc in self.conn.compute.services(binary="nova-compute", host=host):
+            if svc.host == host:
+                return ComputeService(
+                    host=svc.host,
+                    enabled=svc.status == "enabled",
+                    up=svc.state == "up",
+                    forced_down=bool(svc.is_forced_down),
+                    disabled_reason=svc.disabled_reason,
+                )
+        return None
+
+    @nova_call("discover the compute API version")
+    def supports_microversion(self, microversion: str) -> bool:
+        return bool(os_utils.supports_microversion(self.conn.compute, microversion))
+
+    @nova_call("discover the compute API version")
+    def max_microversion(self) -> str | None:
+        data = self.conn.compute.get_endpoint_data()
+        return None if data is None or data.max_microversion is None else "{}.{}".format(*data.max_microversion)
+
+    @nova_call("list migrations")
+    def migrations_of(self, server_id: str) -> list[MigrationRecord]:
+        """All migration records of a server, newest first (os-migrations)."""
+        return _newest_first(_record(m) for m in self.conn.compute.migrations(server_id=server_id))
+
+    @nova_call("list in-progress migrations")
+    def in_progress_migrations(self, server_id: str) -> list[MigrationRecord]:
+        """The server's in-progress live migrations with memory progress, newest first."""
+        try:
+            return _newest_first(_record(m) for m in self.conn.compute.server_migrations(server_id))
+        except os_exceptions.NotFoundException:
+            return []
+
+    @nova_call("live-migrate server")
+    def live_migrate(self, server_id: str, host: str | None) -> None:
+        self.conn.compute.live_migrate_server(server_id, host=host, block_migration="auto")
+
+    @nova_call("cold-migrate server")
+    def cold_migrate(self, server_id: str, host: str | None) -> None:
+        self.conn.compute.migrate_server(server_id, host=host)
+
+    @nova_call("confirm resize")
+    def confirm_resize(self, server_id: str) -> None:
+        self.conn.compute.confirm_server_resize(server_id)
+
+    @nova_call("revert resize")
+    def revert_resize(self, server_id: str) -> None:
+        self.conn.compute.revert_server_resize(server_id)
+
+    @nova_call("abort live migration")
+    def abort_migration(self, server_id: str, migration_id: str) -> None:
+        self.conn.compute.abort_server_migration(migration_id, server_id, ignore_missing=True)

@@ -1,0 +1,297 @@
+"""MigrateServer's branches on Temporal's time-skipping server, with stand-in activities.
+
+Run with ``WATCHER_TEMPORAL_RECORD_HISTORIES=1`` to (re)write the histories
+under ``histories/`` that ``test_replay.py`` replays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from tests.workflows import standins
+from tests.workflows.standins import DEST, SOURCE, StandInActivities, migrate_input
+from watcher_temporal.errors import MigrationAlreadyRunning
+from watcher_temporal.models import (
+    MigrateServerInput,
+    MigrationProgress,
+    MigrationResult,
+    MigrationStatus,
+    Phase,
+    RevertAction,
+    migration_workflow_id,
+)
+from watcher_temporal.starter import start_migration
+from workflows.migrate_server import MigrateServer
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+@asynccontextmanager
+async def running_worker(env: WorkflowEnvironment, activities: StandInActivities) -> AsyncIterator[str]:
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=task_queue, workflows=[MigrateServer], activities=activities.all()):
+        yield task_queue
+
+
+async def start(env: WorkflowEnvironment, task_queue: str, payload: Any) -> WorkflowHandle[Any, Any]:
+    """Start with raw JSON input, as the ``temporal`` CLI would."""
+    server_id = payload.get("resource_id", "none") if isinstance(payload, dict) else "none"
+    return await env.client.start_workflow(
+        "MigrateServer",
+        payload,
+        id=f"migrate-{server_id}-{uuid.uuid4().hex[:6]}",
+        task_queue=task_queue,
+        result_type=MigrationResult,
+    )
+
+
+async def record(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    if os.environ.get("WATCHER_TEMPORAL_RECORD_HISTORIES"):
+        history = await handle.fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+async def until(predicate: Callable[[], Awaitable[bool]], *, timeout: float = 10.0) -> None:
+    """Await a condition (polled), failing the test if it never holds."""
+    async with asyncio.timeout(timeout):
+        while not await predicate():
+            await asyncio.sleep(0.05)
+
+
+def fresh_input(**overrides: Any) -> dict[str, Any]:
+    return migrate_input(resource_id=str(uuid.uuid4()), **overrides)
+
+
+async def test_success_runs_the_four_steps_in_order(time_skipping_env: WorkflowEnvironment) -> None:
+    acts = StandInActivities()
+    async with running_worker(time_skipping_env, acts) as tq:
+        handle = await start(time_skipping_env, tq, fresh_input())
+        result: MigrationResult = await handle.result()
+        await record(handle, "live_success")
+    assert result.status is MigrationStatus.SUCCEEDED
+    assert result.final_host == DEST
+    assert result.migration_id == "7"
+    assert result.revert is None
+    assert acts.calls == ["pre_execute", "execute", "wait_for_migration", "post_execute"]
+    assert set(result.timings.phases) >= {"pre_execute", "execute", "waiting", "post_execute"}
+
+
+async def test_skip_changes_nothing(time_skipping_env: WorkflowEnvironment) -> None:
+    async def not_on_source(params: MigrateServerInput) -> standins.PreExecuteResult:
+        return standins.PreExecuteResult(
+            server=standins.server("host9"), skip_reason="server is on 'host9', not on source_node 'host1'"
+        )
+
+    acts = StandInActivities(pre_execute_does=not_on_source)
+    async with running_worker(time_skipping_env, acts) as tq:
+        handle = await start(time_skipping_env, tq, fresh_input())
+        result: MigrationResult = await handle.result()
+        await record(handle, "skipped")
+    assert result.status is MigrationStatus.SKIPPED
+    assert "not on source_node" in result.reason
+    assert acts.calls == ["pre_execute"]
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "destination_node 'host9' is not a nova-compute host of this cloud",
+        "destination_node 'host2': its compute service is disabled (maintenance)",
+        "destination_node 'host2': its compute service is down",
+        "live migration needs an ACTIVE server; its status is SHUTOFF",
+        "server has a task in progress: task_state=image_snapshot",
+        "naming destination_node needs compute API microversion >= 2.56; this cloud offers up to 2.53",
+    ],
+)
+async def test_each_precondition_failure_fails_the_workflow_before_execute(
+    time_skipping_env: WorkflowEnvironment, reason: str
+) -> None:
+    async def refuse(params: MigrateServerInput) -> standins.PreExecuteResult:
+        raise standins.PreconditionFailed(reason)
+
+    acts = StandInActivities(pre_execute_does=refuse)
+    async with running_worker(time_skipping_env, acts) as tq:
+        handle = await start(time_skipping_env, tq, fresh_input())
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == "PreconditionFailed"
+    assert cause.message == reason
+    assert cause.non_retryable
+    assert acts.calls == ["pre_execute"]  # retried never, executed never
+
+
+@pytest.mark.parametrize(
+    ("payload", "fields"),
+    [
+        (migrate_input(resource_id="not-a-uuid"), ["resource_id"]),
+        (migrate_input(migration_type="warp"), ["migration_type"]),
+        (migrate_input(source_node=""), ["source_node"]),
+        (migrate_input(destination_node=""), ["destination_node"]),
+        (migrate_input(destination_node=SOURCE), ["(input)"]),
+        (migrate_input(flavor="m1.small"), ["flavor"]),
+        (migrate_input(resource_id="x", migration_type="warp", source_node=" "), ["resource_id", "migration_type", "source_node"]),
+        ({"resource_id": str(uuid.uuid4())}, ["migration_type", "source_node"]),
+        ("migrate please", ["(input)"]),
+    ],
+)
+async def test_invalid_input_fails_at_once_naming_every_field(
+    time_skipping_env: WorkflowEnvironment, payload: Any, fields: list[str]
+) -> None:
+    acts = StandInActivities()
+    async with running_worker(time_skipping_env, acts) as tq:
+        handle = await start(time_skipping_env, tq, payload)
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == "InvalidInput"
+    assert cause.non_retryable
+    named = [problem["field"] for problem in cause.details[0]]
+    assert named == fields
+    for field in fields:
+        assert field in cause.message
+    assert acts.calls == []  # no Nova call at all
+
+
+async def test_nova_failure_after_execute_reverts(time_skipping_env: WorkflowEnvironment) -> None:
+    acts = StandInActivities(wait_does=standins.fail_in_nova)
+    async with running_worker(time_skipping_env, acts) as tq:
+        handle = await start(time_skipping_env, tq, fresh_input())
+        result: MigrationResult = await handle.result()
+        await record(handle, "nova_failure_reverted")
+    assert result.status is MigrationStatus.REVERTED
+    assert "MigrationFailed: Nova marked migration 7 error" in result.reason
+    assert result.revert is not None and result.revert.action is RevertAction.ABORTED
+    assert result.final_host == SOURCE
+    assert acts.calls == ["pre_execute", "execute", "wait_for_migration", "revert"]
+
+
+async def test_post_execute_failure_reverts(time_skipping_env: WorkflowEnvironment) -> None:
+    async def wrong_host(request: Any) -> Any:
+        raise standins.MigrationFailed("end state check failed: server is on 'host3', expected 'host2'")
+
+    acts = StandInActivities(post_execute_does=wrong_host)
+    async with running_worker(time_skipping_env, acts) as tq:
+        result: MigrationResult = await (await start(time_skipping_env, tq, fresh_input())).result()
+    assert result.status is MigrationStatus.REVERTED
+    assert acts.calls[-2:] == ["post_execute", "revert"]
+
+
+async def test_poll_timeout_reverts(time_skipping_env: WorkflowEnvironment) -> None:
+    acts = StandInActivities(wait_does=standins.time_out)
+    async with running_worker(time_skipping_env, acts) as tq:
+        result: MigrationResult = await (await start(time_skipping_env, tq, fresh_input(timeout_seconds=1))).result()
+    assert result.status is MigrationStatus.REVERTED
+    assert "MigrationTimedOut" in result.reason
+    assert acts.calls[-1] == "revert"
+
+
+async def test_lost_worker_during_wait_times_out_on_heartbeat_and_reverts(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """A wait that stops heartbeating (its worker hung) is timed out by Temporal and reverted."""
+    attempts = 0
+
+    async def hang_once(request: Any) -> Any:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            await asyncio.Event().wait()  # never heartbeats
+        raise standins.MigrationFailed("the retry found the migration failed")
+
+    acts = StandInActivities(wait_does=hang_once)
+    async with running_worker(time_skipping_env, acts) as tq:
+        result: MigrationResult = await (await start(time_skipping_env, tq, fresh_input())).result()
+    assert attempts == 2  # retried after the heartbeat timeout, not abandoned
+    assert result.status is MigrationStatus.REVERTED
+    assert "the retry found the migration failed" in result.reason
+
+
+async def test_revert_failure_names_both_causes(time_skipping_env: WorkflowEnvironment) -> None:
+    acts = StandInActivities(wait_does=standins.fail_in_nova, revert_does=standins.fail_revert)
+    async with running_worker(time_skipping_env, acts) as tq:
+        handle = await start(time_skipping_env, tq, fresh_input())
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+        await record(handle, "revert_failed")
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == "RevertFailed"
+    assert "Nova marked migration 7 error" in cause.message
+    assert "moving the server back to 'host1' failed" in cause.message
+
+
+async def test_cancel_aborts_the_wait_and_reverts_then_reports_cancelled(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    acts = StandInActivities(wait_does=standins.wait_until_cancelled)
+    async with running_worker(time_skipping_env, acts) as tq:
+        handle = await start(time_skipping_env, tq, fresh_input())
+
+        async def waiting_with_progress() -> bool:
+            progress = await handle.query("progress", result_type=MigrationProgress)
+            return progress.phase is Phase.WAITING and progress.memory_remaining_bytes == 400
+
+        await until(waiting_with_progress)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+        progress = await handle.query("progress", result_type=MigrationProgress)
+        await record(handle, "cancelled_reverted")
+    assert isinstance(failure.value.cause, CancelledError)
+    assert acts.calls == ["pre_execute", "execute", "wait_for_migration", "revert"]
+    assert progress.revert is not None and progress.revert.steps == ["aborted live migration 7"]
+    assert progress.nova_migration_status == "running"
+    assert progress.attempts["migrate.wait_for_migration"] == 1
+    await until(lambda: _true_when(acts.cancelled == ["wait_for_migration"]))
+
+
+async def _true_when(value: bool) -> bool:
+    return value
+
+
+async def test_second_start_for_the_same_server_is_refused(time_skipping_env: WorkflowEnvironment) -> None:
+    acts = StandInActivities(wait_does=standins.wait_until_cancelled)
+    params = MigrateServerInput.model_validate(fresh_input())
+    async with running_worker(time_skipping_env, acts) as tq:
+        first = await start_migration(time_skipping_env.client, params, task_queue=tq)
+        assert first.id == migration_workflow_id(params.resource_id) == f"migrate-{params.resource_id}"
+        with pytest.raises(MigrationAlreadyRunning) as refused:
+            await start_migration(time_skipping_env.client, params, task_queue=tq)
+        assert refused.value.workflow_id == first.id
+        assert "already running" in str(refused.value)
+        await first.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await first.result()
+        # Once it has ended, the server may be migrated again under the same id.
+        acts.wait_does = standins._ok_wait
+        again = await start_migration(time_skipping_env.client, params, task_queue=tq)
+        assert (await again.result()).status is MigrationStatus.SUCCEEDED
+
+
+async def test_scheduler_choice_success_reports_the_host_nova_chose(time_skipping_env: WorkflowEnvironment) -> None:
+    async def landed_on_host3(request: Any) -> standins.ServerSnapshot:
+        return standins.server("host3")
+
+    acts = StandInActivities(post_execute_does=landed_on_host3)
+    async with running_worker(time_skipping_env, acts) as tq:
+        handle = await start(time_skipping_env, tq, fresh_input(destination_node=None, migration_type="cold"))
+        result: MigrationResult = await handle.result()
+        await record(handle, "cold_scheduler_success")
+    assert result.status is MigrationStatus.SUCCEEDED
+    assert result.destination_node is None
+    assert result.final_host == "host3"

@@ -1,0 +1,41 @@
+"""Replay recorded MigrateServer histories against today's workflow code.
+
+A change of the workflow's shape (another activity, a reordered step, a
+new timer) makes a replay fail with a non-determinism error: such a change
+needs ``workflow.patched()`` or a new workflow type, not a silent edit.
+Re-record with ``WATCHER_TEMPORAL_RECORD_HISTORIES=1 pytest tests/workflows``
+only for deliberate, versioned changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows import ALL_WORKFLOWS
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def test_histories_cover_every_ending() -> None:
+    names = {path.stem for path in HISTORIES}
+    assert names >= {
+        "live_success",
+        "skipped",
+        "nova_failure_reverted",
+        "revert_failed",
+        "cancelled_reverted",
+        "cold_scheduler_success",
+    }
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_history_replays_without_nondeterminism(path: Path) -> None:
+    history = WorkflowHistory.from_json(f"migrate-{path.stem}", path.read_text())
+    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure

@@ -1,0 +1,45 @@
+"""Start and follow ``MigrateServer`` workflows from Python.
+
+Every starter uses :func:`watcher_temporal.models.migration_workflow_id`
+(``migrate-<server uuid>``), and refuses to start a second migration of a
+server while one runs; a finished one may be started again.
+"""
+
+from __future__ import annotations
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from watcher_temporal.errors import MigrationAlreadyRunning
+from watcher_temporal.models import (
+    DEFAULT_TASK_QUEUE,
+    MigrateServerInput,
+    MigrationResult,
+    migration_workflow_id,
+)
+from workflows.migrate_server import MigrateServer
+
+
+async def start_migration(
+    client: Client, params: MigrateServerInput, *, task_queue: str = DEFAULT_TASK_QUEUE
+) -> WorkflowHandle[MigrateServer, MigrationResult]:
+    """Start ``MigrateServer`` for ``params`` under ``migrate-<server uuid>``.
+
+    Raises:
+        MigrationAlreadyRunning: that server's migration workflow is running.
+    """
+    dest = params.destination_node or "scheduler's choice"
+    try:
+        return await client.start_workflow(
+            MigrateServer.run,
+            params,
+            id=migration_workflow_id(params.resource_id),
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=f"{params.migration_type.value} migration of {params.resource_id} "
+            f"from {params.source_node} to {dest}",
+        )
+    except WorkflowAlreadyStartedError as err:
+        raise MigrationAlreadyRunning(err.workflow_id, err.run_id) from err
