@@ -21,7 +21,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.migrate import MigrateActivities
+from activities import all_activities
 from activities.nova import NovaGateway
 from watcher_temporal.config import TemporalSettings, connect_client
 from watcher_temporal.telemetry import configure_tracing, tracing_interceptor
@@ -40,7 +40,7 @@ def build_worker(client: Client, *, task_queue: str, nova: NovaGateway) -> Worke
         client,
         task_queue=task_queue,
         workflows=ALL_WORKFLOWS,
-        activities=MigrateActivities(nova).all(),
+        activities=all_activities(nova),
         graceful_shutdown_timeout=timedelta(seconds=WORKER_SHUTDOWN_SECONDS),
     )
 
