@@ -7,6 +7,14 @@ or ``OS_*``), registers every workflow and activity on the task queue
 SIGTERM, then shuts down gracefully: running activities get
 ``WORKER_SHUTDOWN_SECONDS`` to finish, and anything unfinished is retried by
 another worker (the heartbeating waits resume from their last heartbeat).
+
+Operations: ``WATCHER_TEMPORAL_METRICS_ADDRESS`` (e.g. ``0.0.0.0:9464``) serves
+Prometheus metrics (:mod:`watcher_temporal.metrics`); ``OTEL_EXPORTER_OTLP_ENDPOINT``
+/ ``WATCHER_TEMPORAL_TRACE_CONSOLE=1`` export traces down to each Nova request
+(:mod:`watcher_temporal.telemetry`); ``WATCHER_TEMPORAL_CODEC_KEY[_FILE]``
+encrypts payloads (:mod:`watcher_temporal.codec`). At start-up the worker
+registers the project's search attributes if the namespace lacks them
+(``WATCHER_TEMPORAL_REGISTER_SEARCH_ATTRIBUTES=0`` skips that).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import concurrent.futures
 import logging
 import os
 import signal
+from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -24,6 +33,8 @@ from temporalio.worker import Worker
 from activities import all_activities
 from activities.nova import NovaGateway
 from watcher_temporal.config import TemporalSettings, connect_client
+from watcher_temporal.metrics import runtime_from_env
+from watcher_temporal.search_attributes import ensure_registered
 from watcher_temporal.telemetry import configure_tracing, tracing_interceptor
 from workflows import ALL_WORKFLOWS
 
@@ -34,12 +45,14 @@ NOVA_THREADS = 64
 WORKER_SHUTDOWN_SECONDS = 30.0
 
 
-def build_worker(client: Client, *, task_queue: str, nova: NovaGateway) -> Worker:
+def build_worker(
+    client: Client, *, task_queue: str, nova: NovaGateway, workflows: Sequence[type] = tuple(ALL_WORKFLOWS)
+) -> Worker:
     """A worker with every workflow and activity of the project registered."""
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=ALL_WORKFLOWS,
+        workflows=list(workflows),
         activities=all_activities(nova),
         graceful_shutdown_timeout=timedelta(seconds=WORKER_SHUTDOWN_SECONDS),
     )
@@ -49,7 +62,8 @@ async def run_worker(settings: TemporalSettings, *, stop: asyncio.Event, nova: N
     """Run until ``stop`` is set."""
     loop = asyncio.get_running_loop()
     loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(NOVA_THREADS, thread_name_prefix="nova"))
-    client = await connect_client(settings, interceptors=[tracing_interceptor()])
+    client = await connect_client(settings, interceptors=[tracing_interceptor()], runtime=runtime_from_env())
+    await ensure_registered(client)
     nova = nova or NovaGateway()
     try:
         async with build_worker(client, task_queue=settings.task_queue, nova=nova):

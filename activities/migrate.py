@@ -230,8 +230,9 @@ class MigrateActivities:
         """
         info = activity.info()
         details = info.heartbeat_details
+        # The SDK hands heartbeat details over decoded, as plain JSON values.
         report = (
-            activity.payload_converter().from_payload(details[0], MigrationProgressReport)
+            MigrationProgressReport.model_validate(details[0])
             if details
             else MigrationProgressReport(migration_id=request.migration_id)
         )
@@ -377,9 +378,7 @@ class MigrateActivities:
                 the deadline passed.
         """
         details = activity.info().heartbeat_details
-        progress = (
-            activity.payload_converter().from_payload(details[0], RevertProgress) if details else RevertProgress()
-        )
+        progress = RevertProgress.model_validate(details[0]) if details else RevertProgress()
         interval = min(request.params.poll_interval_seconds, REVERT_CHECK_SECONDS)
         while True:
             try:

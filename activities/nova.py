@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -119,19 +120,38 @@ def _nova_message(err: os_exceptions.HttpException) -> str:
     return str(err.details or err.message or "").strip()[:500]
 
 
-def nova_call(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Decorate a gateway method so its exceptions speak the taxonomy."""
+#: Back-off between in-place retries of a read (seconds); len() is the count.
+READ_RETRY_DELAYS = (0.2, 0.5, 1.0)
+
+
+def nova_call(action: str, *, read: bool = False) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a gateway method so its exceptions speak the taxonomy.
+
+    Args:
+        action: What the method does, for error messages.
+        read: The call only reads, so a transient failure (5xx, dropped
+            connection) is retried in place a few times before it reaches
+            the activity. Writes are never retried here: a write whose
+            response was lost must be re-examined by the activity (which
+            adopts what Nova already did), not blindly sent again.
+    """
 
     def wrap(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
         def inner(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                return fn(*args, **kwargs)
-            except Exception as err:
-                translated = _translate(action, err)
-                if translated is err:
-                    raise
-                raise translated from err
+            delays = iter(READ_RETRY_DELAYS if read else ())
+            while True:
+                try:
+                    return fn(*args, **kwargs)
+                except Exception as err:
+                    translated = _translate(action, err)
+                    if translated is err:
+                        raise
+                    delay = next(delays, None) if isinstance(translated, NovaUnavailable) else None
+                    if delay is None:
+                        raise translated from err
+                    logger.debug("%s: %s; retrying in %.1fs", action, translated, delay)
+                    time.sleep(delay)
 
         return inner
 
@@ -193,14 +213,14 @@ class NovaGateway:
                 self._conn.close()
                 self._conn = None
 
-    @nova_call("get server")
+    @nova_call("get server", read=True)
     def get_server(self, server_id: str) -> ServerSnapshot | None:
         try:
             return _snapshot(self.conn.compute.get_server(server_id))
         except os_exceptions.NotFoundException:
             return None
 
-    @nova_call("list compute services")
+    @nova_call("list compute services", read=True)
     def compute_service(self, host: str) -> ComputeService | None:
         for svc in self.conn.compute.services(binary="nova-compute", host=host):
             if svc.host == host:
@@ -213,21 +233,21 @@ class NovaGateway:
                 )
         return None
 
-    @nova_call("discover the compute API version")
+    @nova_call("discover the compute API version", read=True)
     def supports_microversion(self, microversion: str) -> bool:
         return bool(os_utils.supports_microversion(self.conn.compute, microversion))
 
-    @nova_call("discover the compute API version")
+    @nova_call("discover the compute API version", read=True)
     def max_microversion(self) -> str | None:
         data = self.conn.compute.get_endpoint_data()
         return None if data is None or data.max_microversion is None else "{}.{}".format(*data.max_microversion)
 
-    @nova_call("list migrations")
+    @nova_call("list migrations", read=True)
     def migrations_of(self, server_id: str) -> list[MigrationRecord]:
         """All migration records of a server, newest first (os-migrations)."""
         return _newest_first(_record(m) for m in self.conn.compute.migrations(server_id=server_id))
 
-    @nova_call("list in-progress migrations")
+    @nova_call("list in-progress migrations", read=True)
     def in_progress_migrations(self, server_id: str) -> list[MigrationRecord]:
         """The server's in-progress live migrations with memory progress, newest first."""
         try:
@@ -254,3 +274,45 @@ class NovaGateway:
     @nova_call("abort live migration")
     def abort_migration(self, server_id: str, migration_id: str) -> None:
         self.conn.compute.abort_server_migration(migration_id, server_id, ignore_missing=True)
+
+    # -- host maintenance (MaintenancePlan, drain-host) ---------------------
+
+    @nova_call("list compute services", read=True)
+    def compute_services(self) -> list[ComputeService]:
+        """Every nova-compute service, sorted by host."""
+        return sorted(
+            (
+                ComputeService(
+                    host=svc.host,
+                    enabled=svc.status == "enabled",
+                    up=svc.state == "up",
+                    forced_down=bool(svc.is_forced_down),
+                    disabled_reason=svc.disabled_reason,
+                )
+                for svc in self.conn.compute.services(binary="nova-compute")
+            ),
+            key=lambda s: s.host,
+        )
+
+    @nova_call("change compute service state")
+    def set_compute_service_state(self, host: str, *, enabled: bool, disabled_reason: str | None) -> None:
+        """Enable or disable the nova-compute service of ``host``.
+
+        Raises:
+            PreconditionFailed: ``host`` has no nova-compute service.
+        """
+        matches = [s for s in self.conn.compute.services(binary="nova-compute", host=host) if s.host == host]
+        if not matches:
+            raise PreconditionFailed(f"{host!r} is not a nova-compute host of this cloud")
+        if enabled:
+            self.conn.compute.enable_service(matches[0], host=host, binary="nova-compute")
+        else:
+            self.conn.compute.disable_service(
+                matches[0], host=host, binary="nova-compute", disabled_reason=disabled_reason
+            )
+
+    @nova_call("list servers on a host", read=True)
+    def servers_on_host(self, host: str) -> list[ServerSnapshot]:
+        """Every server (all projects) Nova places on ``host``, sorted by id."""
+        servers = self.conn.compute.servers(details=True, all_projects=True, compute_host=host)
+        return sorted((_snapshot(s) for s in servers if s.compute_host == host), key=lambda s: s.id)

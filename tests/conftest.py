@@ -8,6 +8,8 @@
   (``localnova.pytest_plugin``), started once per session.
 
 Both servers start from the installed binaries: the SDK never downloads one.
+Both know the project's search attributes (:mod:`watcher_temporal.search_attributes`):
+``MigrateServer`` upserts them, which fails on a namespace without them.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from watcher_temporal.binaries import temporal_cli_path, temporal_test_server_path
+from watcher_temporal.search_attributes import dev_server_args, register_search_attributes
 
-# TEMP-RESTORE pytest_plugins = ["localnova.pytest_plugin"]
+pytest_plugins = ["localnova.pytest_plugin"]
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +33,8 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
     )
     async with env:
+        # The time-skipping server knows no custom search attribute until told.
+        await register_search_attributes(env.client)
         yield env
 
 
@@ -39,6 +44,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=temporal_cli_path(),
         data_converter=pydantic_data_converter,
         dev_server_log_level="error",
+        dev_server_extra_args=dev_server_args(),
     )
     async with env:
         yield env

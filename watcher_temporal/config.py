@@ -20,8 +20,11 @@ from typing import Any
 
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import Runtime
 
+from watcher_temporal.codec import codec_from_env, with_codec
 from watcher_temporal.models import DEFAULT_TASK_QUEUE
 
 DEFAULT_ADDRESS = "localhost:7233"
@@ -59,13 +62,34 @@ class TemporalSettings:
         return cls(connect=loaded, task_queue=env.get("TEMPORAL_TASK_QUEUE") or DEFAULT_TASK_QUEUE)
 
 
+def data_converter(env: Mapping[str, str] | None = None) -> DataConverter:
+    """The pydantic data converter, encrypting when a codec key is configured.
+
+    See :mod:`watcher_temporal.codec` (``WATCHER_TEMPORAL_CODEC_KEY`` /
+    ``WATCHER_TEMPORAL_CODEC_KEY_FILE``).
+    """
+    return with_codec(pydantic_data_converter, codec_from_env(env))
+
+
 async def connect_client(
-    settings: TemporalSettings | None = None, *, interceptors: Sequence[Interceptor] = ()
+    settings: TemporalSettings | None = None,
+    *,
+    interceptors: Sequence[Interceptor] = (),
+    runtime: Runtime | None = None,
 ) -> Client:
-    """Connect with the pydantic data converter every part of the project uses."""
+    """Connect with the data converter every part of the project uses.
+
+    Args:
+        settings: Where Temporal is; from the environment by default.
+        interceptors: Client (and, through a worker, worker) interceptors.
+        runtime: Temporal runtime, e.g. one exporting Prometheus metrics
+            (:func:`watcher_temporal.metrics.runtime_from_env`); workers
+            built on this client use it too.
+    """
     settings = settings or TemporalSettings.from_env()
     return await Client.connect(
         **settings.connect,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
         interceptors=list(interceptors),
+        runtime=runtime,
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -28,6 +28,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+
+from watcher_temporal.errors import InvalidInput
 
 #: Task queue the worker polls unless ``TEMPORAL_TASK_QUEUE`` says otherwise.
 DEFAULT_TASK_QUEUE = "watcher-actions"
@@ -153,6 +155,31 @@ def describe_validation_error(err: ValidationError) -> list[dict[str, str]]:
             rule = "unknown key (not a field of the migrate action)"
         problems.append({"field": field, "rule": rule})
     return problems
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validate_input(model: type[ModelT], raw: object, *, what: str) -> ModelT:
+    """Validate raw workflow input; raise ``InvalidInput`` naming every bad field.
+
+    Workflows take raw JSON (not only their model) so that bad input fails
+    the workflow with this readable, non-retryable error instead of failing
+    payload decoding, which Temporal would retry as a workflow-task failure.
+
+    Args:
+        model: The input model.
+        raw: What the starter sent (a model instance or plain JSON).
+        what: Names the input in the message, e.g. ``"MigrateServer input"``.
+    """
+    if isinstance(raw, model):
+        return raw
+    try:
+        return model.model_validate(raw)
+    except ValidationError as err:
+        problems = describe_validation_error(err)
+        text = "; ".join(f"{p['field']}: {p['rule']}" for p in problems)
+        raise InvalidInput(f"invalid {what}: {text}", problems) from None
 
 
 class ServerSnapshot(_Model):

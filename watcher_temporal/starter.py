@@ -18,13 +18,22 @@ from watcher_temporal.models import (
     MigrationResult,
     migration_workflow_id,
 )
+from watcher_temporal.search_attributes import migration_attributes
 from workflows.migrate_server import MigrateServer
 
 
 async def start_migration(
-    client: Client, params: MigrateServerInput, *, task_queue: str = DEFAULT_TASK_QUEUE
+    client: Client,
+    params: MigrateServerInput,
+    *,
+    task_queue: str = DEFAULT_TASK_QUEUE,
+    plan_id: str | None = None,
 ) -> WorkflowHandle[MigrateServer, MigrationResult]:
     """Start ``MigrateServer`` for ``params`` under ``migrate-<server uuid>``.
+
+    The workflow carries the search attributes of
+    :mod:`watcher_temporal.search_attributes` from its first event (server,
+    hosts, type and ``plan_id`` when given), so the namespace must have them.
 
     Raises:
         MigrationAlreadyRunning: that server's migration workflow is running.
@@ -40,6 +49,13 @@ async def start_migration(
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             static_summary=f"{params.migration_type.value} migration of {params.resource_id} "
             f"from {params.source_node} to {dest}",
+            search_attributes=migration_attributes(
+                server_id=params.resource_id,
+                source_host=params.source_node,
+                destination_host=params.destination_node,
+                migration_type=params.migration_type.value,
+                plan_id=plan_id,
+            ),
         )
     except WorkflowAlreadyStartedError as err:
         raise MigrationAlreadyRunning(err.workflow_id, err.run_id) from err

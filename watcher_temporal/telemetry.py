@@ -1,48 +1,161 @@
-"""OpenTelemetry wiring for the worker and the starters.
+"""OpenTelemetry wiring for the worker, the starters and the CLI.
 
 Tracing is off unless asked for, so a plain ``python worker.py`` exports
-nothing: ``OTEL_EXPORTER_OTLP_ENDPOINT`` turns on OTLP export (needs the
-``otlp`` extra) and ``WATCHER_TEMPORAL_TRACE_CONSOLE=1`` prints spans to the
-console. Temporal's ``TracingInterceptor`` links the starter's span to the
-workflow and to every activity, so one trace covers one migration.
+nothing:
+
+* ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``)
+  turns on OTLP/HTTP export (the ``otlp`` extra), e.g.
+  ``http://otel-collector:4318``; the other standard ``OTEL_*`` variables
+  (headers, timeout, ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``) apply.
+* ``WATCHER_TEMPORAL_TRACE_CONSOLE=1`` prints spans to stderr.
+
+One trace covers one migration: Temporal's ``TracingInterceptor`` carries the
+starter's context through the workflow (``RunWorkflow:MigrateServer``) to
+every activity (``RunActivity:migrate.execute`` ...), and the ``requests``
+instrumentation adds one span per HTTP request openstacksdk/keystoneauth
+sends (``GET /v2.1/servers/{id}``). Activities call Nova through
+``asyncio.to_thread``, which copies the context, so each request span is a
+child of its activity's span.
+
+No credential reaches a span: request spans carry method, URL (Nova URLs
+hold ids, never tokens; user:password in a URL is redacted) and status; no
+header is recorded unless ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_*``
+asks for it, and then the token headers are always redacted (see
+:data:`SENSITIVE_HEADERS`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
+TRACE_CONSOLE_ENV = "WATCHER_TEMPORAL_TRACE_CONSOLE"
+#: Headers whose values are replaced by ``[REDACTED]`` if headers are captured.
+SENSITIVE_HEADERS = ("x-auth-token", "x-subject-token", "x-service-token", "authorization", "cookie", "set-cookie")
+_SANITIZE_ENV = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS"
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+_NUMBER = re.compile(r"(?<=/)\d+(?=/|$)")
+_instrument_lock = threading.Lock()
+_instrumented = False
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def exporters_from_env(env: Mapping[str, str] | None = None) -> list[SpanExporter]:
+    """The span exporters the environment asks for (none: tracing off)."""
+    env = os.environ if env is None else env
+    exporters: list[SpanExporter] = []
+    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporters.append(OTLPSpanExporter())
+    if _truthy(env.get(TRACE_CONSOLE_ENV)):
+        exporters.append(ConsoleSpanExporter(out=sys.stderr))
+    return exporters
+
+
+def build_tracer_provider(
+    service_name: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    processors: Sequence[SpanProcessor] = (),
+) -> TracerProvider | None:
+    """A tracer provider exporting where the environment says, plus ``processors``.
+
+    Returns:
+        The provider, or None when neither the environment nor ``processors``
+        ask for any export.
+    """
+    exporters = exporters_from_env(env)
+    if not exporters and not processors:
+        return None
+    resource = Resource.create({"service.name": service_name})
+    provider = TracerProvider(resource=resource)
+    for exporter in exporters:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    for processor in processors:
+        provider.add_span_processor(processor)
+    return provider
+
 
 def configure_tracing(service_name: str, env: Mapping[str, str] | None = None) -> TracerProvider | None:
-    """Install a tracer provider with the exporters the environment asks for.
+    """Install a global tracer provider and instrument Nova's HTTP requests.
 
     Returns:
         The provider (flush it with ``shutdown()`` on exit), or None when no
         exporter was asked for.
     """
-    env = os.environ if env is None else env
-    exporters: list[SpanExporter] = []
-    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        exporters.append(OTLPSpanExporter())
-    if env.get("WATCHER_TEMPORAL_TRACE_CONSOLE", "").lower() in ("1", "true", "yes"):
-        exporters.append(ConsoleSpanExporter())
-    if not exporters:
+    provider = build_tracer_provider(service_name, env)
+    if provider is None:
         return None
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    for exporter in exporters:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+    instrument_requests(provider)
     return provider
 
 
-def tracing_interceptor() -> TracingInterceptor:
-    """Temporal interceptor that propagates trace context through workflows."""
-    return TracingInterceptor()
+def _span_name(method: str, url: str) -> str:
+    """``GET /v2.1/servers/{id}``: low-cardinality, no query string."""
+    path = url.split("://", 1)[-1]
+    path = "/" + path.split("/", 1)[1] if "/" in path else "/"
+    path = path.split("?", 1)[0]
+    return f"{method} {_NUMBER.sub('{n}', _UUID.sub('{id}', path))}"
+
+
+def _request_hook(span: Any, request: Any) -> None:
+    if span is not None and span.is_recording():
+        span.update_name(_span_name(request.method or "HTTP", request.url or ""))
+
+
+def instrument_requests(provider: trace.TracerProvider | None = None) -> None:
+    """Trace every ``requests`` call (openstacksdk/keystoneauth) once per process.
+
+    Args:
+        provider: Provider of the spans; the global one by default.
+    """
+    global _instrumented
+    # Whatever OTEL_* header capture an operator turns on, never record tokens.
+    sanitize = os.environ.get(_SANITIZE_ENV, "")
+    missing = [h for h in SENSITIVE_HEADERS if h not in sanitize.lower()]
+    if missing:
+        os.environ[_SANITIZE_ENV] = ",".join([s for s in sanitize.split(",") if s.strip()] + missing)
+    with _instrument_lock:
+        if _instrumented:
+            return
+        from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
+        RequestsInstrumentor().instrument(tracer_provider=provider, request_hook=_request_hook)
+        _instrumented = True
+
+
+def uninstrument_requests() -> None:
+    """Undo :func:`instrument_requests` (tests)."""
+    global _instrumented
+    with _instrument_lock:
+        if _instrumented:
+            from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
+            RequestsInstrumentor().uninstrument()
+            _instrumented = False
+
+
+def tracing_interceptor(provider: trace.TracerProvider | None = None) -> TracingInterceptor:
+    """Temporal interceptor that propagates trace context through workflows.
+
+    Args:
+        provider: Provider of the spans; the global one by default.
+    """
+    tracer = provider.get_tracer("watcher_temporal") if provider is not None else None
+    return TracingInterceptor(tracer)

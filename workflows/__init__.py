@@ -1,8 +1,9 @@
 """Workflow definitions: decisions only, no I/O (see each module's docstring)."""
 
+from workflows.maintenance_plan import BuildDrainPlan, MaintenancePlan
 from workflows.migrate_server import MigrateServer
 
 #: Every workflow the worker registers.
-ALL_WORKFLOWS = [MigrateServer]
+ALL_WORKFLOWS = [MigrateServer, MaintenancePlan, BuildDrainPlan]
 
-__all__ = ["ALL_WORKFLOWS", "MigrateServer"]
+__all__ = ["ALL_WORKFLOWS", "BuildDrainPlan", "MaintenancePlan", "MigrateServer"]

@@ -23,15 +23,15 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, JsonValue, ValidationError
+    from pydantic import BaseModel, JsonValue
 
     from watcher_temporal.errors import (
         NON_RETRYABLE_ERROR_TYPES,
-        InvalidInput,
         PreconditionFailed,
         RevertFailed,
         WatcherTemporalError,
     )
+    from watcher_temporal.metrics import record_migration, record_revert
     from watcher_temporal.models import (
         PROGRESS_QUERY,
         PROGRESS_SIGNAL,
@@ -52,8 +52,9 @@ with workflow.unsafe.imports_passed_through():
         Timings,
         WaitRequest,
         WaitResult,
-        describe_validation_error,
+        validate_input,
     )
+    from watcher_temporal.search_attributes import DESTINATION_HOST, as_updates, migration_attributes
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -100,20 +101,8 @@ def long_options(deadline_in: timedelta, poll_interval_seconds: float) -> dict[s
 
 
 def parse_migrate_input(request: MigrateServerInput | JsonValue) -> MigrateServerInput:
-    """Validate raw workflow input; raise ``InvalidInput`` naming every bad field.
-
-    The workflow takes raw JSON (not only the model) so that bad input fails
-    the workflow with a readable, non-retryable error instead of failing
-    payload decoding, which Temporal would retry as a workflow-task failure.
-    """
-    if isinstance(request, MigrateServerInput):
-        return request
-    try:
-        return MigrateServerInput.model_validate(request)
-    except ValidationError as err:
-        problems = describe_validation_error(err)
-        text = "; ".join(f"{p['field']}: {p['rule']}" for p in problems)
-        raise InvalidInput(f"invalid MigrateServer input: {text}", problems) from None
+    """Validate raw workflow input (see :func:`validate_input`)."""
+    return validate_input(MigrateServerInput, request, what="MigrateServer input")
 
 
 def failure_text(err: BaseException) -> str:
@@ -138,6 +127,7 @@ class MigrateServer:
         self._progress = MigrationProgress()
         self._phase_started: datetime | None = None
         self._phases: dict[str, float] = {}
+        self._migration_type = "unknown"
 
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> MigrationProgress:
@@ -159,15 +149,41 @@ class MigrateServer:
     async def run(self, request: MigrateServerInput | JsonValue) -> MigrationResult:
         """Run the migration; see the module docstring for the flow.
 
+        Every ending is counted in the project's metrics
+        (:mod:`watcher_temporal.metrics`; not while replaying).
+
         Raises:
             InvalidInput: the input broke a rule (before any Nova call).
             PreconditionFailed: Watcher's preconditions do not hold.
             RevertFailed: the migration failed and the server could not be
                 put back; names both causes.
         """
+        try:
+            result = await self._migrate(request)
+        except (Exception, asyncio.CancelledError) as err:
+            cancelled = workflow.cancellation_reason() is not None and is_cancelled_exception(err)
+            self._record_outcome("cancelled" if cancelled else "failed")
+            raise
+        self._record_outcome(result.status.value.lower())
+        return result
+
+    async def _migrate(self, request: MigrateServerInput | JsonValue) -> MigrationResult:
         started = workflow.now()
         params = parse_migrate_input(request)
         self._update(resource_id=params.resource_id)
+        self._migration_type = params.migration_type.value
+        # Findable by server and host even when started without the attributes
+        # (``temporal workflow start``, a parent); the namespace must define them.
+        workflow.upsert_search_attributes(
+            as_updates(
+                migration_attributes(
+                    server_id=params.resource_id,
+                    source_host=params.source_node,
+                    destination_host=params.destination_node,
+                    migration_type=params.migration_type.value,
+                )
+            )
+        )
         dest = params.destination_node or "(scheduler)"
         what = f"{params.migration_type.value} {params.resource_id} {params.source_node}→{dest}"
 
@@ -240,6 +256,9 @@ class MigrateServer:
             )
 
         verb = "moved" if final.host != params.source_node else "stayed"
+        if params.destination_node is None and final.host and final.host != params.source_node:
+            # The scheduler chose: make the migration findable by where it went.
+            workflow.upsert_search_attributes([DESTINATION_HOST.value_set(final.host)])
         return self._result(
             params,
             started,
@@ -292,6 +311,7 @@ class MigrateServer:
                 {"cause": cause, "revert_error": failure_text(revert_err)},
             ) from None
         self._update(revert=revert, phase=Phase.DONE)
+        record_revert(workflow.metric_meter(), action=revert.action.value, migration_type=params.migration_type.value)
         workflow.upsert_memo({"revert": revert.model_dump(mode="json")})
         return revert
 
@@ -311,6 +331,10 @@ class MigrateServer:
         return await workflow.execute_activity(
             name.value, arg, result_type=result_type, summary=summary, **(options or short_options())
         )
+
+    def _record_outcome(self, outcome: str) -> None:
+        seconds = (workflow.now() - workflow.info().start_time).total_seconds()
+        record_migration(workflow.metric_meter(), outcome=outcome, migration_type=self._migration_type, seconds=seconds)
 
     def _enter(self, phase: Phase) -> None:
         now = workflow.now()

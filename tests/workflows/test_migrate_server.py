@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from tests.conditions import until
 from tests.workflows import standins
 from tests.workflows.standins import DEST, SOURCE, StandInActivities, migrate_input
 from watcher_temporal.errors import MigrationAlreadyRunning
@@ -61,13 +62,6 @@ async def record(handle: WorkflowHandle[Any, Any], name: str) -> None:
     if os.environ.get("WATCHER_TEMPORAL_RECORD_HISTORIES"):
         history = await handle.fetch_history()
         (HISTORIES / f"{name}.json").write_text(history.to_json())
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], *, timeout: float = 10.0) -> None:
-    """Await a condition (polled), failing the test if it never holds."""
-    async with asyncio.timeout(timeout):
-        while not await predicate():
-            await asyncio.sleep(0.05)
 
 
 def fresh_input(**overrides: Any) -> dict[str, Any]:
@@ -143,7 +137,10 @@ async def test_each_precondition_failure_fails_the_workflow_before_execute(
         (migrate_input(destination_node=""), ["destination_node"]),
         (migrate_input(destination_node=SOURCE), ["(input)"]),
         (migrate_input(flavor="m1.small"), ["flavor"]),
-        (migrate_input(resource_id="x", migration_type="warp", source_node=" "), ["resource_id", "migration_type", "source_node"]),
+        (
+            migrate_input(resource_id="x", migration_type="warp", source_node=" "),
+            ["resource_id", "migration_type", "source_node"],
+        ),
         ({"resource_id": str(uuid.uuid4())}, ["migration_type", "source_node"]),
         ("migrate please", ["(input)"]),
     ],
@@ -246,7 +243,7 @@ async def test_cancel_aborts_the_wait_and_reverts_then_reports_cancelled(
             progress = await handle.query("progress", result_type=MigrationProgress)
             return progress.phase is Phase.WAITING and progress.memory_remaining_bytes == 400
 
-        await until(waiting_with_progress)
+        await until(waiting_with_progress, timeout=10, what="the workflow waits with progress")
         await handle.cancel()
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
@@ -257,11 +254,7 @@ async def test_cancel_aborts_the_wait_and_reverts_then_reports_cancelled(
     assert progress.revert is not None and progress.revert.steps == ["aborted live migration 7"]
     assert progress.nova_migration_status == "running"
     assert progress.attempts["migrate.wait_for_migration"] == 1
-    await until(lambda: _true_when(acts.cancelled == ["wait_for_migration"]))
-
-
-async def _true_when(value: bool) -> bool:
-    return value
+    await until(lambda: acts.cancelled == ["wait_for_migration"], timeout=10, what="the wait saw its cancellation")
 
 
 async def test_second_start_for_the_same_server_is_refused(time_skipping_env: WorkflowEnvironment) -> None:

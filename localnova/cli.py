@@ -1,0 +1,186 @@
+"""Command line: ``python -m localnova up ...``.
+
+Runs the cloud in the foreground.  stdout carries exactly one line,
+``READY <endpoint>``, once the cloud is usable (everything else, including
+Nova's logging, goes to stderr), so a parent process can wait for it.
+SIGINT / SIGTERM stop the cloud cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from localnova import knobs
+
+#: Exit status when start-up fails.
+EXIT_START_FAILED = 3
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser (importing no Nova code)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m localnova", description="Local Nova 34 Compute API for development and tests."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser(
+        "up",
+        help="start a cloud in the foreground",
+        description="Start a cloud; print 'READY <endpoint>' on stdout when usable; stop on SIGINT/SIGTERM.",
+    )
+    up.add_argument(
+        "--hosts",
+        type=_csv,
+        default=["host1", "host2", "host3"],
+        help="comma separated compute host names (default: host1,host2,host3)",
+    )
+    up.add_argument("--port", type=int, default=8774, help="TCP port on 127.0.0.1 (0 = any free port; default 8774)")
+    up.add_argument("--servers", type=int, default=0, help="servers to boot (ACTIVE, round-robin over hosts)")
+    up.add_argument(
+        "--clouds-yaml",
+        type=Path,
+        default=Path("clouds.yaml"),
+        help="clouds.yaml to create or update (only the entry named --cloud-name is replaced)",
+    )
+    up.add_argument("--cloud-name", default="localnova", help="name of the clouds.yaml entry (default localnova)")
+    up.add_argument(
+        "--auth",
+        choices=("token", "none"),
+        default="token",
+        help="token: clouds.yaml uses auth_type admin_token with a random token (default); none: auth_type none",
+    )
+    up.add_argument(
+        "--keystone",
+        action="store_true",
+        help="NOT IMPLEMENTED YET: run a real keystone and write a password-auth entry (exits with status 3)",
+    )
+    up.add_argument("--debug", action="store_true", help="log Nova at DEBUG (default WARNING) on stderr")
+    group = up.add_argument_group("behaviour knobs (also settable at runtime: PATCH /localnova/config)")
+    group.add_argument("--live-migration-seconds", type=float, default=0.0)
+    group.add_argument("--cold-migration-seconds", type=float, default=0.0)
+    group.add_argument(
+        "--live-migration-fail-hosts",
+        type=_csv,
+        default=[],
+        help="comma separated destinations where live migration fails",
+    )
+    group.add_argument(
+        "--cold-migration-fail-hosts",
+        type=_csv,
+        default=[],
+        help="comma separated destinations where cold migration fails",
+    )
+    group.add_argument(
+        "--fault-500-rate", type=float, default=0.0, help="probability of HTTP 500 per Compute API request"
+    )
+    group.add_argument(
+        "--fault-503-rate", type=float, default=0.0, help="probability of HTTP 503 per Compute API request"
+    )
+    group.add_argument(
+        "--fault-drop-rate", type=float, default=0.0, help="probability of closing the connection without a response"
+    )
+    group.add_argument("--latency-ms", type=float, default=0.0, help="latency added to every Compute API request")
+    group.add_argument("--fault-methods", type=_csv, default=[], help="HTTP methods faults apply to (default: all)")
+    return parser
+
+
+def knobs_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Extract and validate the knob flags."""
+    return knobs.validate({name: getattr(args, name) for name in knobs.KNOB_NAMES})
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM; polled by the main loop."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self, signum: int, _frame: Any) -> None:
+        self.signum = signum
+
+
+def cmd_up(args: argparse.Namespace, ready_out: Any) -> int:
+    """Run ``up``; return the exit status."""
+    initial = knobs_from_args(args)
+    if args.keystone:
+        # Not implemented yet: a real keystone (keystone==30.0.0 on sqlite,
+        # in a second process, with keystonemiddleware un-stubbed in Nova's
+        # paste pipeline) is the planned design; see README "Auth modes".
+        print(
+            "localnova: --keystone is not implemented in this version; use --auth token (default) or --auth none",
+            file=sys.stderr,
+        )
+        return EXIT_START_FAILED
+    stop = _StopFlag()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    started = time.monotonic()
+    from localnova import cloudsyaml
+    from localnova.cloud import LOG, LocalCloud
+
+    token = secrets.token_urlsafe(24) if args.auth == "token" else None
+    cloud = LocalCloud(args.hosts, port=args.port, token=token, initial_knobs=initial, debug=args.debug)
+    try:
+        cloud.start()
+        if args.servers and stop.signum is None:
+            cloud.boot_servers(args.servers)
+        if token is not None:
+            entry = cloudsyaml.token_entry(cloud.endpoint, token)
+        else:
+            entry = cloudsyaml.none_entry(cloud.endpoint)
+        cloudsyaml.write_entry(args.clouds_yaml, entry, args.cloud_name)
+    except BaseException as exc:  # noqa: BLE001 - report, clean up, exit 3
+        LOG.error("localnova failed to start: %s", exc, exc_info=True)
+        cloud.stop()
+        return EXIT_START_FAILED
+
+    LOG.info(
+        "localnova up in %.1fs: %d hosts, %d servers, clouds.yaml %s (cloud %r)",
+        time.monotonic() - started,
+        len(args.hosts),
+        args.servers,
+        args.clouds_yaml,
+        args.cloud_name,
+    )
+    if stop.signum is None:
+        ready_out.write(f"READY {cloud.endpoint}\n")
+        ready_out.flush()
+
+    import eventlet
+
+    while stop.signum is None:
+        # Cheap poll: the signal handler only sets a flag (switching green
+        # threads inside a signal handler is unsafe).
+        eventlet.sleep(0.5)
+    LOG.info("signal %s received, stopping", stop.signum)
+    cloud.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m localnova``."""
+    args = build_parser().parse_args(argv)
+    # Everything but the READY line goes to stderr, whatever prints it.
+    ready_out = sys.stdout
+    sys.stdout = sys.stderr
+    if args.command == "up":
+        status = cmd_up(args, ready_out)
+    else:  # pragma: no cover - argparse enforces the choices
+        status = 2
+    sys.stderr.flush()
+    ready_out.flush()
+    # Exit hard: after the fixtures' cleanups nothing useful remains, and a
+    # stray (green or native) thread must not keep the process alive.
+    os._exit(status)

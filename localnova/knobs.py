@@ -1,0 +1,148 @@
+"""Behaviour knobs of a running localnova cloud.
+
+The knobs are plain data shared by the fake virt driver (migration timing and
+failures), the fault-injection middleware (transport faults) and the control
+API (which reads and patches them at runtime).  This module imports nothing
+from Nova so that the harness and the CLI parser can use it cheaply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any
+
+#: Knob names whose values are lists of host names.
+_LIST_KNOBS = ("live_migration_fail_hosts", "cold_migration_fail_hosts", "fault_methods")
+#: Knob names whose values are probabilities in [0, 1].
+_RATE_KNOBS = ("fault_500_rate", "fault_503_rate", "fault_drop_rate")
+#: Knob names whose values are non-negative numbers.
+_SECONDS_KNOBS = ("live_migration_seconds", "cold_migration_seconds", "latency_ms")
+
+
+@dataclasses.dataclass
+class Knobs:
+    """The tunable behaviour of the cloud.
+
+    Attributes:
+        live_migration_seconds: How long a live migration takes (the driver
+            writes memory progress on the migration record meanwhile).
+            0 means "as fast as Nova can go".
+        cold_migration_seconds: How long the disk copy of a cold migration /
+            resize takes on the source host before VERIFY_RESIZE.
+        live_migration_fail_hosts: Destination hosts on which a live
+            migration fails half way (migration ``error``, server back to
+            ACTIVE on its source).
+        cold_migration_fail_hosts: Destination hosts on which a cold
+            migration fails (migration ``error``, server ACTIVE on source).
+        fault_500_rate: Probability that a Compute API request gets an HTTP
+            500 without reaching Nova.
+        fault_503_rate: Probability of an HTTP 503 (with Retry-After: 0).
+        fault_drop_rate: Probability that the socket is closed without any
+            response (clients see a connection reset / remote disconnect).
+        latency_ms: Latency added to every Compute API request.
+        fault_methods: HTTP methods the faults and latency apply to; empty
+            means all methods.
+    """
+
+    live_migration_seconds: float = 0.0
+    cold_migration_seconds: float = 0.0
+    live_migration_fail_hosts: list[str] = dataclasses.field(default_factory=list)
+    cold_migration_fail_hosts: list[str] = dataclasses.field(default_factory=list)
+    fault_500_rate: float = 0.0
+    fault_503_rate: float = 0.0
+    fault_drop_rate: float = 0.0
+    latency_ms: float = 0.0
+    fault_methods: list[str] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the knobs as a JSON-serialisable dict."""
+        return dataclasses.asdict(self)
+
+
+KNOB_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Knobs))
+
+
+def validate(changes: dict[str, Any]) -> dict[str, Any]:
+    """Check and normalise a partial knob update.
+
+    Args:
+        changes: Mapping of knob name to new value (as decoded from JSON or
+            given as Python keyword arguments).
+
+    Returns:
+        The normalised mapping (lists of strings, floats).
+
+    Raises:
+        ValueError: On unknown knob names or invalid values.
+    """
+    out: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name not in KNOB_NAMES:
+            raise ValueError(f"unknown knob {name!r}; known: {list(KNOB_NAMES)}")
+        if name in _LIST_KNOBS:
+            if value is None:
+                value = []
+            if isinstance(value, str):
+                value = [v for v in value.split(",") if v]
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{name} must be a list of strings")
+            value = list(value)
+            if name == "fault_methods":
+                value = [v.upper() for v in value]
+        else:
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name} must be a number") from None
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0")
+            if name in _RATE_KNOBS and value > 1:
+                raise ValueError(f"{name} must be a probability in [0, 1]")
+        out[name] = value
+    return out
+
+
+class KnobStore:
+    """Thread-safe holder of the current knobs."""
+
+    def __init__(self, initial: Knobs | None = None) -> None:
+        self._lock = threading.Lock()
+        self._knobs = initial or Knobs()
+        # The start-up values; ``reset`` returns to these, not to the
+        # dataclass defaults, so CLI flags survive a per-test reset.
+        self._initial = dataclasses.replace(self._knobs)
+
+    def set_initial(self, changes: dict[str, Any]) -> Knobs:
+        """Apply start-up values and make them what ``reset`` restores."""
+        knobs = self.update(changes)
+        with self._lock:
+            self._initial = dataclasses.replace(knobs)
+        return knobs
+
+    def get(self) -> Knobs:
+        """Return a snapshot copy of the current knobs."""
+        with self._lock:
+            return dataclasses.replace(
+                self._knobs,
+                live_migration_fail_hosts=list(self._knobs.live_migration_fail_hosts),
+                cold_migration_fail_hosts=list(self._knobs.cold_migration_fail_hosts),
+                fault_methods=list(self._knobs.fault_methods),
+            )
+
+    def update(self, changes: dict[str, Any]) -> Knobs:
+        """Validate and apply a partial update; return the new knobs."""
+        clean = validate(changes)
+        with self._lock:
+            self._knobs = dataclasses.replace(self._knobs, **clean)
+        return self.get()
+
+    def reset(self) -> Knobs:
+        """Restore every knob to its start-up value."""
+        with self._lock:
+            self._knobs = dataclasses.replace(self._initial)
+        return self.get()
+
+
+#: The process-wide store, read by the driver and the middleware.
+STORE = KnobStore()

@@ -1,0 +1,112 @@
+"""Integration fixtures: the real Temporal dev server, the real local Nova, a real worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.nova import NovaGateway
+from localnova.harness import LocalNovaHandle
+from tests.integration.parents import MigrateMany
+from worker import build_worker
+from workflows import ALL_WORKFLOWS
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class RunningWorker:
+    """An in-process worker on its own task queue."""
+
+    task_queue: str
+    nova: NovaGateway
+
+
+@pytest.fixture(scope="session")
+async def worker(dev_env: WorkflowEnvironment, localnova_cloud: LocalNovaHandle) -> AsyncIterator[RunningWorker]:
+    """One real worker (all workflows + a test parent, real activities) for the session."""
+    task_queue = f"it-{uuid.uuid4().hex[:8]}"
+    nova = NovaGateway(connect=localnova_cloud.connect)
+    # MigrateMany, a test-only parent, runs MigrateServer as a child workflow.
+    async with build_worker(dev_env.client, task_queue=task_queue, nova=nova, workflows=[*ALL_WORKFLOWS, MigrateMany]):
+        yield RunningWorker(task_queue=task_queue, nova=nova)
+    nova.close()
+
+
+class WorkerProcess:
+    """``python worker.py`` as a separate process, as an operator runs it."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self._env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(REPO / "worker.py")],
+            cwd=REPO,
+            env=self._env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, no last heartbeat."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def worker_process_factory(
+    dev_env: WorkflowEnvironment, localnova_cloud: LocalNovaHandle
+) -> Iterator[Callable[[str], WorkerProcess]]:
+    started: list[WorkerProcess] = []
+
+    def make(task_queue: str) -> WorkerProcess:
+        env = {
+            **os.environ,
+            **localnova_cloud.env(),
+            "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+            "TEMPORAL_NAMESPACE": dev_env.client.namespace,
+            "TEMPORAL_TASK_QUEUE": task_queue,
+            "PYTHONPATH": str(REPO),
+        }
+        wp = WorkerProcess(env)
+        started.append(wp)
+        return wp
+
+    yield make
+    for wp in started:
+        wp.stop()
+
+
+def boot_on(cloud: LocalNovaHandle, host: str, *, stopped: bool = False) -> str:
+    """Boot one server on ``host`` (and stop it when asked); return its id."""
+    [server_id] = cloud.boot_servers(1, hosts=[host], name_prefix=f"it-{uuid.uuid4().hex[:4]}")
+    if stopped:
+        cloud.conn.compute.stop_server(server_id)
+        cloud.wait_server(server_id, "SHUTOFF")
+    return server_id
+
+
+def nova_migrations(cloud: LocalNovaHandle, server_id: str) -> list[Any]:
+    """Every migration record Nova has for the server (os-migrations)."""
+    return list(cloud.conn.compute.migrations(server_id=server_id))

@@ -1,0 +1,380 @@
+"""Integration tests of localnova through unmodified openstacksdk.
+
+All tests share the session cloud (``localnova_cloud``); the ``localnova``
+fixture resets knobs and stats before each test.  Every wait polls a
+condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from keystoneauth1 import exceptions as ks_exc
+from openstack import exceptions as sdk_exc
+
+from localnova.harness import LocalNovaHandle
+
+pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1, what: str = "condition"
+) -> Any:
+    """Poll ``predicate`` until truthy; return its value or fail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def servers(localnova: LocalNovaHandle) -> Iterator[list[str]]:
+    """Collects server ids booted by a test; deletes them afterwards."""
+    booted: list[str] = []
+    yield booted
+    localnova.reset_config()  # no faults while cleaning up
+    conn = localnova.conn
+    for sid in booted:
+        # A failed test may leave a slow migration running; abort it so the
+        # delete does not wait for it.
+        for mig in conn.compute.server_migrations(sid):
+            if mig.status == "running":
+                conn.compute.abort_server_migration(mig, sid)
+        conn.compute.delete_server(sid, ignore_missing=True)
+    for sid in booted:
+        wait_for(lambda sid=sid: conn.compute.find_server(sid, ignore_missing=True) is None, what=f"delete of {sid}")
+
+
+def boot_on(cloud: LocalNovaHandle, servers: list[str], host: str) -> Any:
+    sid = cloud.boot_servers(1, hosts=[host], name_prefix="t")[0]
+    servers.append(sid)
+    return cloud.wait_server(sid, "ACTIVE", host=host)
+
+
+def other_host(cloud: LocalNovaHandle, host: str) -> str:
+    return next(h for h in cloud.hosts if h != host)
+
+
+def migrations_of(cloud: LocalNovaHandle, sid: str) -> list[Any]:
+    return list(cloud.conn.compute.migrations(instance_uuid=sid))
+
+
+def last_status(cloud: LocalNovaHandle, sid: str) -> str | None:
+    """Status of the newest migration of a server (None if none yet)."""
+    migs = migrations_of(cloud, sid)
+    return migs[0].status if migs else None
+
+
+def in_progress(cloud: LocalNovaHandle, sid: str) -> list[Any]:
+    return list(cloud.conn.compute.server_migrations(sid))
+
+
+# -- basics -----------------------------------------------------------------
+
+
+def test_boot_and_inventory(localnova: LocalNovaHandle, servers: list[str]) -> None:
+    conn = localnova.conn
+    ids = localnova.boot_servers(3, hosts=localnova.hosts)
+    servers.extend(ids)
+    placed = {conn.compute.get_server(s).compute_host for s in ids}
+    assert placed == set(localnova.hosts)
+    hypervisors = {h.name for h in conn.compute.hypervisors()}
+    assert hypervisors == set(localnova.hosts)
+    computes = [s for s in conn.compute.services() if s.binary == "nova-compute"]
+    assert {s.host for s in computes} == set(localnova.hosts)
+    assert all(s.state == "up" and s.status == "enabled" for s in computes)
+
+
+def test_stop_start(localnova: LocalNovaHandle, servers: list[str]) -> None:
+    server = boot_on(localnova, servers, localnova.hosts[0])
+    localnova.conn.compute.stop_server(server)
+    localnova.wait_server(server.id, "SHUTOFF")
+    localnova.conn.compute.start_server(server)
+    localnova.wait_server(server.id, "ACTIVE")
+
+
+# -- live migration -----------------------------------------------------------
+
+
+def test_live_migrate_to_named_host(localnova: LocalNovaHandle, servers: list[str]) -> None:
+    server = boot_on(localnova, servers, localnova.hosts[0])
+    dest = localnova.hosts[1]
+    localnova.conn.compute.live_migrate_server(server, host=dest, block_migration="auto")
+    localnova.wait_server(server.id, "ACTIVE", host=dest)
+    migs = migrations_of(localnova, server.id)
+    wait_for(lambda: last_status(localnova, server.id) == "completed", what="migration completed")
+    assert migs[0].migration_type == "live-migration"
+
+
+def test_live_migrate_scheduler_picks(localnova: LocalNovaHandle, servers: list[str]) -> None:
+    source = localnova.hosts[0]
+    server = boot_on(localnova, servers, source)
+    localnova.conn.compute.live_migrate_server(server, host=None, block_migration="auto")
+    moved = wait_for(
+        lambda: (lambda s: s if s.status == "ACTIVE" and s.compute_host != source else None)(
+            localnova.conn.compute.get_server(server.id)
+        ),
+        what="server moved off its source",
+    )
+    assert moved.compute_host in localnova.hosts
+
+
+def test_live_migration_progress_and_force_complete(localnova: LocalNovaHandle, servers: list[str]) -> None:
+    localnova.configure(live_migration_seconds=30)
+    source = localnova.hosts[0]
+    dest = localnova.hosts[2]
+    server = boot_on(localnova, servers, source)
+    localnova.conn.compute.live_migrate_server(server, host=dest, block_migration="auto")
+
+    def progressing() -> Any:
+        for m in in_progress(localnova, server.id):
+            if (
+                m.status == "running"
+                and m.memory_total_bytes
+                and 0 < (m.memory_processed_bytes or 0) < m.memory_total_bytes
+            ):
+                return m
+        return None
+
+    first = wait_for(progressing, what="memory progress on the migration")
+    wait_for(
+        lambda: (progressing() or first).memory_processed_bytes > first.memory_processed_bytes,
+        what="progress advancing",
+    )
+    assert first.memory_remaining_bytes == first.memory_total_bytes - first.memory_processed_bytes
+    # Same record through GET /servers/{id}/migrations/{mid}.
+    one = localnova.conn.compute.get_server_migration(first, server.id)
+    assert one.memory_total_bytes == first.memory_total_bytes
+
+    localnova.conn.compute.force_complete_server_migration(first, server.id)
+    localnova.wait_server(server.id, "ACTIVE", host=dest, timeout=15)
+    wait_for(lambda: last_status(localnova, server.id) == "completed", what="migration completed")
+
+
+def test_abort_live_migration(localnova: LocalNovaHandle, servers: list[str]) -> None:
+    localnova.configure(live_migration_seconds=10)
+    source = localnova.hosts[1]
+    server = boot_on(localnova, servers, source)
+    localnova.conn.compute.live_migrate_server(server, host=localnova.hosts[0], block_migration="auto")
+    running = wait_for(
+        lambda: [m for m in in_progress(localnova, server.id) if m.status == "running"], what="running migration"
+    )[0]
+    started = time.monotonic()
+    localnova.conn.compute.abort_server_migration(running, server.id)
+    wait_for(lambda: last_status(localnova, server.id) == "cancelled", what="migration cancelled")
+    assert time.monotonic() - started < 5, "abort took the full duration"
+    after = localnova.wait_server(server.id, "ACTIVE")
+    assert after.compute_host == source
+    assert in_progress(localnova, server.id) == []
+
+
+def test_live_migration_failing_destination(localnova: LocalNovaHandle, servers: list[str]) -> None:
+    source = localnova.hosts[0]
+    dest = localnova.hosts[1]
+    localnova.configure(live_migration_fail_hosts=[dest], live_migration_seconds=1)
+    server = boot_on(localnova, servers, source)
+    localnova.conn.compute.live_migrate_server(server, host=dest, block_migration="auto")
+    wait_for(lambda: last_status(localnova, server.id) == "error", what="migration error")
+    after = localnova.wait_server(server.id, "ACTIVE")
+    assert after.compute_host == source
+
+
+# -- cold migration -----------------------------------------------------------
+
+
+def test_cold_migrate_confirm(localnova: LocalNovaHandle, servers: list[str]) -> None:
+    source = localnova.hosts[0]
+    dest = localnova.hosts[2]
+    server = boot_on(localnova, servers, source)
+    localnova.conn.compute.migrate_server(server, host=dest)
+    localnova.wait_server(server.id, "VERIFY_RESIZE", host=dest)
+    localnova.conn.compute.confirm_server_resize(server)
+    localnova.wait_server(server.id, "ACTIVE", host=dest)
+    wait_for(lambda: last_status(localnova, server.id) == "confirmed", what="migration confirmed")
+
+
+def test_cold_migrate_revert(localnova: LocalNovaHandle, servers: list[str]) -> None:
+    localnova.configure(cold_migration_seconds=0.5)
+    source = localnova.hosts[1]
+    dest = localnova.hosts[2]
+    server = boot_on(localnova, servers, source)
+    localnova.conn.compute.migrate_server(server, host=dest)
+    localnova.wait_server(server.id, "VERIFY_RESIZE", host=dest)
+    localnova.conn.compute.revert_server_resize(server)
+    localnova.wait_server(server.id, "ACTIVE", host=source)
+    wait_for(lambda: last_status(localnova, server.id) == "reverted", what="migration reverted")
+
+
+def test_cold_migration_failing_destination(localnova: LocalNovaHandle, servers: list[str]) -> None:
+    source = localnova.hosts[0]
+    dest = localnova.hosts[1]
+    localnova.configure(cold_migration_fail_hosts=[dest])
+    server = boot_on(localnova, servers, source)
+    localnova.conn.compute.migrate_server(server, host=dest)
+    wait_for(lambda: last_status(localnova, server.id) == "error", what="cold migration error")
+    after = localnova.wait_server(server.id, "ACTIVE")
+    assert after.compute_host == source
+
+
+# -- services -----------------------------------------------------------------
+
+
+def test_disabled_service_is_avoided(localnova: LocalNovaHandle, servers: list[str]) -> None:
+    conn = localnova.conn
+    source, disabled, expected = localnova.hosts[:3]
+    server = boot_on(localnova, servers, source)
+    svc = next(s for s in conn.compute.services() if s.host == disabled and s.binary == "nova-compute")
+    conn.compute.disable_service(svc, disabled_reason="maintenance")
+    try:
+        assert next(s for s in conn.compute.services() if s.id == svc.id).status == "disabled"
+        conn.compute.live_migrate_server(server, host=None, block_migration="auto")
+        localnova.wait_server(server.id, "ACTIVE", host=expected)
+    finally:
+        conn.compute.enable_service(svc)
+    # forced_down marks the service down at once; undo it.
+    conn.compute.update_service_forced_down(svc, forced=True)
+    try:
+        assert next(s for s in conn.compute.services() if s.id == svc.id).state == "down"
+    finally:
+        conn.compute.update_service_forced_down(svc, forced=False)
+    wait_for(lambda: next(s for s in conn.compute.services() if s.id == svc.id).state == "up", what="service up again")
+
+
+# -- faults, control API --------------------------------------------------------
+
+
+def test_injected_faults_reach_the_client(localnova: LocalNovaHandle, servers: list[str]) -> None:
+    server = boot_on(localnova, servers, localnova.hosts[0])
+    conn = localnova.connect()  # fresh connection, no retries configured
+    conn.compute.get_server(server.id)  # version discovery before faults
+    localnova.configure(fault_503_rate=1.0)
+    with pytest.raises(sdk_exc.HttpException) as info:
+        conn.compute.get_server(server.id)
+    assert info.value.status_code == 503
+    localnova.configure(fault_503_rate=0.0, fault_500_rate=1.0)
+    with pytest.raises(sdk_exc.HttpException) as info:
+        conn.compute.get_server(server.id)
+    assert info.value.status_code == 500
+    localnova.configure(fault_500_rate=0.0, fault_drop_rate=1.0)
+    # A dropped connection surfaces as keystoneauth's ConnectFailure
+    # (http.client.RemoteDisconnected underneath), as with a real outage.
+    with pytest.raises(ks_exc.ConnectionError):
+        conn.compute.get_server(server.id)
+    # Faults never apply to the control API: switching them off works.
+    localnova.configure(fault_drop_rate=0.0, latency_ms=50)
+    started = time.monotonic()
+    assert conn.compute.get_server(server.id).id == server.id
+    assert time.monotonic() - started >= 0.05
+    faults = localnova.stats()["faults"]
+    assert faults.get("503", 0) >= 1 and faults.get("500", 0) >= 1
+    assert faults.get("drop", 0) >= 1
+
+
+def test_control_api_and_stats(localnova: LocalNovaHandle) -> None:
+    conn = localnova.conn
+    list(conn.compute.servers())
+    list(conn.compute.servers())
+    stats = localnova.stats()
+    assert stats["total"] >= 2
+    assert stats["by_method"]["GET"] >= 2
+    assert stats["by_path_template"]["GET /v2.1/servers/detail"] == 2
+    assert localnova.reset_stats()["total"] == 0
+    assert localnova.configure(fault_methods=["post"])["fault_methods"] == ["POST"]
+    assert localnova.reset_config() == localnova.config()
+    req = urllib.request.Request(
+        f"{localnova.base_url}/localnova/config", method="PATCH", data=json.dumps({"no_such_knob": 1}).encode()
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=10)
+    assert info.value.code == 400
+    # The Compute API rejects a wrong token.
+    bad = urllib.request.Request(f"{localnova.endpoint}/servers", headers={"X-Auth-Token": "wrong"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(bad, timeout=10)
+    assert info.value.code == 401
+
+
+# -- CLI ------------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def test_cli_up_clouds_yaml_and_sigterm(tmp_path: Path) -> None:
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(
+        yaml.safe_dump({"clouds": {"other": {"auth": {"auth_url": "http://x"}}, "localnova": {"stale": True}}})
+    )
+    child_tmp = tmp_path / "tmp"
+    child_tmp.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TMPDIR=str(child_tmp))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "localnova",
+            "up",
+            "--hosts",
+            "a1,a2",
+            "--port",
+            "0",
+            "--servers",
+            "2",
+            "--clouds-yaml",
+            str(clouds),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()  # blocks until READY (or EOF)
+        assert line.startswith("READY http://127.0.0.1:"), line
+        endpoint = line.split()[1]
+        data = yaml.safe_load(clouds.read_text())
+        assert "other" in data["clouds"]
+        assert data["clouds"]["localnova"]["auth_type"] == "admin_token"
+        assert data["clouds"]["localnova"]["compute_endpoint_override"] == (endpoint)
+        client = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import openstack\n"
+                "c = openstack.connect(cloud='localnova')\n"
+                "print(sorted(s.compute_host for s in c.compute.servers()))\n"
+                "print(len(list(c.compute.migrations())))\n",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=dict(os.environ, OS_CLIENT_CONFIG_FILE=str(clouds), OS_CLOUD="localnova"),
+        )
+        assert client.returncode == 0, client.stderr
+        assert client.stdout.splitlines()[0] == "['a1', 'a2']"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert rest == "", "stdout must carry only the READY line"
+    assert _children(proc.pid) == []
+    assert list(child_tmp.iterdir()) == [], "temp files left behind"

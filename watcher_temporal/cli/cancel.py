@@ -1,0 +1,47 @@
+"""``watcher-temporal cancel ID [--wait]``: cancel a migration (it aborts and reverts) or a plan."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from temporalio.client import WorkflowExecutionStatus
+
+from watcher_temporal.cli.exit_codes import ExitCode, UsageError
+from watcher_temporal.cli.options import Session, add_wait_options, workflow_id_of
+from watcher_temporal.cli.progress import follow
+from watcher_temporal.cli.report import describe, print_report, wait_for_outcome
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "cancel",
+        help="cancel a running migration or plan (a migration aborts and reverts)",
+        description="Request cancellation; with --wait, follow the compensation until the workflow ends.",
+    )
+    parser.add_argument("id", metavar="ID", help="workflow id, or a server UUID (= migrate-<uuid>)")
+    parser.add_argument("--reason", default="cancelled with watcher-temporal cancel", help="recorded in history")
+    add_wait_options(parser, "the workflow")
+    return parser
+
+
+async def run(args: argparse.Namespace) -> int:
+    async with Session(args) as client:
+        handle = client.get_workflow_handle(workflow_id_of(args.id))
+        report = await describe(handle)
+        if report.status != WorkflowExecutionStatus.RUNNING.name:
+            report = await wait_for_outcome(handle, report)
+            raise UsageError(f"{report.workflow_id} is not running (it ended {report.outcome}); nothing to cancel")
+        await handle.cancel(reason=args.reason)
+        if not args.wait:
+            if args.output == "json":
+                report.outcome = "CANCEL_REQUESTED"
+                print_report(report, "json")
+            else:
+                print(f"cancellation of {report.workflow_id} requested; it reverts before it ends")
+            return ExitCode.SUCCESS
+        if args.output == "text":
+            print(f"cancellation of {report.workflow_id} requested; following", file=sys.stderr)
+        report = await follow(handle, report, output=args.output, interval=args.progress_interval)
+        print_report(report, args.output)
+        return report.exit_code

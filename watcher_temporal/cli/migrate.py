@@ -1,0 +1,93 @@
+"""``watcher-temporal migrate SERVER --live|--cold --from HOST [--to HOST] [--wait]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pydantic import ValidationError
+
+from watcher_temporal.cli.exit_codes import ExitCode, UsageError
+from watcher_temporal.cli.options import Session, add_wait_options
+from watcher_temporal.cli.progress import follow
+from watcher_temporal.cli.report import MIGRATE_WORKFLOW, Report, print_report
+from watcher_temporal.cli.servers import resolve_server
+from watcher_temporal.errors import MigrationAlreadyRunning
+from watcher_temporal.models import MigrateServerInput, describe_validation_error
+from watcher_temporal.starter import start_migration
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "migrate",
+        help="live or cold migrate one server (a MigrateServer workflow)",
+        description="Start a MigrateServer workflow (id migrate-<server uuid>); with --wait, follow it to the end.",
+    )
+    parser.add_argument("server", metavar="SERVER", help="server UUID (or name, when OS_CLOUD is set)")
+    kind = parser.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--live", dest="migration_type", action="store_const", const="live", help="live migration")
+    kind.add_argument("--cold", dest="migration_type", action="store_const", const="cold", help="cold migration")
+    parser.add_argument("--from", dest="source", metavar="HOST", required=True, help="compute host it must be on")
+    parser.add_argument("--to", dest="destination", metavar="HOST", help="destination host (default: scheduler)")
+    parser.add_argument("--name", help="server name, informational (looked up when SERVER is a name)")
+    parser.add_argument("--poll-interval", type=float, help="seconds between Nova polls (default 5)")
+    parser.add_argument("--timeout", type=float, help="seconds before the migration is aborted and reverted")
+    add_wait_options(parser, "the migration")
+    return parser
+
+
+def _params(args: argparse.Namespace, server_id: str, name: str | None) -> MigrateServerInput:
+    raw: dict[str, object] = {
+        "resource_id": server_id,
+        "migration_type": args.migration_type,
+        "source_node": args.source,
+        "destination_node": args.destination,
+        "resource_name": args.name or name,
+    }
+    if args.poll_interval is not None:
+        raw["poll_interval_seconds"] = args.poll_interval
+    if args.timeout is not None:
+        raw["timeout_seconds"] = args.timeout
+    try:
+        return MigrateServerInput.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(f"{p['field']}: {p['rule']}" for p in describe_validation_error(err))
+        raise UsageError(f"invalid migration: {problems}") from None
+
+
+async def run(args: argparse.Namespace) -> int:
+    server_id, name = await resolve_server(args.server)
+    params = _params(args, server_id, name)
+    session = Session(args)
+    async with session as client:
+        try:
+            handle = await start_migration(client, params, task_queue=session.settings.task_queue)
+        except MigrationAlreadyRunning as err:
+            if args.output == "json":
+                print_report(
+                    Report(
+                        workflow_id=err.workflow_id,
+                        run_id=err.run_id,
+                        workflow_type=MIGRATE_WORKFLOW,
+                        outcome="ALREADY_RUNNING",
+                        exit_code=ExitCode.ALREADY_RUNNING,
+                        error={"type": "MigrationAlreadyRunning", "message": str(err)},
+                    ),
+                    "json",
+                )
+            else:
+                print(f"watcher-temporal: {err}", file=sys.stderr)
+            return ExitCode.ALREADY_RUNNING
+        report = Report(workflow_id=handle.id, run_id=handle.result_run_id, workflow_type=MIGRATE_WORKFLOW)
+        if not args.wait:
+            if args.output == "json":
+                print_report(report, "json")
+            else:
+                print(f"started {handle.id} (run {handle.result_run_id})")
+                print(f"  follow it: watcher-temporal status {handle.id} --wait")
+            return ExitCode.SUCCESS
+        if args.output == "text":
+            print(f"started {handle.id}; following (Ctrl-C stops following, not the migration)", file=sys.stderr)
+        report = await follow(handle, report, output=args.output, interval=args.progress_interval)
+        print_report(report, args.output)
+        return report.exit_code

@@ -1,0 +1,543 @@
+"""The vocabulary of the ``MaintenancePlan`` workflow: plan input, status, results.
+
+The input is Watcher's own action representation, unchanged::
+
+    {"actions": [{"id": "a1", "action_type": "migrate",
+                  "input_parameters": {...}, "parents": []}, ...],
+     "max_parallel": 4, "max_parallel_per_host": 2, "on_failure": "stop"}
+
+:func:`validate_plan` checks the whole plan before anything runs and names
+every problem at once (unknown action type, bad parameters, unknown parent,
+duplicate id, cycle) as ``{action, field, rule}`` items. Like
+:mod:`watcher_temporal.models`, this module is free of I/O and openstacksdk:
+workflows, activities and the CLI all import it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, NoReturn
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+
+from watcher_temporal.errors import InvalidInput
+from watcher_temporal.models import HostName, MigrateServerInput, describe_validation_error
+
+#: Query name of the plan's status.
+STATUS_QUERY = "status"
+#: Update name that changes ``max_parallel`` while the plan runs.
+SET_MAX_PARALLEL_UPDATE = "set_max_parallel"
+#: Upper bound of ``max_parallel`` (each slot may be a child workflow).
+MAX_PARALLEL_LIMIT = 1000
+#: ``disabled_reason`` Watcher's host_maintenance strategy sets.
+MAINTENANCE_DISABLED_REASON = "watcher_maintaining"
+#: Workflow id prefix of plans started by ``drain-host``.
+PLAN_WORKFLOW_ID_PREFIX = "plan-"
+
+
+class _Model(BaseModel):
+    """Base for every message: immutable, unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ActionType(enum.StrEnum):
+    """The Watcher action types a maintenance plan may hold."""
+
+    MIGRATE = "migrate"
+    CHANGE_NOVA_SERVICE_STATE = "change_nova_service_state"
+    NOP = "nop"
+    SLEEP = "sleep"
+
+
+class OnFailure(enum.StrEnum):
+    """What the plan does once an action FAILED.
+
+    * ``continue``: keep running everything that does not depend on it.
+    * ``stop``: start nothing new; running actions finish.
+    * ``rollback``: stop, then revert every completed action in reverse
+      order of completion.
+    """
+
+    CONTINUE = "continue"
+    STOP = "stop"
+    ROLLBACK = "rollback"
+
+
+class PlanState(enum.StrEnum):
+    """Watcher's action plan states."""
+
+    PENDING = "PENDING"
+    ONGOING = "ONGOING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLING = "CANCELLING"
+    CANCELLED = "CANCELLED"
+
+
+class ActionState(enum.StrEnum):
+    """Watcher's action states."""
+
+    PENDING = "PENDING"
+    ONGOING = "ONGOING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    CANCELLED = "CANCELLED"
+
+
+#: States after which an action does nothing more (before any rollback).
+FINAL_ACTION_STATES = frozenset({ActionState.SUCCEEDED, ActionState.FAILED, ActionState.SKIPPED, ActionState.CANCELLED})
+#: Parent states that let a child action start.
+DONE_ACTION_STATES = frozenset({ActionState.SUCCEEDED, ActionState.SKIPPED})
+
+
+class ServiceState(enum.StrEnum):
+    """A nova-compute service's scheduling state."""
+
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+
+
+class ChangeNovaServiceStateParams(_Model):
+    """``input_parameters`` of Watcher's ``change_nova_service_state``.
+
+    Attributes:
+        resource_name: Compute host whose nova-compute service changes.
+        resource_id: Accepted for compatibility with Watcher; unused.
+        state: ``enabled`` or ``disabled``.
+        disabled_reason: Reason recorded when disabling.
+    """
+
+    resource_name: HostName
+    resource_id: str | None = None
+    state: ServiceState
+    disabled_reason: str | None = Field(default=None, max_length=255)
+
+
+class NopParams(_Model):
+    """``input_parameters`` of Watcher's ``nop``: a message to log."""
+
+    message: str = ""
+
+
+class SleepParams(_Model):
+    """``input_parameters`` of Watcher's ``sleep`` (seconds)."""
+
+    duration: float = Field(default=1.0, ge=0, le=7 * 24 * 3600)
+
+
+ActionParams = MigrateServerInput | ChangeNovaServiceStateParams | NopParams | SleepParams
+
+#: Parameter model of each action type.
+PARAMS_MODEL: dict[ActionType, type[_Model] | type[MigrateServerInput]] = {
+    ActionType.MIGRATE: MigrateServerInput,
+    ActionType.CHANGE_NOVA_SERVICE_STATE: ChangeNovaServiceStateParams,
+    ActionType.NOP: NopParams,
+    ActionType.SLEEP: SleepParams,
+}
+
+
+class PlanAction(_Model):
+    """One action of a plan, as Watcher represents it."""
+
+    id: str = Field(min_length=1, max_length=255)
+    action_type: ActionType
+    input_parameters: dict[str, JsonValue] = Field(default_factory=dict)
+    parents: list[str] = Field(default_factory=list)
+
+    def params(self) -> ActionParams:
+        """The typed parameters (valid once :func:`validate_plan` passed)."""
+        model = PARAMS_MODEL[self.action_type]
+        return model.model_validate(self.input_parameters)  # type: ignore[return-value]
+
+    def hosts(self) -> frozenset[str]:
+        """Hosts this action loads: a migration's source and destination."""
+        if self.action_type is not ActionType.MIGRATE:
+            return frozenset()
+        params = self.params()
+        assert isinstance(params, MigrateServerInput)
+        return frozenset(h for h in (params.source_node, params.destination_node) if h)
+
+
+class MaintenancePlanInput(_Model):
+    """Input of the ``MaintenancePlan`` workflow.
+
+    Attributes:
+        actions: Watcher actions; ``parents`` name actions that must be
+            SUCCEEDED or SKIPPED first.
+        max_parallel: Actions running at once, all types together.
+        max_parallel_per_host: Migrations touching one host (as source or
+            destination) at once.
+        on_failure: ``continue``, ``stop`` or ``rollback``.
+        max_history_events: The workflow continues as new once its history
+            holds this many events (or when Temporal suggests it earlier).
+    """
+
+    actions: list[PlanAction]
+    max_parallel: int = Field(default=4, ge=1, le=MAX_PARALLEL_LIMIT)
+    max_parallel_per_host: int = Field(default=2, ge=1, le=MAX_PARALLEL_LIMIT)
+    on_failure: OnFailure = OnFailure.STOP
+    max_history_events: int = Field(default=10_000, ge=200, le=50_000)
+
+
+class RevertOutcome(enum.StrEnum):
+    """How the rollback of one completed action went."""
+
+    REVERTED = "reverted"
+    NOTHING_TO_REVERT = "nothing_to_revert"
+    REVERT_FAILED = "revert_failed"
+
+
+class ActionStatus(_Model):
+    """Where one action of a plan is.
+
+    Attributes:
+        id: The action's id.
+        action_type: Its type.
+        state: Watcher's action state.
+        reason: Why it ended that way (empty while it runs).
+        workflow_id: The ``migrate-<uuid>`` child of a migration.
+        started_at: When it started (workflow time).
+        finished_at: When it ended.
+        revert: How a rollback treated it, when one ran.
+        revert_reason: What the rollback did or why it failed.
+    """
+
+    id: str
+    action_type: ActionType
+    state: ActionState = ActionState.PENDING
+    reason: str = ""
+    workflow_id: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    revert: RevertOutcome | None = None
+    revert_reason: str = ""
+
+
+class UndoRecord(_Model):
+    """What a rollback needs to revert one SUCCEEDED action.
+
+    Attributes:
+        final_host: Where a migration left its server.
+        service: What a service-state change found before changing it.
+    """
+
+    final_host: str | None = None
+    service: ServiceStateChange | None = None
+
+
+class PlanProgress(_Model):
+    """What a run of the plan hands its continued-as-new successor.
+
+    Attributes:
+        actions: Status of every action that has left PENDING.
+        completed: Ids of SUCCEEDED actions in order of completion (what a
+            rollback would revert, newest last).
+        started_at: When the first run started.
+        runs: How many runs came before.
+        max_parallel: The current limit (it may have been updated).
+        failed: Whether an action failed (``stop``/``rollback`` honour it).
+        undo: Per SUCCEEDED action, what a rollback needs.
+    """
+
+    actions: list[ActionStatus] = Field(default_factory=list)
+    completed: list[str] = Field(default_factory=list)
+    started_at: datetime
+    runs: int = 0
+    max_parallel: int
+    failed: bool = False
+    undo: dict[str, UndoRecord] = Field(default_factory=dict)
+
+
+class PlanStatus(_Model):
+    """Answer of the ``status`` query, and the workflow's result.
+
+    Attributes:
+        state: The plan's state.
+        counts: Actions per state (every state present, zeros included),
+            plus ``reverted`` when a rollback ran.
+        actions: Every action's status, in plan order.
+        running: Ids of the actions running now.
+        max_parallel: Current global limit.
+        max_parallel_per_host: Per-host limit.
+        on_failure: The failure policy.
+        runs: Continue-as-new runs before this one.
+        started_at: When the plan started.
+        finished_at: When it ended, if it did.
+        reason: One line on how it ended.
+    """
+
+    state: PlanState
+    counts: dict[str, int]
+    actions: list[ActionStatus]
+    running: list[str] = Field(default_factory=list)
+    max_parallel: int
+    max_parallel_per_host: int
+    on_failure: OnFailure
+    runs: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    reason: str = ""
+
+
+class ServiceStateRequest(_Model):
+    """Ask the ``change_nova_service_state`` activity for a state."""
+
+    host: str
+    state: ServiceState
+    disabled_reason: str | None = None
+
+
+class ServiceStateChange(_Model):
+    """What ``change_nova_service_state`` found and did.
+
+    Attributes:
+        host: The compute host.
+        previous_state: The state before (what a revert restores).
+        previous_disabled_reason: The reason before.
+        changed: False when it was already in the requested state
+            (the action is then SKIPPED).
+    """
+
+    host: str
+    previous_state: ServiceState
+    previous_disabled_reason: str | None = None
+    changed: bool
+
+
+class NopRequest(_Model):
+    """Input of the ``nop`` activity: the action id and its message."""
+
+    action_id: str
+    message: str = ""
+
+
+class PlanActivity(enum.StrEnum):
+    """Registered names of the plan's own activities."""
+
+    CHANGE_SERVICE_STATE = "plan.change_nova_service_state"
+    NOP = "plan.nop"
+    BUILD_DRAIN_PLAN = "plan.build_drain_plan"
+
+
+def count_states(statuses: Iterable[ActionStatus]) -> dict[str, int]:
+    """Actions per state, every state present; ``reverted`` when any was."""
+    counts = {state.value: 0 for state in ActionState}
+    reverted = 0
+    for status in statuses:
+        counts[status.state.value] += 1
+        reverted += status.revert is RevertOutcome.REVERTED
+    if reverted:
+        counts["reverted"] = reverted
+    return counts
+
+
+def _problem(action: str, field: str, rule: str) -> dict[str, str]:
+    return {"action": action, "field": field, "rule": rule}
+
+
+def _envelope_problems(err: ValidationError, raw: Any) -> list[dict[str, str]]:
+    """Name the action (by id when it has one) of each pydantic error."""
+    actions = raw.get("actions") if isinstance(raw, Mapping) else None
+    problems = []
+    for item in describe_validation_error(err):
+        parts = item["field"].split(".")
+        if len(parts) >= 2 and parts[0] == "actions" and parts[1].isdigit():
+            index = int(parts[1])
+            action_id = None
+            if isinstance(actions, list) and index < len(actions) and isinstance(actions[index], Mapping):
+                action_id = actions[index].get("id")
+            name = str(action_id) if isinstance(action_id, str) and action_id else f"actions[{index}]"
+            field = ".".join(parts[2:]) or "(action)"
+            rule = item["rule"]
+            if rule.startswith("unknown key"):
+                rule = "unknown key (not a field of a Watcher action)"
+            problems.append(_problem(name, field, rule))
+        else:
+            rule = item["rule"]
+            if rule.startswith("unknown key"):
+                rule = "unknown key (not a field of a maintenance plan)"
+            problems.append(_problem("(plan)", item["field"], rule))
+    return problems
+
+
+def _parameter_problems(action: PlanAction) -> list[dict[str, str]]:
+    try:
+        action.params()
+    except ValidationError as err:
+        problems = []
+        for item in describe_validation_error(err):
+            rule = item["rule"]
+            if rule.startswith("unknown key"):
+                rule = f"unknown key (not a parameter of {action.action_type.value})"
+            field = "input_parameters" if item["field"] == "(input)" else f"input_parameters.{item['field']}"
+            problems.append(_problem(action.id, field, rule))
+        return problems
+    return []
+
+
+def _cycle_members(actions: list[PlanAction]) -> list[str]:
+    """Ids left over by Kahn's algorithm: those on or behind a cycle."""
+    ids = {a.id for a in actions}
+    waiting = {a.id: {p for p in a.parents if p in ids} for a in actions}
+    children: dict[str, list[str]] = {a.id: [] for a in actions}
+    for child, parents in waiting.items():
+        for parent in parents:
+            children[parent].append(child)
+    ready = [a for a, parents in waiting.items() if not parents]
+    while ready:
+        done = ready.pop()
+        for child in children[done]:
+            waiting[child].discard(done)
+            if not waiting[child]:
+                ready.append(child)
+    return [a.id for a in actions if waiting[a.id]]
+
+
+def plan_problems(actions: list[PlanAction], known_ids: set[str] | None = None) -> list[dict[str, str]]:
+    """Every semantic problem of well-shaped actions (empty when they are valid).
+
+    Args:
+        actions: The actions that passed the shape check.
+        known_ids: Ids of every action of the plan, including badly shaped
+            ones, so their children are not also blamed for an unknown parent.
+    """
+    problems: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for action in actions:
+        if action.id in seen:
+            problems.append(_problem(action.id, "id", "duplicate action id"))
+        seen.add(action.id)
+    known = seen | (known_ids or set())
+    servers: dict[str, str] = {}
+    for action in actions:
+        bad_params = _parameter_problems(action)
+        problems += bad_params
+        for parent in action.parents:
+            if parent == action.id:
+                problems.append(_problem(action.id, "parents", "an action cannot be its own parent"))
+            elif parent not in known:
+                problems.append(_problem(action.id, "parents", f"unknown parent action {parent!r}"))
+        if action.action_type is ActionType.MIGRATE and not bad_params:
+            params = action.params()
+            assert isinstance(params, MigrateServerInput)
+            other = servers.setdefault(params.resource_id, action.id)
+            if other != action.id:
+                problems.append(
+                    _problem(
+                        action.id,
+                        "input_parameters.resource_id",
+                        f"server already migrated by action {other!r} (one migration per server per plan)",
+                    )
+                )
+    for member in _cycle_members(actions):
+        if not any(p["action"] == member and "own parent" in p["rule"] for p in problems):
+            problems.append(_problem(member, "parents", "part of (or depends on) a cycle of parents"))
+    return problems
+
+
+def _well_shaped_actions(raw: Any) -> tuple[list[PlanAction], set[str]]:
+    """The actions of a raw plan that pass the shape check, and every id."""
+    items = raw.get("actions") if isinstance(raw, Mapping) else None
+    if not isinstance(items, list):
+        return [], set()
+    actions, ids = [], set()
+    for item in items:
+        if isinstance(item, Mapping) and isinstance(item.get("id"), str):
+            ids.add(item["id"])
+        try:
+            actions.append(PlanAction.model_validate(item))
+        except ValidationError:
+            continue  # already named by the envelope check
+    return actions, ids
+
+
+def validate_plan(request: MaintenancePlanInput | JsonValue) -> MaintenancePlanInput:
+    """Validate a whole plan; raise ``InvalidInput`` naming every problem.
+
+    A badly shaped action does not hide the problems of the others: the
+    well-shaped ones are still checked (parameters, parents, cycles).
+
+    Raises:
+        InvalidInput: non-retryable; its first detail is the list of
+            ``{action, field, rule}`` problems.
+    """
+    if isinstance(request, MaintenancePlanInput):
+        plan = request
+    else:
+        try:
+            plan = MaintenancePlanInput.model_validate(request)
+        except ValidationError as err:
+            actions, ids = _well_shaped_actions(request)
+            _raise(_envelope_problems(err, request) + plan_problems(actions, ids))
+    problems = plan_problems(plan.actions)
+    if not plan.actions:
+        problems.insert(0, _problem("(plan)", "actions", "must hold at least one action"))
+    if problems:
+        _raise(problems)
+    return plan
+
+
+def _raise(problems: list[dict[str, str]]) -> NoReturn:
+    text = "; ".join(f"{p['action']}: {p['field']}: {p['rule']}" for p in problems)
+    raise InvalidInput(f"invalid MaintenancePlan input ({len(problems)} problems): {text}", problems)
+
+
+UndoRecord.model_rebuild()
+PlanProgress.model_rebuild()
+
+
+class DrainRequest(_Model):
+    """What ``drain-host`` asks for: Watcher's host_maintenance strategy.
+
+    Attributes:
+        host: The compute host to empty; its service is disabled
+            (reason ``watcher_maintaining``) and not re-enabled afterwards.
+        backup_host: Where every server goes; enabled first if disabled.
+            Absent: the Nova scheduler picks per server.
+        allow_live: Live-migrate ACTIVE servers (else cold-migrate them).
+        allow_cold: Cold-migrate servers that are not ACTIVE (SHUTOFF).
+        max_parallel: The plan's global limit.
+        max_parallel_per_host: The plan's per-host limit; every migration
+            touches the drained host, so it defaults to ``max_parallel``.
+        on_failure: The plan's failure policy.
+        poll_interval_seconds: Each migration's Nova poll interval (default
+            MigrateServer's).
+        timeout_seconds: Each migration's timeout (default MigrateServer's).
+    """
+
+    host: HostName
+    backup_host: HostName | None = None
+    allow_live: bool = True
+    allow_cold: bool = True
+    max_parallel: int = Field(default=4, ge=1, le=MAX_PARALLEL_LIMIT)
+    max_parallel_per_host: int | None = Field(default=None, ge=1, le=MAX_PARALLEL_LIMIT)
+    on_failure: OnFailure = OnFailure.STOP
+    poll_interval_seconds: float | None = Field(default=None, gt=0, le=300)
+    timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)
+
+
+class LeftBehind(_Model):
+    """A server ``drain-host`` cannot move, and why."""
+
+    resource_id: str
+    resource_name: str | None = None
+    status: str
+    reason: str
+
+
+class DrainPlan(_Model):
+    """A host-maintenance plan built from live Nova state.
+
+    Attributes:
+        host: The drained host.
+        plan: The ``MaintenancePlan`` input.
+        left_behind: Servers on the host the plan does not move.
+    """
+
+    host: str
+    plan: MaintenancePlanInput
+    left_behind: list[LeftBehind] = Field(default_factory=list)

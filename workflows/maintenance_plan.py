@@ -1,0 +1,566 @@
+"""``MaintenancePlan``: a Watcher action plan run as one durable parent workflow.
+
+    validate the whole plan ─► sliding window ─► SUCCEEDED
+                                   │  an action starts as soon as its parents are
+                                   │  SUCCEEDED/SKIPPED and a slot is free under
+                                   │  ``max_parallel`` and ``max_parallel_per_host``
+                                   ├─ FAILED + continue ─► keep going, children of
+                                   │                       the failed action CANCELLED
+                                   ├─ FAILED + stop ─────► start nothing new ─► FAILED
+                                   ├─ FAILED + rollback ─► stop, revert completed
+                                   │                       actions newest first ─► FAILED
+                                   └─ cancel ─► cancel running children (they abort
+                                                and revert) ─► CANCELLED
+
+Unlike Watcher's applier there are no layers and no barriers: a slow migration
+holds one slot, not a whole chunk. Each ``migrate`` action is a
+``MigrateServer`` child (id ``migrate-<server uuid>``, so nobody else can
+migrate that server meanwhile); ``change_nova_service_state`` is an activity;
+``nop`` a local activity; ``sleep`` a durable timer. Large plans continue as
+new (after draining the window) before the history grows too long.
+
+Workflow code only decides: no I/O, no clock but ``workflow.now()``, and
+activities and children are called by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from collections import Counter
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    FailureError,
+    WorkflowAlreadyStartedError,
+    is_cancelled_exception,
+)
+from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import JsonValue
+
+    from watcher_temporal.errors import PreconditionFailed
+    from watcher_temporal.models import (
+        MigrateServerInput,
+        MigrationResult,
+        MigrationStatus,
+        migration_workflow_id,
+        validate_input,
+    )
+    from watcher_temporal.plan_models import (
+        DONE_ACTION_STATES,
+        MAX_PARALLEL_LIMIT,
+        SET_MAX_PARALLEL_UPDATE,
+        STATUS_QUERY,
+        ActionState,
+        ActionStatus,
+        ActionType,
+        ChangeNovaServiceStateParams,
+        DrainPlan,
+        DrainRequest,
+        MaintenancePlanInput,
+        NopParams,
+        NopRequest,
+        OnFailure,
+        PlanAction,
+        PlanActivity,
+        PlanProgress,
+        PlanState,
+        PlanStatus,
+        RevertOutcome,
+        ServiceState,
+        ServiceStateChange,
+        ServiceStateRequest,
+        SleepParams,
+        UndoRecord,
+        count_states,
+        validate_plan,
+    )
+    from workflows.migrate_server import failure_text, short_options
+
+T = TypeVar("T")
+
+#: A nop only logs; a local activity keeps it to one marker event.
+NOP_TIMEOUT = timedelta(seconds=30)
+#: Child workflow type of every migration.
+MIGRATE_WORKFLOW = "MigrateServer"
+#: History events one action adds (at least): child initiated/started/closed
+#: (+ cancel requests), activity scheduled/started/closed, timer started/fired,
+#: one local-activity marker.
+EVENTS_PER_ACTION = {
+    ActionType.MIGRATE: 4,
+    ActionType.CHANGE_NOVA_SERVICE_STATE: 3,
+    ActionType.SLEEP: 2,
+    ActionType.NOP: 1,
+}
+#: Events of one workflow task (scheduled, started, completed).
+EVENTS_PER_WAKE = 3
+
+
+class _Outcome:
+    """How one action ended (before it is written into its status)."""
+
+    __slots__ = ("reason", "state", "undo")
+
+    def __init__(self, state: ActionState, reason: str, undo: UndoRecord | None = None) -> None:
+        self.state = state
+        self.reason = reason
+        self.undo = undo
+
+
+def child_failure_text(err: BaseException) -> str:
+    """One line naming why a child workflow failed."""
+    if isinstance(err, ChildWorkflowError):
+        cause = err.cause
+        if isinstance(cause, ApplicationError):
+            return f"{err.workflow_type} failed: {cause.type or 'error'}: {cause.message}"
+        return f"{err.workflow_type} failed: {cause or err}"
+    return failure_text(err)
+
+
+async def _finish_even_if_cancelled(coro: Awaitable[T]) -> T:
+    """Await ``coro`` to its end even if the plan is cancelled meanwhile.
+
+    Used for the short, non-abortable steps (a service state change, a nop):
+    letting them finish is what makes the per-action account precise.
+    """
+    inner = asyncio.ensure_future(coro)
+    try:
+        return await asyncio.shield(inner)
+    except asyncio.CancelledError:
+        return await inner
+
+
+@workflow.defn(name="MaintenancePlan")
+class MaintenancePlan:
+    """Run a Watcher action plan with a sliding window and a failure policy."""
+
+    def __init__(self) -> None:
+        self._plan: MaintenancePlanInput | None = None
+        self._actions: dict[str, PlanAction] = {}
+        self._index: dict[str, int] = {}
+        self._hosts: dict[str, frozenset[str]] = {}
+        self._children: dict[str, list[str]] = {}
+        self._statuses: dict[str, ActionStatus] = {}
+        self._waiting_on: dict[str, int] = {}
+        self._ready: list[tuple[int, str]] = []
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._host_load: Counter[str] = Counter()
+        self._completed: list[str] = []
+        self._undo: dict[str, UndoRecord] = {}
+        self._max_parallel = 1
+        self._state = PlanState.PENDING
+        self._failed_first: str | None = None
+        self._failed = False
+        self._runs = 0
+        self._started_at: Any = None
+        self._finished_at: Any = None
+        self._reason = ""
+        self._wake = False
+        self._events_estimate = 0
+
+    # -- operator surfaces --------------------------------------------------
+
+    @workflow.query(name=STATUS_QUERY)
+    def status(self) -> PlanStatus:
+        """Every action's state, the plan's state and the counts."""
+        plan = self._plan
+        statuses = [self._statuses[a.id] for a in plan.actions] if plan else []
+        return PlanStatus(
+            state=self._state,
+            counts=count_states(statuses),
+            actions=statuses,
+            running=sorted(self._running, key=self._index.__getitem__),
+            max_parallel=self._max_parallel,
+            max_parallel_per_host=plan.max_parallel_per_host if plan else 0,
+            on_failure=plan.on_failure if plan else OnFailure.STOP,
+            runs=self._runs,
+            started_at=self._started_at,
+            finished_at=self._finished_at,
+            reason=self._reason,
+        )
+
+    @workflow.update(name=SET_MAX_PARALLEL_UPDATE)
+    def set_max_parallel(self, value: int) -> int:
+        """Change the global limit while the plan runs; returns the old one.
+
+        Lowering it never stops running actions: new ones wait until the
+        number running falls under the new limit.
+        """
+        previous = self._max_parallel
+        self._max_parallel = value
+        self._wake = True
+        return previous
+
+    @set_max_parallel.validator
+    def _validate_max_parallel(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PARALLEL_LIMIT:
+            raise ValueError(f"max_parallel must be an integer from 1 to {MAX_PARALLEL_LIMIT}")
+        if self._state not in (PlanState.PENDING, PlanState.ONGOING):
+            raise ValueError(f"the plan is {self._state.value}; its limits no longer matter")
+
+    # -- the run ------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, request: MaintenancePlanInput | JsonValue, progress: PlanProgress | None = None) -> PlanStatus:
+        """Run the plan; see the module docstring.
+
+        Args:
+            request: The plan (raw JSON accepted, validated here).
+            progress: Internal: what the previous run did, after continue-as-new.
+
+        Returns:
+            The final status (state SUCCEEDED or FAILED).
+
+        Raises:
+            InvalidInput: the plan broke a rule; names every problem.
+        """
+        plan = validate_plan(request)
+        self._load(plan, progress)
+        self._state = PlanState.ONGOING
+        try:
+            carry_on = await self._schedule(plan)
+        except asyncio.CancelledError:
+            if workflow.cancellation_reason() is None:
+                raise
+            await self._cancel_running()
+            raise
+        if carry_on:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(args=[plan, self._progress()])
+        if self._failed and plan.on_failure is OnFailure.ROLLBACK:
+            await asyncio.shield(asyncio.ensure_future(self._rollback()))
+        self._finish()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.status()
+
+    def _load(self, plan: MaintenancePlanInput, progress: PlanProgress | None) -> None:
+        self._plan = plan
+        self._max_parallel = progress.max_parallel if progress else plan.max_parallel
+        self._started_at = progress.started_at if progress else workflow.now()
+        self._runs = progress.runs if progress else 0
+        self._failed = progress.failed if progress else False
+        self._completed = list(progress.completed) if progress else []
+        self._undo = dict(progress.undo) if progress else {}
+        carried = {s.id: s for s in progress.actions} if progress else {}
+        for index, action in enumerate(plan.actions):
+            self._actions[action.id] = action
+            self._index[action.id] = index
+            self._hosts[action.id] = action.hosts()
+            self._children.setdefault(action.id, [])
+            self._statuses[action.id] = carried.get(action.id) or ActionStatus(
+                id=action.id, action_type=action.action_type
+            )
+        for action in plan.actions:
+            for parent in action.parents:
+                self._children[parent].append(action.id)
+        for action in plan.actions:
+            if self._statuses[action.id].state is not ActionState.PENDING:
+                continue
+            self._waiting_on[action.id] = sum(self._statuses[p].state not in DONE_ACTION_STATES for p in action.parents)
+            if not self._waiting_on[action.id]:
+                heapq.heappush(self._ready, (self._index[action.id], action.id))
+        self._settle_blocked()
+
+    def _progress(self) -> PlanProgress:
+        plan = self._plan
+        assert plan is not None
+        return PlanProgress(
+            actions=[s for s in self._statuses.values() if s.state is not ActionState.PENDING],
+            completed=self._completed,
+            started_at=self._started_at,
+            runs=self._runs + 1,
+            max_parallel=self._max_parallel,
+            failed=self._failed,
+            undo=self._undo,
+        )
+
+    async def _schedule(self, plan: MaintenancePlanInput) -> bool:
+        """Run the window until nothing more can start; True to continue as new."""
+        draining = False
+        while True:
+            if self._stopped(plan):
+                self._cancel_pending(f"not started: the plan stopped after action {self._failed_first!r} FAILED")
+            elif not draining:
+                self._start_ready(plan)
+            if not self._running:
+                return draining and any(s.state is ActionState.PENDING for s in self._statuses.values())
+            info = workflow.info()
+            # Local activities (nops) reach the history only when a workflow
+            # task completes, so the server's count lags: use our own estimate too.
+            events = max(info.get_current_history_length(), self._events_estimate)
+            if not draining and (info.is_continue_as_new_suggested() or events >= plan.max_history_events):
+                workflow.logger.info("history is long: draining the window to continue as new")
+                draining = True
+            self._wake = False
+            self._events_estimate += EVENTS_PER_WAKE
+            await workflow.wait_condition(lambda: self._wake)
+
+    def _stopped(self, plan: MaintenancePlanInput) -> bool:
+        return self._failed and plan.on_failure is not OnFailure.CONTINUE
+
+    def _start_ready(self, plan: MaintenancePlanInput) -> None:
+        """Start every ready action that fits, in plan order."""
+        skipped: list[tuple[int, str]] = []
+        while self._ready and len(self._running) < self._max_parallel:
+            index, action_id = heapq.heappop(self._ready)
+            hosts = self._hosts[action_id]
+            if any(self._host_load[h] >= plan.max_parallel_per_host for h in hosts):
+                skipped.append((index, action_id))
+                continue
+            self._host_load.update(hosts)
+            self._events_estimate += EVENTS_PER_ACTION[self._actions[action_id].action_type]
+            self._set(action_id, state=ActionState.ONGOING, started_at=workflow.now())
+            self._running[action_id] = asyncio.create_task(self._run_action(self._actions[action_id]))
+        for item in skipped:
+            heapq.heappush(self._ready, item)
+
+    async def _run_action(self, action: PlanAction) -> None:
+        try:
+            outcome = await self._execute(action)
+        except asyncio.CancelledError:
+            outcome = _Outcome(ActionState.CANCELLED, "cancelled with the plan")
+        except FailureError as err:  # an action's failure must not fail the plan (a bug should)
+            outcome = _Outcome(ActionState.FAILED, failure_text(err))
+        self._running.pop(action.id, None)
+        self._host_load.subtract(self._hosts[action.id])
+        self._set(action.id, state=outcome.state, reason=outcome.reason, finished_at=workflow.now())
+        if outcome.state is ActionState.SUCCEEDED:
+            self._completed.append(action.id)
+            if outcome.undo is not None:
+                self._undo[action.id] = outcome.undo
+        if outcome.state in DONE_ACTION_STATES:
+            for child in self._children[action.id]:
+                self._waiting_on[child] -= 1
+                if not self._waiting_on[child] and self._statuses[child].state is ActionState.PENDING:
+                    heapq.heappush(self._ready, (self._index[child], child))
+        elif outcome.state is ActionState.FAILED:
+            self._failed = True
+            self._failed_first = self._failed_first or action.id
+        self._settle_blocked()
+        self._wake = True
+
+    def _settle_blocked(self) -> None:
+        """CANCEL pending actions that can never start (a parent FAILED or was CANCELLED)."""
+        blocked = [
+            (a, p)
+            for a, s in self._statuses.items()
+            if s.state is ActionState.PENDING
+            for p in self._actions[a].parents
+            if self._statuses[p].state in (ActionState.FAILED, ActionState.CANCELLED)
+        ]
+        while blocked:
+            action_id, parent = blocked.pop()
+            if self._statuses[action_id].state is not ActionState.PENDING:
+                continue
+            self._set(
+                action_id,
+                state=ActionState.CANCELLED,
+                reason=f"not started: parent {parent!r} is {self._statuses[parent].state.value}",
+            )
+            blocked.extend((child, action_id) for child in self._children[action_id])
+
+    def _cancel_pending(self, reason: str) -> None:
+        self._ready.clear()
+        for action_id, status in self._statuses.items():
+            if status.state is ActionState.PENDING:
+                self._set(action_id, state=ActionState.CANCELLED, reason=reason)
+
+    async def _cancel_running(self) -> None:
+        """Cancel every running action and wait until each has settled."""
+        self._state = PlanState.CANCELLING
+        self._cancel_pending("not started: the plan was cancelled")
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+        self._state = PlanState.CANCELLED
+        self._finished_at = workflow.now()
+        counts = count_states(self._statuses.values())
+        self._reason = "cancelled: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+
+    # -- one action ---------------------------------------------------------
+
+    async def _execute(self, action: PlanAction) -> _Outcome:
+        params = action.params()
+        if isinstance(params, MigrateServerInput):
+            return await self._migrate(action, params)
+        if isinstance(params, ChangeNovaServiceStateParams):
+            return await self._change_service_state(action, params)
+        if isinstance(params, SleepParams):
+            await workflow.sleep(timedelta(seconds=params.duration), summary=f"{action.id}: sleep")
+            return _Outcome(ActionState.SUCCEEDED, f"slept {params.duration:g}s")
+        assert isinstance(params, NopParams)
+        await _finish_even_if_cancelled(
+            workflow.execute_local_activity(
+                PlanActivity.NOP.value,
+                NopRequest(action_id=action.id, message=params.message),
+                start_to_close_timeout=NOP_TIMEOUT,
+            )
+        )
+        return _Outcome(ActionState.SUCCEEDED, params.message or "nop")
+
+    async def _migrate(self, action: PlanAction, params: MigrateServerInput) -> _Outcome:
+        child_id = migration_workflow_id(params.resource_id)
+        self._set(action.id, workflow_id=child_id)
+        try:
+            result = await self._child(params, f"{action.id}: {_describe(params)}")
+        except WorkflowAlreadyStartedError:
+            return _Outcome(ActionState.FAILED, f"another migration of this server is running as {child_id}")
+        except ChildWorkflowError as err:
+            if is_cancelled_exception(err):
+                return _Outcome(ActionState.CANCELLED, f"cancelled with the plan; {child_id} aborted and reverted")
+            return _Outcome(ActionState.FAILED, child_failure_text(err))
+        if result.status is MigrationStatus.SUCCEEDED:
+            return _Outcome(ActionState.SUCCEEDED, result.reason, UndoRecord(final_host=result.final_host))
+        if result.status is MigrationStatus.SKIPPED:
+            return _Outcome(ActionState.SKIPPED, result.reason)
+        return _Outcome(ActionState.FAILED, result.reason)
+
+    async def _child(self, params: MigrateServerInput, summary: str) -> MigrationResult:
+        return await workflow.execute_child_workflow(
+            MIGRATE_WORKFLOW,
+            params,
+            id=migration_workflow_id(params.resource_id),
+            result_type=MigrationResult,
+            # Closing or cancelling the plan cancels its children, which
+            # abort the Nova migration and put the server back.
+            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+            static_summary=summary,
+        )
+
+    async def _change_service_state(self, action: PlanAction, params: ChangeNovaServiceStateParams) -> _Outcome:
+        request = ServiceStateRequest(
+            host=params.resource_name, state=params.state, disabled_reason=params.disabled_reason
+        )
+        change = await _finish_even_if_cancelled(self._service_activity(request, action.id))
+        if not change.changed:
+            return _Outcome(ActionState.SKIPPED, f"nova-compute on {change.host} is already {params.state.value}")
+        return _Outcome(
+            ActionState.SUCCEEDED,
+            f"nova-compute on {change.host}: {change.previous_state.value} → {params.state.value}",
+            UndoRecord(service=change),
+        )
+
+    def _service_activity(self, request: ServiceStateRequest, action_id: str) -> Awaitable[ServiceStateChange]:
+        return workflow.execute_activity(
+            PlanActivity.CHANGE_SERVICE_STATE.value,
+            request,
+            result_type=ServiceStateChange,
+            summary=f"{action_id}: set nova-compute on {request.host} {request.state.value}",
+            heartbeat_timeout=timedelta(seconds=30),
+            **short_options(),
+        )
+
+    # -- rollback -----------------------------------------------------------
+
+    async def _rollback(self) -> None:
+        """Revert every SUCCEEDED action, newest first, one at a time.
+
+        One exception to strict reverse order: reverts that re-enable a
+        compute service run first, because moving servers back onto a host
+        needs its service enabled (the plan usually disabled it first).
+        """
+        self._reason = "rolling back"
+        newest_first = list(reversed(self._completed))
+        reenable = [a for a in newest_first if _reenables(self._undo.get(a))]
+        order = reenable + [a for a in newest_first if a not in set(reenable)]
+        for action_id in order:
+            try:
+                outcome, text = await self._revert(action_id)
+            except FailureError as err:  # one failed revert must not stop the others
+                outcome, text = RevertOutcome.REVERT_FAILED, child_failure_text(err)
+            self._set(action_id, revert=outcome, revert_reason=text)
+
+    async def _revert(self, action_id: str) -> tuple[RevertOutcome, str]:
+        action = self._actions[action_id]
+        undo = self._undo.get(action_id, UndoRecord())
+        params = action.params()
+        if isinstance(params, MigrateServerInput):
+            if not undo.final_host or undo.final_host == params.source_node:
+                return RevertOutcome.NOTHING_TO_REVERT, "the server did not leave its source"
+            back = params.model_copy(update={"source_node": undo.final_host, "destination_node": params.source_node})
+            result = await self._child(back, f"rollback {action_id}: {_describe(back)}")
+            if result.status is MigrationStatus.SUCCEEDED:
+                return RevertOutcome.REVERTED, f"moved back to {params.source_node}"
+            if result.status is MigrationStatus.SKIPPED:
+                return RevertOutcome.NOTHING_TO_REVERT, result.reason
+            return RevertOutcome.REVERT_FAILED, result.reason
+        if isinstance(params, ChangeNovaServiceStateParams) and undo.service is not None:
+            before = undo.service
+            request = ServiceStateRequest(
+                host=before.host, state=before.previous_state, disabled_reason=before.previous_disabled_reason
+            )
+            await self._service_activity(request, f"rollback {action_id}")
+            return RevertOutcome.REVERTED, f"nova-compute on {before.host} {before.previous_state.value} again"
+        return RevertOutcome.NOTHING_TO_REVERT, f"{action.action_type.value} changes nothing"
+
+    # -- bookkeeping --------------------------------------------------------
+
+    def _finish(self) -> None:
+        counts = count_states(self._statuses.values())
+        failed = counts[ActionState.FAILED.value] > 0 or counts[ActionState.CANCELLED.value] > 0
+        self._state = PlanState.FAILED if failed else PlanState.SUCCEEDED
+        self._finished_at = workflow.now()
+        summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        if self._failed and self._plan is not None and self._plan.on_failure is OnFailure.ROLLBACK:
+            reverts = Counter(s.revert.value for s in self._statuses.values() if s.revert is not None)
+            summary += "; rollback: " + ", ".join(f"{n} {r}" for r, n in sorted(reverts.items()))
+        self._reason = summary
+
+    def _set(self, action_id: str, **changes: Any) -> None:
+        self._statuses[action_id] = self._statuses[action_id].model_copy(update=changes)
+
+
+def _reenables(undo: UndoRecord | None) -> bool:
+    return bool(undo and undo.service and undo.service.previous_state is ServiceState.ENABLED)
+
+
+def _describe(params: MigrateServerInput) -> str:
+    dest = params.destination_node or "(scheduler)"
+    return f"{params.migration_type.value} {params.resource_id} {params.source_node}→{dest}"
+
+
+@workflow.defn(name="BuildDrainPlan")
+class BuildDrainPlan:
+    """Build a ``drain-host`` plan on a worker (which holds the Nova credentials).
+
+    The CLI runs this instead of reading Nova itself, prints the plan (dry
+    run) or starts a ``MaintenancePlan`` with it.
+    """
+
+    @workflow.run
+    async def run(self, request: DrainRequest | JsonValue) -> DrainPlan:
+        """Read Nova and return the plan.
+
+        Raises:
+            InvalidInput: the request broke a rule.
+            PreconditionFailed: unknown host or backup host, backup down.
+        """
+        drain = parse_drain_request(request)
+        try:
+            return await workflow.execute_activity(
+                PlanActivity.BUILD_DRAIN_PLAN.value,
+                drain,
+                result_type=DrainPlan,
+                summary=f"read Nova: servers on {drain.host}, compute services",
+                **short_options(),
+            )
+        except ActivityError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == PreconditionFailed.__name__:
+                raise PreconditionFailed(cause.message) from None
+            raise
+
+
+def parse_drain_request(request: DrainRequest | JsonValue) -> DrainRequest:
+    """Validate a raw drain request (see :func:`validate_input`)."""
+    return validate_input(DrainRequest, request, what="drain-host request")
