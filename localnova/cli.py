@@ -12,6 +12,7 @@ import argparse
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -22,6 +23,8 @@ from localnova import knobs
 
 #: Exit status when start-up fails.
 EXIT_START_FAILED = 3
+#: Exit status when the keystone child died while the cloud was running.
+EXIT_KEYSTONE_DIED = 1
 
 
 def _csv(value: str) -> list[str]:
@@ -63,7 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--keystone",
         action="store_true",
-        help="NOT IMPLEMENTED YET: run a real keystone and write a password-auth entry (exits with status 3)",
+        help=(
+            "run a real keystone (child process, sqlite) and real keystonemiddleware in Nova; "
+            "clouds.yaml gets a password-auth entry (--auth is ignored)"
+        ),
     )
     up.add_argument("--debug", action="store_true", help="log Nova at DEBUG (default WARNING) on stderr")
     group = up.add_argument_group("behaviour knobs (also settable at runtime: PATCH /localnova/config)")
@@ -110,40 +116,95 @@ class _StopFlag:
         self.signum = signum
 
 
+def _start_keystone(args: argparse.Namespace) -> tuple[socket.socket, Any]:
+    """Keystone mode, before Nova is imported: bind the Compute API socket
+    (so its URL can go into keystone's catalog) and spawn keystone, whose
+    imports and set-up then overlap with Nova's."""
+    from localnova.identity import KeystoneProcess
+
+    sock = socket.create_server(("127.0.0.1", args.port), backlog=256)
+    try:
+        compute_url = f"http://127.0.0.1:{sock.getsockname()[1]}/v2.1"
+        keystone = KeystoneProcess(
+            compute_url,
+            admin_password=secrets.token_urlsafe(24),
+            service_password=secrets.token_urlsafe(24),
+            debug=args.debug,
+        )
+        keystone.start()
+    except BaseException:
+        sock.close()
+        raise
+    return sock, keystone
+
+
 def cmd_up(args: argparse.Namespace, ready_out: Any) -> int:
     """Run ``up``; return the exit status."""
     initial = knobs_from_args(args)
-    if args.keystone:
-        # Not implemented yet: a real keystone (keystone==30.0.0 on sqlite,
-        # in a second process, with keystonemiddleware un-stubbed in Nova's
-        # paste pipeline) is the planned design; see README "Auth modes".
-        print(
-            "localnova: --keystone is not implemented in this version; use --auth token (default) or --auth none",
-            file=sys.stderr,
-        )
-        return EXIT_START_FAILED
     stop = _StopFlag()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
     started = time.monotonic()
-    from localnova import cloudsyaml
-    from localnova.cloud import LOG, LocalCloud
+    keystone = None
+    sock = None
+    if args.keystone:
+        try:
+            sock, keystone = _start_keystone(args)
+        except Exception as exc:  # noqa: BLE001 - e.g. port in use
+            print(f"localnova: cannot start: {exc}", file=sys.stderr)
+            return EXIT_START_FAILED
 
-    token = secrets.token_urlsafe(24) if args.auth == "token" else None
-    cloud = LocalCloud(args.hosts, port=args.port, token=token, initial_knobs=initial, debug=args.debug)
+    import eventlet
+
+    from localnova import cloudsyaml
+    from localnova.cloud import LOG, LocalCloud, configure_logging
+
+    configure_logging(args.debug)  # start-up errors must reach stderr
+
+    token = secrets.token_urlsafe(24) if args.auth == "token" and keystone is None else None
+    cloud = None
     try:
+        ks_auth = None
+        if keystone is not None:
+            keystone.wait_listening(sleep=eventlet.sleep)
+            ks_auth = keystone.credentials()
+        cloud = LocalCloud(
+            args.hosts,
+            port=args.port,
+            token=token,
+            initial_knobs=initial,
+            debug=args.debug,
+            keystone=ks_auth,
+            sock=sock,
+        )
         cloud.start()
+        if ks_auth is not None:
+            assert keystone is not None
+            keystone.wait_ready(sleep=eventlet.sleep)
+            # Password login, catalog, token validated by Nova's
+            # keystonemiddleware: READY means the whole path works.
+            cloud.check_keystone_path()
         if args.servers and stop.signum is None:
             cloud.boot_servers(args.servers)
-        if token is not None:
+        if ks_auth is not None:
+            entry = cloudsyaml.password_entry(
+                ks_auth.auth_url, ks_auth.username, ks_auth.admin_password, ks_auth.project_name
+            )
+        elif token is not None:
             entry = cloudsyaml.token_entry(cloud.endpoint, token)
         else:
             entry = cloudsyaml.none_entry(cloud.endpoint)
         cloudsyaml.write_entry(args.clouds_yaml, entry, args.cloud_name)
     except BaseException as exc:  # noqa: BLE001 - report, clean up, exit 3
+        configure_logging(args.debug)  # a failed setUp may leave the fixtures' handlers
         LOG.error("localnova failed to start: %s", exc, exc_info=True)
-        cloud.stop()
+        if cloud is not None:
+            cloud.stop()
+        elif sock is not None:
+            sock.close()
+        if keystone is not None:
+            keystone.stop(sleep=eventlet.sleep)
         return EXIT_START_FAILED
 
     LOG.info(
@@ -158,15 +219,23 @@ def cmd_up(args: argparse.Namespace, ready_out: Any) -> int:
         ready_out.write(f"READY {cloud.endpoint}\n")
         ready_out.flush()
 
-    import eventlet
-
+    status = 0
     while stop.signum is None:
         # Cheap poll: the signal handler only sets a flag (switching green
         # threads inside a signal handler is unsafe).
         eventlet.sleep(0.5)
-    LOG.info("signal %s received, stopping", stop.signum)
+        if stop.signum is None and keystone is not None and keystone.process and keystone.process.poll() is not None:
+            LOG.error("keystone exited with status %s; stopping", keystone.process.returncode)
+            status = EXIT_KEYSTONE_DIED
+            break
+    else:
+        LOG.info("signal %s received, stopping", stop.signum)
+    if keystone is not None:
+        keystone.terminate()  # stops while Nova's fixtures are torn down
     cloud.stop()
-    return 0
+    if keystone is not None:
+        keystone.stop(sleep=eventlet.sleep)
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:

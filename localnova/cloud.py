@@ -31,6 +31,7 @@ for _var in ("OS_TEST_TIMEOUT", "OS_STDOUT_CAPTURE", "OS_STDERR_CAPTURE", "OS_LO
 
 import nova.tests.functional  # noqa: E402,F401  (monkey patches)
 
+import copy  # noqa: E402
 import logging  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
@@ -46,7 +47,7 @@ from nova.tests import fixtures as nova_fixtures  # noqa: E402
 from nova.tests.functional import integrated_helpers  # noqa: E402
 
 import localnova  # noqa: E402
-from localnova import auth, control, driver, httpserver, knobs  # noqa: E402
+from localnova import auth, control, driver, httpserver, identity, knobs  # noqa: E402
 
 # Nova loads drivers only as ``nova.virt.<compute_driver>``; alias our
 # package there so ``compute_driver=localnova.driver.LocalNovaDriver`` works.
@@ -76,14 +77,25 @@ class _StackCase(integrated_helpers.ProviderUsageBaseTestCase):
     #: Filled by LocalCloud before setUp: extra config applied right after
     #: Nova's ConfFixture (which resets config) and before the API loads.
     extra_flags: dict[str | None, dict[str, Any]] = {}
+    #: Set by LocalCloud in keystone mode: keep the real keystonemiddleware
+    #: and NovaKeystoneContext in the API pipeline (no stub, no X-Auth-User
+    #: shim).
+    real_keystone: bool = False
 
     def runTest(self) -> None:  # testtools needs a test method to exist
         """Never run; the case only serves its fixtures."""
 
     def useFixture(self, fixture: Any) -> Any:
         """Hook fixture set-up to patch the traps the test base sets."""
+        if isinstance(fixture, nova_fixtures.OSAPIFixture) and self.real_keystone:
+            # ProviderUsageBaseTestCase builds it with the default
+            # stub_keystone=True, which replaces auth_token by a
+            # pass-through and trusts X-Auth-User/X-Roles headers.
+            fixture.stub_keystone = False
         result = super().useFixture(fixture)
         if isinstance(fixture, nova_fixtures.ConfFixture):
+            if self.real_keystone:
+                _register_authtoken_plugin_options()
             for group, values in self.extra_flags.items():
                 self.flags(group=group, **values)
         elif isinstance(fixture, nova_fixtures.WarningsFixture):
@@ -99,7 +111,7 @@ class _StackCase(integrated_helpers.ProviderUsageBaseTestCase):
         return result
 
 
-def _configure_logging(debug: bool) -> None:
+def configure_logging(debug: bool) -> None:
     """Replace the fixture's in-memory log capture by a stderr handler.
 
     StandardLogging keeps all records in a StringIO forever (unbounded in a
@@ -120,6 +132,20 @@ def _configure_logging(debug: bool) -> None:
             logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
+def _register_authtoken_plugin_options() -> None:
+    """Register the ``[keystone_authtoken]`` options of the password plugin.
+
+    keystonemiddleware registers them only when the API pipeline loads;
+    they must exist to be overridden before that.  Same definitions as its
+    own registration (which is then a no-op); ``auth_url`` is ``required``,
+    so this must happen after Nova's ConfFixture parsed the config.
+    """
+    from keystoneauth1 import loading
+    from oslo_config import cfg
+
+    cfg.CONF.register_opts(loading.get_auth_plugin_conf_options("password"), group="keystone_authtoken")
+
+
 def _discard_notification(*_args: Any, **_kwargs: Any) -> None:
     """Drop a notification (replaces the fixtures' recording notifiers)."""
 
@@ -131,9 +157,15 @@ class LocalCloud:
         hosts: Compute host names, one nova-compute service each.
         port: TCP port for the Compute API (0 = pick a free one).
         token: Admin token accepted by the auth shim; ``None`` accepts
-            unauthenticated requests (``auth_type: none``).
+            unauthenticated requests (``auth_type: none``).  Ignored with
+            ``keystone``.
         initial_knobs: Start-up values of the behaviour knobs.
         debug: Log Nova at DEBUG instead of WARNING.
+        keystone: Real keystone mode: Nova's API pipeline keeps
+            keystonemiddleware's ``auth_token`` (configured with this
+            service user) and no auth shim.
+        sock: A bound, listening socket to serve on (``port`` is then
+            ignored); lets the caller know the endpoint before start.
     """
 
     def __init__(
@@ -143,6 +175,8 @@ class LocalCloud:
         token: str | None = None,
         initial_knobs: dict[str, Any] | None = None,
         debug: bool = False,
+        keystone: identity.KeystoneAuth | None = None,
+        sock: Any = None,
     ) -> None:
         self.hosts = list(hosts)
         if not self.hosts:
@@ -151,6 +185,8 @@ class LocalCloud:
         self.token = token
         self.debug = debug
         self.initial_knobs = dict(initial_knobs or {})
+        self.keystone = keystone
+        self.sock = sock
         self.case: _StackCase | None = None
         self.server: httpserver.HTTPServer | None = None
         self.tmpdir: str | None = None
@@ -166,12 +202,13 @@ class LocalCloud:
         os.environ["OSLO_LOCK_PATH"] = self.tmpdir
 
         _StackCase.extra_flags = self._flags()
+        _StackCase.real_keystone = self.keystone is not None
         case = _StackCase()
         self.case = case
-        _configure_logging(self.debug)
+        configure_logging(self.debug)
         case.setUp()
         # setUp re-installed the fixture logging; replace it again.
-        _configure_logging(self.debug)
+        configure_logging(self.debug)
         # The test base sets futurist's idle timeout to 10 ms ("speed up
         # functional tests"): hundreds of idle pool workers would then spin
         # a core.  Restore futurist's default.
@@ -184,9 +221,12 @@ class LocalCloud:
             case._start_compute(host)
 
         app = case.api_fixture.app()
-        compute_app = auth.AuthShim(app, self.token)
+        # Keystone mode: keystonemiddleware in the pipeline authenticates.
+        compute_app = app if self.keystone is not None else auth.AuthShim(app, self.token)
         control_app = control.ControlApp(info=self.info)
-        self.server = httpserver.HTTPServer(control.Dispatcher(compute_app, control_app), port=self.port)
+        dispatcher = control.Dispatcher(compute_app, control_app)
+        self.server = httpserver.HTTPServer(dispatcher, port=self.port, sock=self.sock)
+        self.sock = None  # owned by the server now
 
     def _flags(self) -> dict[str | None, dict[str, Any]]:
         """Config applied on top of Nova's test ConfFixture."""
@@ -219,6 +259,16 @@ class LocalCloud:
             # Default quotas (10 instances) are far too small.
             "quota": {"instances": -1, "cores": -1, "ram": -1, "server_groups": -1, "server_group_members": -1},
             "oslo_concurrency": {"lock_path": self.tmpdir},
+            **(
+                {
+                    "keystone_authtoken": {
+                        **self.keystone.authtoken_options(),
+                        **self.keystone.authtoken_plugin_options(),
+                    }
+                }
+                if self.keystone is not None
+                else {}
+            ),
         }
 
     def stop(self) -> None:
@@ -226,6 +276,9 @@ class LocalCloud:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        if self.sock is not None:  # start() failed before serving
+            self.sock.close()
+            self.sock = None
         case, self.case = self.case, None
         if case is not None:
             self._run_cleanups(case)
@@ -255,7 +308,52 @@ class LocalCloud:
 
     def info(self) -> dict[str, Any]:
         """Facts for ``/localnova/health``."""
-        return {"hosts": self.hosts, "endpoint": self.endpoint if self.server else None}
+        if self.keystone is not None:
+            auth_info = {"auth": "keystone", "auth_url": self.keystone.auth_url}
+        else:
+            auth_info = {"auth": "token" if self.token is not None else "none"}
+        return {"hosts": self.hosts, "endpoint": self.endpoint if self.server else None, **auth_info}
+
+    def admin_session(self) -> Any:
+        """keystoneauth Session of keystone's admin user (keystone mode)."""
+        assert self.keystone is not None
+        from keystoneauth1 import session
+        from keystoneauth1.identity import v3
+
+        return session.Session(auth=v3.Password(**self.keystone.admin_credentials()))
+
+    def check_keystone_path(self) -> None:
+        """Password login, catalog lookup and one authenticated API call.
+
+        Raises:
+            RuntimeError: If any step fails (so READY is never printed for a
+                half-working cloud).
+        """
+        sess = self.admin_session()
+        url = sess.get_endpoint(service_type="compute", interface="public", region_name=identity.REGION)
+        if url.rstrip("/") != self.endpoint:
+            raise RuntimeError(f"catalog has compute endpoint {url!r}, expected {self.endpoint!r}")
+        resp = sess.get(f"{self.endpoint}/servers", raise_exc=False)
+        if resp.status_code != 200:
+            raise RuntimeError(f"GET /servers with a keystone token: HTTP {resp.status_code}: {resp.text[:300]}")
+
+    def _admin_api(self) -> Any:
+        """The fixture's in-process admin client, authenticated for real
+        (an X-Auth-Token from keystone) in keystone mode."""
+        assert self.case is not None
+        api = self.case.api_fixture.admin_api
+        if self.keystone is None:
+            return api
+        sess = self.admin_session()
+        api = copy.copy(api)
+        plain_request = api.request
+
+        def request(url: str, method: str = "GET", body: Any = None, headers: dict | None = None) -> Any:
+            headers = dict(headers or {}, **{"X-Auth-Token": sess.get_token()})
+            return plain_request(url, method=method, body=body, headers=headers)
+
+        api.request = request
+        return api
 
     def boot_servers(self, count: int, name_prefix: str = "localnova", timeout: float = 120.0) -> list[str]:
         """Boot servers spread round-robin over the hosts; wait ACTIVE.
@@ -268,8 +366,7 @@ class LocalCloud:
         Raises:
             RuntimeError: If a server goes to ERROR or the timeout expires.
         """
-        assert self.case is not None
-        api = self.case.api_fixture.admin_api
+        api = self._admin_api()
         api.microversion = MICROVERSION
         ids = []
         for i in range(count):

@@ -323,7 +323,9 @@ class LocalNova:
         live_migration_fail_hosts, cold_migration_fail_hosts,
         fault_500_rate, fault_503_rate, fault_drop_rate, latency_ms,
         fault_methods: Start-up knobs (see :class:`localnova.knobs.Knobs`).
-        keystone: Run a real keystone and use password auth.
+        keystone: Run a real keystone (``keystone==30.0.0``, a child of the
+            cloud process) with real keystonemiddleware in Nova; clouds.yaml
+            gets a ``password`` entry (``auth`` is then ignored).
         auth: ``"token"`` (admin_token) or ``"none"``.
         port: TCP port, 0 = any free port.
         clouds_yaml: Where to write clouds.yaml (default: a temp dir that is

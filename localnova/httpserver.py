@@ -8,10 +8,12 @@ thread per connection, no OS threads.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
 import eventlet
+import eventlet.greenio
 import eventlet.wsgi
 
 from localnova.faults import SOCKET_KEY
@@ -59,12 +61,19 @@ class HTTPServer:
         app: The WSGI application.
         host: Address to bind.
         port: TCP port; 0 picks a free one (see :attr:`port`).
+        sock: An already bound and listening socket (plain or green) to
+            serve on instead; ``host`` and ``port`` are then ignored.
     """
 
-    def __init__(self, app: Callable[..., Any], host: str = "127.0.0.1", port: int = 0) -> None:
-        self._sock = eventlet.listen((host, port), backlog=256)
-        self.host = host
-        self.port: int = self._sock.getsockname()[1]
+    def __init__(
+        self, app: Callable[..., Any], host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None
+    ) -> None:
+        if sock is None:
+            self._sock = eventlet.listen((host, port), backlog=256)
+        else:
+            # A socket bound before eventlet monkey patched ``socket``.
+            self._sock = sock if isinstance(sock, eventlet.greenio.GreenSocket) else eventlet.greenio.GreenSocket(sock)
+        self.host, self.port = self._sock.getsockname()[:2]
         self._pool = eventlet.GreenPool(2000)
         self._thread = eventlet.spawn(
             eventlet.wsgi.server,

@@ -13,9 +13,10 @@ Fixtures:
   left alone (tests delete what they boot, or call
   ``delete_all_servers()``).
 
-Options: ``--localnova-hosts host1,host2,host3`` and ``--localnova-debug``
-(Nova DEBUG log).  The environment variables ``LOCALNOVA_HOSTS`` and
-``LOCALNOVA_DEBUG=1`` do the same.  If the cloud dies during the run, the
+Options: ``--localnova-hosts host1,host2,host3``, ``--localnova-debug``
+(Nova DEBUG log) and ``--localnova-keystone`` (real keystone, password auth).
+The environment variables ``LOCALNOVA_HOSTS``, ``LOCALNOVA_DEBUG=1`` and
+``LOCALNOVA_KEYSTONE=1`` do the same.  If the cloud dies during the run, the
 ``localnova`` fixture fails the test with the tail of its log.
 """
 
@@ -37,6 +38,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--localnova-debug", action="store_true", default=False, help="log Nova at DEBUG in the localnova log"
     )
+    group.addoption(
+        "--localnova-keystone",
+        action="store_true",
+        default=False,
+        help="run the session cloud with a real keystone (password auth, real keystonemiddleware)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -48,7 +55,8 @@ def localnova_cloud(request: pytest.FixtureRequest) -> Iterator[LocalNovaHandle]
     """A cloud shared by the whole test session."""
     hosts = request.config.getoption("--localnova-hosts") or os.environ.get("LOCALNOVA_HOSTS") or "host1,host2,host3"
     debug = request.config.getoption("--localnova-debug") or os.environ.get("LOCALNOVA_DEBUG") == "1"
-    cloud = LocalNova(hosts=[h for h in hosts.split(",") if h], debug=debug)
+    keystone = request.config.getoption("--localnova-keystone") or os.environ.get("LOCALNOVA_KEYSTONE") == "1"
+    cloud = LocalNova(hosts=[h for h in hosts.split(",") if h], debug=debug, keystone=keystone)
     handle = cloud.start()
     try:
         yield handle

@@ -23,7 +23,7 @@ import yaml
 from keystoneauth1 import exceptions as ks_exc
 from openstack import exceptions as sdk_exc
 
-from localnova.harness import LocalNovaHandle
+from localnova.harness import LocalNova, LocalNovaHandle
 
 pytestmark = pytest.mark.integration
 
@@ -377,4 +377,83 @@ def test_cli_up_clouds_yaml_and_sigterm(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert rest == "", "stdout must carry only the READY line"
     assert _children(proc.pid) == []
+    assert list(child_tmp.iterdir()) == [], "temp files left behind"
+
+
+# -- keystone mode ----------------------------------------------------------------
+
+_KEYSTONE_CLIENT = """
+import json
+import openstack
+
+c = openstack.connect(cloud="localnova")
+token = c.session.get_token()
+print(json.dumps({
+    "token": bool(token),
+    "catalog_compute": c.session.get_endpoint(service_type="compute", interface="public", region_name="RegionOne"),
+    "servers": sorted(s.compute_host for s in c.compute.servers()),
+    "migrations": [m.status for m in c.compute.migrations()],
+    "hypervisors": sorted(h.name for h in c.compute.hypervisors()),
+}))
+"""
+
+
+@pytest.mark.integration
+def test_keystone_password_auth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--keystone: real keystone, password login, catalog, real auth_token."""
+    child_tmp = tmp_path / "tmp"
+    child_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(child_tmp))  # the cloud's and keystone's temp dirs
+    cloud = LocalNova(hosts=("k1", "k2"), servers=1, keystone=True)
+    handle = cloud.start()
+    try:
+        keystone_pids = _children(handle.process.pid)
+        assert len(keystone_pids) == 1, "expected exactly one child: keystone"
+        health = handle.health()
+        assert health["auth"] == "keystone"
+        auth_url = health["auth_url"]
+
+        entry = yaml.safe_load(handle.clouds_yaml.read_text())["clouds"]["localnova"]
+        assert entry["auth_type"] == "password"
+        assert entry["auth"]["auth_url"] == auth_url
+        assert entry["auth"]["username"] == "admin" and entry["auth"]["password"]
+        assert "token" not in entry["auth"] and "compute_endpoint_override" not in entry
+        assert oct(handle.clouds_yaml.stat().st_mode & 0o777) == "0o600"
+        assert entry["auth"]["password"] not in handle.log_tail(10_000), "password leaked into the log"
+
+        # Another process: password -> token + catalog -> Nova.
+        client = subprocess.run(
+            [sys.executable, "-c", _KEYSTONE_CLIENT],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=dict(os.environ, **handle.env()),
+        )
+        assert client.returncode == 0, client.stderr
+        seen = json.loads(client.stdout.splitlines()[-1])
+        assert seen["token"]
+        assert seen["catalog_compute"].rstrip("/") == handle.endpoint
+        assert seen["servers"] == ["k1"]
+        assert seen["migrations"] == []
+        assert seen["hypervisors"] == ["k1", "k2"]  # admin-only API
+
+        # Nova's real keystonemiddleware rejects a bogus token and points
+        # at the real keystone.
+        bad = urllib.request.Request(f"{handle.endpoint}/servers", headers={"X-Auth-Token": "bogus"})
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(bad, timeout=30)
+        assert info.value.code == 401
+        assert info.value.headers["WWW-Authenticate"] == f'Keystone uri="{auth_url}"'
+        # ... and identity headers alone (the functional tests' stub) too.
+        forged = urllib.request.Request(
+            f"{handle.endpoint}/servers", headers={"X-Auth-User": "admin", "X-Roles": "admin"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(forged, timeout=30)
+        assert info.value.code == 401
+    finally:
+        status = handle.stop()
+    assert status == 0
+    for pid in keystone_pids:
+        assert not Path(f"/proc/{pid}").exists(), "keystone outlived the cloud"
     assert list(child_tmp.iterdir()) == [], "temp files left behind"

@@ -1,0 +1,47 @@
+"""Temporal settings come from the environment the way the ``temporal`` CLI reads them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from watcher_temporal.config import TemporalSettings
+
+
+def test_defaults_reach_a_local_dev_server() -> None:
+    settings = TemporalSettings.from_env({"HOME": "/nonexistent"})
+    assert (settings.address, settings.namespace, settings.task_queue) == (
+        "localhost:7233",
+        "default",
+        "watcher-actions",
+    )
+
+
+def test_environment_overrides_everything() -> None:
+    settings = TemporalSettings.from_env(
+        {
+            "TEMPORAL_ADDRESS": "temporal.example:7233",
+            "TEMPORAL_NAMESPACE": "ops",
+            "TEMPORAL_TASK_QUEUE": "watcher-actions-az1",
+            "TEMPORAL_TLS_SERVER_NAME": "temporal.example",
+        }
+    )
+    assert (settings.address, settings.namespace, settings.task_queue) == (
+        "temporal.example:7233",
+        "ops",
+        "watcher-actions-az1",
+    )
+    assert settings.connect["tls"].domain == "temporal.example"  # TLS on, as the CLI would
+
+
+def test_config_profile_from_the_cli_toml(tmp_path: Path) -> None:
+    toml = tmp_path / "temporal.toml"
+    toml.write_text('[profile.prod]\naddress = "prod.example:7233"\nnamespace = "watcher"\n')
+    settings = TemporalSettings.from_env({"TEMPORAL_CONFIG_FILE": str(toml), "TEMPORAL_PROFILE": "prod"})
+    assert (settings.address, settings.namespace) == ("prod.example:7233", "watcher")
+
+
+def test_an_unknown_profile_is_a_clear_error() -> None:
+    with pytest.raises(RuntimeError, match="Profile 'nope' not found"):
+        TemporalSettings.from_env({"TEMPORAL_PROFILE": "nope", "HOME": "/nonexistent"})
