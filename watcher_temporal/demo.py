@@ -27,13 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from temporalio.client import WorkflowFailureError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.nova import NovaGateway
 from localnova import LocalNova
 from localnova.harness import LocalNovaHandle
-from watcher_temporal.binaries import temporal_cli_path
+from watcher_temporal.binaries import start_dev_server
 from watcher_temporal.models import (
     MigrateServerInput,
     MigrationProgress,
@@ -42,7 +41,6 @@ from watcher_temporal.models import (
     MigrationType,
     Phase,
 )
-from watcher_temporal.search_attributes import dev_server_args
 from watcher_temporal.starter import start_migration
 from worker import build_worker, configure_logging
 
@@ -114,14 +112,10 @@ async def follow(handle: Any, label: str) -> MigrationResult | str:
 async def run_demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     print("Starting the Temporal dev server, a 3-host Nova 34 and a worker ...", flush=True)
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli_path(),
+    env = await start_dev_server(
         port=args.temporal_port,
         ui=True,
         ui_port=args.ui_port,
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-        dev_server_extra_args=dev_server_args(),
     )
     async with env:
         with LocalNova(

@@ -83,6 +83,7 @@ with workflow.unsafe.imports_passed_through():
         count_states,
         validate_plan,
     )
+    from watcher_temporal.search_attributes import PLAN_ID, migration_attributes
     from workflows.migrate_server import failure_text, short_options
 
 T = TypeVar("T")
@@ -223,6 +224,8 @@ class MaintenancePlan:
             InvalidInput: the plan broke a rule; names every problem.
         """
         plan = validate_plan(request)
+        if progress is None:  # continue-as-new keeps the workflow's attributes
+            workflow.upsert_search_attributes([PLAN_ID.value_set(workflow.info().workflow_id)])
         self._load(plan, progress)
         self._state = PlanState.ONGOING
         try:
@@ -435,6 +438,14 @@ class MaintenancePlan:
             parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
             cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
             static_summary=summary,
+            # Every migration of a plan is found with WatcherPlanId="<plan id>".
+            search_attributes=migration_attributes(
+                server_id=params.resource_id,
+                source_host=params.source_node,
+                destination_host=params.destination_node,
+                migration_type=params.migration_type.value,
+                plan_id=workflow.info().workflow_id,
+            ),
         )
 
     async def _change_service_state(self, action: PlanAction, params: ChangeNovaServiceStateParams) -> _Outcome:

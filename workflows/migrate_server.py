@@ -192,6 +192,8 @@ class MigrateServer:
                 Phase.PRE_EXECUTE, MigrateActivity.PRE_EXECUTE, params, PreExecuteResult, f"check {what}"
             )
         except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise  # cancelled before anything moved: nothing to revert
             raise _as_workflow_failure(err) from None
         if pre.skip_reason is not None or pre.server is None:
             return self._result(params, started, MigrationStatus.SKIPPED, pre.skip_reason or "skipped", pre.server)

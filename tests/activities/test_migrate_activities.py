@@ -19,7 +19,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.migrate import MigrateActivities
 from activities.nova import NovaGateway
 from localnova.harness import LocalNovaHandle
-from tests.integration.conftest import boot_on, nova_migrations
+from tests.realstack import boot_on, nova_migrations
 from watcher_temporal.errors import MigrationTimedOut, PreconditionFailed
 from watcher_temporal.models import (
     ExecuteRequest,

@@ -20,7 +20,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from localnova.harness import LocalNovaHandle
-from tests.integration.conftest import REPO, RunningWorker, boot_on
+from tests.realstack import REPO, RunningWorker, boot_on
 from watcher_temporal.cli import drain_host
 from watcher_temporal.plan_models import (
     ActionState,

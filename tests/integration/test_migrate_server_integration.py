@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from localnova.harness import LocalNovaHandle
 from tests.conditions import until
-from tests.integration.conftest import RunningWorker, boot_on, nova_migrations
+from tests.realstack import RunningWorker, boot_on, nova_migrations
 from watcher_temporal.binaries import temporal_cli_path
 from watcher_temporal.models import (
     MigrateServerInput,

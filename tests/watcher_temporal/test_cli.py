@@ -13,7 +13,6 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,12 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.nova import NovaGateway
 from localnova.harness import LocalNovaHandle
 from tests.conditions import until
-from tests.integration.conftest import RunningWorker, boot_on
+from tests.realstack import RunningWorker, boot_on
 from watcher_temporal.cli import build_parser
 from watcher_temporal.cli.exit_codes import ExitCode
 from watcher_temporal.cli.progress import ProgressDisplay
-from worker import build_worker
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,19 +67,6 @@ async def cli(dev_env: WorkflowEnvironment, task_queue: str, *args: str, env: di
 
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session")
-async def worker(dev_env: WorkflowEnvironment, localnova_cloud: LocalNovaHandle) -> AsyncIterator[RunningWorker]:
-    """A real in-process worker for this package's tests (every workflow, real activities).
-
-    ``tests/integration``'s fixture of the same name is scoped to that folder.
-    """
-    task_queue = f"cli-{uuid.uuid4().hex[:8]}"
-    nova = NovaGateway(connect=localnova_cloud.connect)
-    async with build_worker(dev_env.client, task_queue=task_queue, nova=nova):
-        yield RunningWorker(task_queue=task_queue, nova=nova)
-    nova.close()
 
 
 async def test_migrate_wait_shows_progress_and_exits_0(

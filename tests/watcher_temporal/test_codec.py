@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.nova import NovaGateway
 from localnova.harness import LocalNovaHandle
-from tests.integration.conftest import boot_on
+from tests.realstack import boot_on
 from watcher_temporal.codec import (
     ENCODING,
     AesGcmCodec,

@@ -9,8 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from localnova.harness import LocalNovaHandle
 from tests.conditions import until
-from tests.integration.conftest import RunningWorker, boot_on
-from tests.watcher_temporal.test_cli import worker as _worker_fixture  # noqa: F401 - registers "worker"
+from tests.realstack import RunningWorker, boot_on
 from watcher_temporal.search_attributes import ALL_KEYS, dev_server_args, register_search_attributes
 
 

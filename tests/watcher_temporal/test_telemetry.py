@@ -45,7 +45,7 @@ def traced() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
 
 def _keystone_available() -> bool:
     try:
-        import localnova.keystone  # noqa: F401
+        import localnova.identity  # noqa: F401
     except ImportError:
         return False
     return True
@@ -59,7 +59,7 @@ def cloud(request: pytest.FixtureRequest, localnova_cloud: LocalNovaHandle) -> I
         yield localnova_cloud
         return
     if not _keystone_available():
-        pytest.skip("localnova has no keystone mode yet (localnova/keystone.py missing)")
+        pytest.skip("localnova has no keystone mode here (localnova.identity or keystone missing)")
     with LocalNova(hosts=("host1", "host2"), keystone=True) as handle:
         yield handle
 
@@ -95,7 +95,14 @@ async def test_one_trace_from_starter_to_nova_requests_without_credentials(
     )
     [server] = cloud.boot_servers(1, hosts=["host1"], name_prefix="otel")
     exporter.clear()  # only the migration's spans from here
-    nova = NovaGateway(connect=cloud.connect)
+    connections: list[Any] = []
+
+    def connect() -> Any:
+        connection = cloud.connect()
+        connections.append(connection)
+        return connection
+
+    nova = NovaGateway(connect=connect)
     task_queue = f"otel-{uuid.uuid4().hex[:8]}"
     async with build_worker(client, task_queue=task_queue, nova=nova):
         params = MigrateServerInput(
@@ -107,6 +114,8 @@ async def test_one_trace_from_starter_to_nova_requests_without_credentials(
         )
         handle = await start_migration(client, params, task_queue=task_queue)
         result = await handle.result()
+    # The tokens the worker really sent (keystone issues a fresh one per login).
+    tokens = [connection.auth_token for connection in connections]
     nova.close()
     assert result.status is MigrationStatus.SUCCEEDED
 
@@ -135,7 +144,8 @@ async def test_one_trace_from_starter_to_nova_requests_without_credentials(
         s.name for s in nova_requests
     ]
 
-    secrets = secrets_of(cloud.clouds_yaml, cloud.cloud_name)
+    assert tokens and all(tokens), "the worker authenticated"
+    secrets = secrets_of(cloud.clouds_yaml, cloud.cloud_name) + tokens
     for span in spans:
         for text in strings_of(span):
             for secret in secrets:

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.nova import NovaGateway
 from localnova.harness import LocalNovaHandle
 from tests.conditions import until
-from tests.integration.conftest import boot_on
+from tests.realstack import boot_on
 from watcher_temporal.config import data_converter
 from watcher_temporal.metrics import DURATION, MIGRATIONS, runtime_from_env
 from watcher_temporal.models import MigrateServerInput, MigrationStatus

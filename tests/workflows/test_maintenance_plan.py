@@ -33,6 +33,7 @@ from watcher_temporal.plan_models import (
     RevertOutcome,
     ServiceState,
 )
+from watcher_temporal.search_attributes import PLAN_ID
 from workflows.maintenance_plan import MaintenancePlan
 
 
@@ -111,6 +112,10 @@ async def test_window_limits_are_never_exceeded_and_parents_come_first(time_skip
             if ids[parent]:
                 assert rec.left[ids[parent]] < rec.entered[ids[action["id"]]], (parent, action["id"])
     assert all(a.workflow_id == f"migrate-{ids[a.id]}" for a in result.actions if a.id.startswith("m"))
+    # The plan and each of its migrations are found by the plan id.
+    child = time_skipping_env.client.get_workflow_handle(f"migrate-{ids['m0']}")
+    assert (await child.describe()).typed_search_attributes.get(PLAN_ID) == handle.id
+    assert (await handle.describe()).typed_search_attributes.get(PLAN_ID) == handle.id
 
 
 async def test_a_slow_migration_holds_one_slot_not_a_layer(time_skipping_env: WorkflowEnvironment) -> None:

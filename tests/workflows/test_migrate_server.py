@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio import activity
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
@@ -255,6 +256,26 @@ async def test_cancel_aborts_the_wait_and_reverts_then_reports_cancelled(
     assert progress.nova_migration_status == "running"
     assert progress.attempts["migrate.wait_for_migration"] == 1
     await until(lambda: acts.cancelled == ["wait_for_migration"], timeout=10, what="the wait saw its cancellation")
+
+
+async def test_cancel_before_execute_cancels_without_reverting(time_skipping_env: WorkflowEnvironment) -> None:
+    started = asyncio.Event()
+
+    async def slow_checks(params: MigrateServerInput) -> standins.PreExecuteResult:
+        started.set()
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(0.1)
+
+    acts = StandInActivities(pre_execute_does=slow_checks)
+    async with running_worker(time_skipping_env, acts) as tq:
+        handle = await start(time_skipping_env, tq, fresh_input())
+        await until(started.is_set, timeout=10, what="pre_execute runs")
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    assert isinstance(failure.value.cause, CancelledError)
+    assert acts.calls == ["pre_execute"]  # nothing started in Nova, so nothing to revert
 
 
 async def test_second_start_for_the_same_server_is_refused(time_skipping_env: WorkflowEnvironment) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib
 import json
 import sys
@@ -93,6 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``watcher-temporal`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on usage errors
+    code = _run(args)
+    # Free Temporal's core client now, not during interpreter finalisation,
+    # where its threads calling back into Python abort the process.
+    gc.collect()
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     run: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.command_run
     try:
         return int(asyncio.run(run(args)))

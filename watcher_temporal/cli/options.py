@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import uuid
 
 from temporalio.client import Client
@@ -79,6 +80,11 @@ class Session:
         return self.client
 
     async def __aexit__(self, *exc: object) -> None:
+        # Drop the client (and its Rust core connection) while the loop and the
+        # interpreter still run: freed during finalisation, the core's threads
+        # call back into a dying interpreter and abort the process.
+        self.client = None
+        gc.collect()
         if self._provider is not None:
             self._provider.shutdown()
 

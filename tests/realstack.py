@@ -1,4 +1,8 @@
-"""Integration fixtures: the real Temporal dev server, the real local Nova, a real worker."""
+"""Fixtures and helpers for tests on the real stack: dev server, local Nova, a real worker.
+
+Loaded for every test package by ``tests/conftest.py`` (``pytest_plugins``), so
+the session pays for one worker, whichever package asks for it first.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from tests.integration.parents import MigrateMany
 from worker import build_worker
 from workflows import ALL_WORKFLOWS
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
