@@ -102,10 +102,11 @@ async def test_drain_host_empties_the_host_and_keeps_every_server_state(
     )
     async with asyncio.timeout(300):
         code = await drain_host.run(args)
-    doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    doc = json.loads(capsys.readouterr().out)  # -o json: stdout is exactly one document
 
     assert code == 0, doc
-    status = PlanStatus.model_validate(doc["status"])
+    assert (doc["workflow_type"], doc["outcome"]) == ("MaintenancePlan", "SUCCEEDED")
+    status = PlanStatus.model_validate(doc["result"])
     assert status.state is PlanState.SUCCEEDED
     assert status.counts["SUCCEEDED"] == 9  # disable + 8 migrations
     after = placement(cloud, servers)

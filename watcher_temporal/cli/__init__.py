@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import gc
 import importlib
-import json
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from types import ModuleType
@@ -29,6 +28,7 @@ from typing import Any
 from watcher_temporal.cli import cancel, list_migrations, migrate, status
 from watcher_temporal.cli.exit_codes import ExitCode, UsageError
 from watcher_temporal.cli.options import add_common_options
+from watcher_temporal.cli.report import fail
 from watcher_temporal.codec import CodecKeyError
 
 EPILOG = """\
@@ -82,14 +82,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(args: argparse.Namespace, code: ExitCode, kind: str, message: str) -> int:
-    if getattr(args, "output", "text") == "json":
-        json.dump({"outcome": kind, "exit_code": int(code), "error": {"type": kind, "message": message}}, sys.stdout)
-        sys.stdout.write("\n")
-    print(f"watcher-temporal: {message}", file=sys.stderr)
-    return code
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``watcher-temporal`` console script."""
     parser = build_parser()
@@ -106,15 +98,15 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return int(asyncio.run(run(args)))
     except UsageError as err:
-        return _fail(args, ExitCode.USAGE, "UsageError", str(err))
+        return fail(args, ExitCode.USAGE, "UsageError", str(err))
     except CodecKeyError as err:
-        return _fail(args, ExitCode.FAILED, "CodecKeyError", str(err))
+        return fail(args, ExitCode.FAILED, "CodecKeyError", str(err))
     except KeyboardInterrupt:
         print("\nwatcher-temporal: stopped following; the workflow goes on", file=sys.stderr)
         return ExitCode.INTERRUPTED
     except (RuntimeError, OSError) as err:
         # Temporal unreachable (the SDK raises RuntimeError on connect) and friends.
-        return _fail(args, ExitCode.FAILED, type(err).__name__, str(err))
+        return fail(args, ExitCode.FAILED, type(err).__name__, str(err))
 
 
 if __name__ == "__main__":

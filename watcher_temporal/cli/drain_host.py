@@ -27,19 +27,19 @@ import uuid
 from typing import Any
 
 from pydantic import ValidationError
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlreadyStartedError
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from watcher_temporal.cli.exit_codes import ExitCode
 from watcher_temporal.cli.options import Session
+from watcher_temporal.cli.progress import follow as follow_progress
+from watcher_temporal.cli.report import describe, fail, print_report
 from watcher_temporal.models import describe_validation_error
 from watcher_temporal.plan_models import (
     PLAN_WORKFLOW_ID_PREFIX,
-    STATUS_QUERY,
     DrainPlan,
     DrainRequest,
     OnFailure,
-    PlanState,
     PlanStatus,
 )
 
@@ -112,7 +112,7 @@ async def run(args: argparse.Namespace) -> int:
             if isinstance(err, ValidationError)
             else [str(err)]
         )
-        return _error(args, ExitCode.USAGE, "InvalidInput", "; ".join(problems))
+        return fail(args, ExitCode.USAGE, "InvalidInput", "; ".join(problems))
     session = Session(args)
     async with session as client:
         task_queue = session.settings.task_queue
@@ -127,8 +127,8 @@ async def run(args: argparse.Namespace) -> int:
         except WorkflowFailureError as err:
             cause = err.cause
             if isinstance(cause, ApplicationError) and cause.type in REQUEST_ERRORS:
-                return _error(args, ExitCode.USAGE, cause.type, cause.message)
-            return _error(args, ExitCode.FAILED, type(cause).__name__, str(cause))
+                return fail(args, ExitCode.USAGE, cause.type, cause.message)
+            return fail(args, ExitCode.FAILED, type(cause).__name__, str(cause))
         if args.dry_run:
             _emit(args, {"dry_run": True, **drain.model_dump(mode="json")}, _plan_text(drain))
             return ExitCode.SUCCESS
@@ -138,7 +138,7 @@ async def run(args: argparse.Namespace) -> int:
                 "MaintenancePlan", drain.plan, id=plan_id, task_queue=task_queue, result_type=PlanStatus
             )
         except WorkflowAlreadyStartedError:
-            return _error(
+            return fail(
                 args,
                 ExitCode.ALREADY_RUNNING,
                 "AlreadyRunning",
@@ -151,50 +151,14 @@ async def run(args: argparse.Namespace) -> int:
                 _plan_text(drain) + f"\nstarted plan {plan_id}",
             )
             return ExitCode.SUCCESS
-        return await follow(client, handle, args)
+        return await follow(handle, args)
 
 
-async def follow(client: Client, handle: WorkflowHandle[Any, PlanStatus], args: argparse.Namespace) -> int:
-    """Print the counts as they change until the plan ends; its exit code."""
-    text = args.output != "json"
-    result_task = asyncio.ensure_future(handle.result())
-    last = ""
-    while not result_task.done():
-        try:
-            status = await handle.query(STATUS_QUERY, result_type=PlanStatus)
-        except Exception:  # noqa: BLE001 - a query may race the plan's end; the result tells
-            status = None
-        if status is not None and text:
-            line = _counts_line(status)
-            if line != last:
-                print(line, flush=True)
-                last = line
-        await asyncio.wait({result_task}, timeout=FOLLOW_INTERVAL)
-    try:
-        final = result_task.result()
-    except WorkflowFailureError as err:
-        if isinstance(err.cause, CancelledError):
-            status = await handle.query(STATUS_QUERY, result_type=PlanStatus)
-            _emit(args, _result_doc(handle.id, ExitCode.CANCELLED, status), _status_text(status))
-            return ExitCode.CANCELLED
-        return _error(args, ExitCode.FAILED, type(err.cause).__name__, str(err.cause))
-    code = ExitCode.SUCCESS if final.state is PlanState.SUCCEEDED else ExitCode.FAILED
-    _emit(args, _result_doc(handle.id, code, final), _status_text(final))
-    return code
-
-
-def _result_doc(workflow_id: str, code: ExitCode, status: PlanStatus) -> dict[str, Any]:
-    return {
-        "workflow_id": workflow_id,
-        "outcome": status.state.value,
-        "exit_code": int(code),
-        "status": status.model_dump(mode="json"),
-    }
-
-
-def _counts_line(status: PlanStatus) -> str:
-    counts = " ".join(f"{k}={v}" for k, v in status.counts.items() if v)
-    return f"{status.state.value}: {counts} (running {len(status.running)}, max_parallel {status.max_parallel})"
+async def follow(handle: WorkflowHandle[Any, PlanStatus], args: argparse.Namespace) -> int:
+    """Show the plan's counts until it ends, then its report; the exit code says how it ended."""
+    report = await follow_progress(handle, await describe(handle), output=args.output, interval=FOLLOW_INTERVAL)
+    print_report(report, args.output)
+    return report.exit_code
 
 
 def _plan_text(drain: DrainPlan) -> str:
@@ -221,28 +185,12 @@ def _plan_text(drain: DrainPlan) -> str:
     return "\n".join(lines)
 
 
-def _status_text(status: PlanStatus) -> str:
-    lines = [_counts_line(status), status.reason]
-    for action in status.actions:
-        revert = f" [{action.revert.value}: {action.revert_reason}]" if action.revert else ""
-        lines.append(f"  {action.id:<46} {action.state.value:<10} {action.reason}{revert}")
-    return "\n".join(lines)
-
-
 def _emit(args: argparse.Namespace, doc: dict[str, Any], text: str) -> None:
     if args.output == "json":
         json.dump(doc, sys.stdout)
         sys.stdout.write("\n")
     else:
         print(text)
-
-
-def _error(args: argparse.Namespace, code: ExitCode, kind: str, message: str) -> int:
-    if args.output == "json":
-        json.dump({"outcome": kind, "exit_code": int(code), "error": {"type": kind, "message": message}}, sys.stdout)
-        sys.stdout.write("\n")
-    print(f"watcher-temporal drain-host: {message}", file=sys.stderr)
-    return code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -119,7 +119,10 @@ async def wait_for_outcome(handle: WorkflowHandle[Any, Any], report: Report) -> 
             report.status, report.outcome, report.exit_code = "FAILED", "FAILED", ExitCode.FAILED
         error_type = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
         report.error = {"type": error_type or "Error", "message": str(getattr(cause, "message", cause))}
-        report.progress = None
+        # A cancelled migration or plan still answers its query: keep the final
+        # account (what was reverted, which actions ran) in the report.
+        is_cancelled = report.outcome == "CANCELLED"
+        report.progress = await query_progress(handle, report.workflow_type) if is_cancelled else None
         return report
     if isinstance(result, BaseModel):  # a typed handle (``start_migration``) returns the model
         result = result.model_dump(mode="json")
@@ -176,3 +179,16 @@ def _detail_lines(report: Report) -> list[str]:
     if report.search_attributes:
         lines.append(" ".join(f"{k}={v}" for k, v in report.search_attributes.items()))
     return lines
+
+
+def fail(args: Any, code: ExitCode, kind: str, message: str, *, prog: str = "watcher-temporal") -> int:
+    """Report an error the same way for every command; returns ``code``.
+
+    With ``-o json`` stdout still gets one document (``{outcome, exit_code,
+    error}``) so scripts need not parse stderr; people read stderr.
+    """
+    if getattr(args, "output", "text") == "json":
+        json.dump({"outcome": kind, "exit_code": int(code), "error": {"type": kind, "message": message}}, sys.stdout)
+        sys.stdout.write("\n")
+    print(f"{prog}: {message}", file=sys.stderr)
+    return code
