@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -71,8 +72,11 @@ T = TypeVar("T")
 RECORD_APPEAR_SECONDS = 30.0
 #: Revert checks the server at most this often: an abort must be seen quickly.
 REVERT_CHECK_SECONDS = 1.0
-#: Least time between two progress signals to the workflow (history budget).
-PROGRESS_SIGNAL_SECONDS = 10.0
+#: Progress signals to the workflow cost history events, so one is sent only
+#: when Nova's status changes, another tenth of the memory has been copied,
+#: or this long has passed since the last one.
+PROGRESS_SIGNAL_SECONDS = 30.0
+PROGRESS_SIGNAL_STEP = 0.1
 
 MOVING_TASK_STATES = LIVE_TASK_STATES | COLD_TASK_STATES
 MOVING_STATUSES = frozenset({"MIGRATING", "RESIZE", "VERIFY_RESIZE", "REVERT_RESIZE"})
@@ -99,6 +103,26 @@ def newest_of_ours(
     return None
 
 
+def memory_copied(report: MigrationProgressReport) -> float | None:
+    """Fraction of the memory copied so far, when Nova reports it."""
+    if not report.memory_total_bytes or report.memory_remaining_bytes is None:
+        return None
+    return 1.0 - report.memory_remaining_bytes / report.memory_total_bytes
+
+
+def worth_telling(previous: MigrationProgressReport, current: MigrationProgressReport) -> bool:
+    """Whether the workflow should hear of ``current`` (see ``PROGRESS_SIGNAL_STEP``)."""
+    if current.nova_migration_status != previous.nova_migration_status:
+        return True
+    before, now = memory_copied(previous), memory_copied(current)
+    if now is None:
+        return False
+    # Tell when a new step (a tenth) is crossed; the epsilon absorbs float error.
+    return before is None or math.floor(now / PROGRESS_SIGNAL_STEP + 1e-9) > math.floor(
+        before / PROGRESS_SIGNAL_STEP + 1e-9
+    )
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -108,7 +132,7 @@ class MigrateActivities:
 
     Args:
         nova: The gateway every Nova call goes through.
-        progress_signal_seconds: Least time between progress signals.
+        progress_signal_seconds: Longest time without a progress signal.
     """
 
     def __init__(self, nova: NovaGateway, *, progress_signal_seconds: float = PROGRESS_SIGNAL_SECONDS) -> None:
@@ -239,8 +263,7 @@ class MigrateActivities:
         report = report.model_copy(update={"attempt": info.attempt})
         if details:
             activity.logger.info("resuming wait after %d polls (attempt %d)", report.polls, info.attempt)
-        last_signal = 0.0
-        last_status = None
+        last_signal: tuple[float, MigrationProgressReport | None] = (0.0, None)
         while True:
             try:
                 result, report = await self._call(self._observe, request, report)
@@ -249,9 +272,13 @@ class MigrateActivities:
                 activity.logger.warning("poll failed, will poll again: %s", err.message)
                 result = None
             activity.heartbeat(report)
-            changed = report.nova_migration_status != last_status
-            if changed or time.monotonic() - last_signal >= self._progress_signal_seconds:
-                last_signal, last_status = time.monotonic(), report.nova_migration_status
+            since, previous = last_signal
+            if (
+                previous is None
+                or worth_telling(previous, report)
+                or time.monotonic() - since >= self._progress_signal_seconds
+            ):
+                last_signal = (time.monotonic(), report)
                 await self._signal_progress(report)
             if result is not None:
                 return result

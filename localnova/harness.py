@@ -49,7 +49,7 @@ class LocalNovaError(RuntimeError):
     """The cloud failed to start, died, or an operation timed out."""
 
 
-def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child
+def set_pdeathsig() -> None:  # pragma: no cover - runs in the child
     """Make the child get SIGTERM if its parent dies (Linux only)."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -438,7 +438,7 @@ class LocalNova:
                 stderr=log,
                 env=env,
                 cwd=str(workdir),
-                preexec_fn=_set_pdeathsig,
+                preexec_fn=set_pdeathsig,
             )
         finally:
             log.close()  # the child holds its own descriptor

@@ -28,7 +28,6 @@ logs go to stderr.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import dataclasses
 import json
 import os
@@ -40,6 +39,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from localnova.harness import set_pdeathsig
 
 #: Names created at bootstrap (the passwords are random, per run).
 ADMIN_USER = "admin"
@@ -115,15 +116,6 @@ class KeystoneAuth:
         }
 
 
-def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child
-    """Make the child get SIGTERM if its parent dies (Linux only)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - best effort
-        pass
-
-
 # -- parent side -----------------------------------------------------------------
 
 
@@ -177,7 +169,7 @@ class KeystoneProcess:
             stdout=subprocess.PIPE,
             stderr=None,  # inherited: keystone's log lands in ours
             env=env,
-            preexec_fn=_set_pdeathsig,
+            preexec_fn=set_pdeathsig,
             close_fds=True,
             # Out of the terminal's process group: a Ctrl-C reaches the
             # parent only, which then stops keystone after Nova.
