@@ -457,7 +457,9 @@ class MigrateActivities:
             return None, step("reverted the resize", resize_reverted=True)
         if server.host == source:
             return RevertResult(
-                action=_strongest(progress), steps=progress.steps or ["nothing to do"], server=server
+                action=_strongest(progress),
+                steps=progress.steps or [f"nothing to revert: the server is idle on {source}"],
+                server=server,
             ), progress
         if progress.moving_back:
             records = nova.migrations_of(params.resource_id)
