@@ -90,5 +90,5 @@ class ServiceStateActivities:
 
 def _recorded_before() -> ServiceStateChange | None:
     """The state an earlier attempt found, from its heartbeat details."""
-    details = activity.info().heartbeat_details
-    return activity.payload_converter().from_payload(details[0], ServiceStateChange) if details else None
+    details = activity.info().heartbeat_details  # decoded by the SDK: plain JSON values
+    return ServiceStateChange.model_validate(details[0]) if details else None
