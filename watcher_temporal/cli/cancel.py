@@ -8,9 +8,9 @@ import sys
 from temporalio.client import WorkflowExecutionStatus
 
 from watcher_temporal.cli.exit_codes import ExitCode, UsageError
-from watcher_temporal.cli.options import Session, add_wait_options, workflow_id_of
+from watcher_temporal.cli.options import Session, add_id_argument, add_wait_options, workflow_id_of
 from watcher_temporal.cli.progress import follow
-from watcher_temporal.cli.report import describe, print_report, wait_for_outcome
+from watcher_temporal.cli.report import current_report, print_report
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="cancel a running migration or plan (a migration aborts and reverts)",
         description="Request cancellation; with --wait, follow the compensation until the workflow ends.",
     )
-    parser.add_argument("id", metavar="ID", help="workflow id, or a server UUID (= migrate-<uuid>)")
+    add_id_argument(parser)
     parser.add_argument("--reason", default="cancelled with watcher-temporal cancel", help="recorded in history")
     add_wait_options(parser, "the workflow")
     return parser
@@ -28,9 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 async def run(args: argparse.Namespace) -> int:
     async with Session(args) as client:
         handle = client.get_workflow_handle(workflow_id_of(args.id))
-        report = await describe(handle)
+        report = await current_report(handle)
         if report.status != WorkflowExecutionStatus.RUNNING.name:
-            report = await wait_for_outcome(handle, report)
             raise UsageError(f"{report.workflow_id} is not running (it ended {report.outcome}); nothing to cancel")
         await handle.cancel(reason=args.reason)
         if not args.wait:

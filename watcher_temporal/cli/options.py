@@ -89,6 +89,11 @@ class Session:
             self._provider.shutdown()
 
 
+def add_id_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``ID`` positional of commands that act on one workflow."""
+    parser.add_argument("id", metavar="ID", help="workflow id, or a server UUID (= migrate-<uuid>)")
+
+
 def workflow_id_of(text: str) -> str:
     """A workflow id as given, or ``migrate-<uuid>`` for a server UUID."""
     try:

@@ -92,6 +92,14 @@ async def describe(handle: WorkflowHandle[Any, Any]) -> Report:
     return report
 
 
+async def current_report(handle: WorkflowHandle[Any, Any]) -> Report:
+    """Where a workflow is now; one that ended comes with its outcome and exit code."""
+    report = await describe(handle)
+    if report.status != WorkflowExecutionStatus.RUNNING.name:
+        report = await wait_for_outcome(handle, report)
+    return report
+
+
 async def query_progress(handle: WorkflowHandle[Any, Any], workflow_type: str | None) -> Any:
     """The progress query's answer as JSON, or None (unknown type, no worker...)."""
     query = PROGRESS_QUERIES.get(workflow_type or "")

@@ -6,9 +6,9 @@ import argparse
 
 from temporalio.client import WorkflowExecutionStatus
 
-from watcher_temporal.cli.options import Session, add_wait_options, workflow_id_of
+from watcher_temporal.cli.options import Session, add_id_argument, add_wait_options, workflow_id_of
 from watcher_temporal.cli.progress import follow
-from watcher_temporal.cli.report import describe, print_report, wait_for_outcome
+from watcher_temporal.cli.report import current_report, print_report
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="show a migration's or plan's progress or outcome",
         description="Status of a workflow; the exit code is its outcome once it ended (0 while it runs).",
     )
-    parser.add_argument("id", metavar="ID", help="workflow id, or a server UUID (= migrate-<uuid>)")
+    add_id_argument(parser)
     add_wait_options(parser, "it")
     return parser
 
@@ -25,10 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 async def run(args: argparse.Namespace) -> int:
     async with Session(args) as client:
         handle = client.get_workflow_handle(workflow_id_of(args.id))
-        report = await describe(handle)
-        if report.status != WorkflowExecutionStatus.RUNNING.name:
-            report = await wait_for_outcome(handle, report)
-        elif args.wait:
+        report = await current_report(handle)
+        if report.status == WorkflowExecutionStatus.RUNNING.name and args.wait:
             report = await follow(handle, report, output=args.output, interval=args.progress_interval)
         print_report(report, args.output)
         return report.exit_code
