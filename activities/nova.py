@@ -169,6 +169,16 @@ def _snapshot(server: Any) -> ServerSnapshot:
     )
 
 
+def _service(svc: Any) -> ComputeService:
+    return ComputeService(
+        host=svc.host,
+        enabled=svc.status == "enabled",
+        up=svc.state == "up",
+        forced_down=bool(svc.is_forced_down),
+        disabled_reason=svc.disabled_reason,
+    )
+
+
 def _record(migration: Any) -> MigrationRecord:
     return MigrationRecord(
         id=str(migration.id),
@@ -224,13 +234,7 @@ class NovaGateway:
     def compute_service(self, host: str) -> ComputeService | None:
         for svc in self.conn.compute.services(binary="nova-compute", host=host):
             if svc.host == host:
-                return ComputeService(
-                    host=svc.host,
-                    enabled=svc.status == "enabled",
-                    up=svc.state == "up",
-                    forced_down=bool(svc.is_forced_down),
-                    disabled_reason=svc.disabled_reason,
-                )
+                return _service(svc)
         return None
 
     @nova_call("discover the compute API version", read=True)
@@ -280,19 +284,8 @@ class NovaGateway:
     @nova_call("list compute services", read=True)
     def compute_services(self) -> list[ComputeService]:
         """Every nova-compute service, sorted by host."""
-        return sorted(
-            (
-                ComputeService(
-                    host=svc.host,
-                    enabled=svc.status == "enabled",
-                    up=svc.state == "up",
-                    forced_down=bool(svc.is_forced_down),
-                    disabled_reason=svc.disabled_reason,
-                )
-                for svc in self.conn.compute.services(binary="nova-compute")
-            ),
-            key=lambda s: s.host,
-        )
+        services = (_service(svc) for svc in self.conn.compute.services(binary="nova-compute"))
+        return sorted(services, key=lambda s: s.host)
 
     @nova_call("change compute service state")
     def set_compute_service_state(self, host: str, *, enabled: bool, disabled_reason: str | None) -> None:

@@ -23,8 +23,10 @@ from tests.realstack import boot_on, nova_migrations
 from watcher_temporal.errors import MigrationTimedOut, PreconditionFailed
 from watcher_temporal.models import (
     ExecuteRequest,
+    ExecuteResult,
     MigrateServerInput,
     MigrationProgressReport,
+    PreExecuteResult,
     RevertAction,
     RevertRequest,
     WaitRequest,
@@ -57,6 +59,13 @@ async def run(activity: Any, arg: Any, *, heartbeats: list[Any] | None = None, d
     if details:
         env.info = dataclasses.replace(env.info, heartbeat_details=details, attempt=2)
     return await env.run(activity, arg)
+
+
+async def started(acts: MigrateActivities, p: MigrateServerInput) -> tuple[PreExecuteResult, ExecuteResult]:
+    """Run pre_execute and execute as the workflow would: the migration is under way."""
+    pre = await run(acts.pre_execute, p)
+    request = ExecuteRequest(params=p, original=pre.server, baseline_migration_id=pre.baseline_migration_id)
+    return pre, await run(acts.execute, request)
 
 
 async def test_execute_twice_adopts_the_running_migration(acts: MigrateActivities, localnova: LocalNovaHandle) -> None:
@@ -129,10 +138,7 @@ async def test_wait_resumes_from_its_heartbeat_details(acts: MigrateActivities, 
     localnova.configure(live_migration_seconds=2)
     server_id = boot_on(localnova, "host1")
     p = params(server_id)
-    pre = await run(acts.pre_execute, p)
-    executed = await run(
-        acts.execute, ExecuteRequest(params=p, original=pre.server, baseline_migration_id=pre.baseline_migration_id)
-    )
+    pre, executed = await started(acts, p)
     earlier = MigrationProgressReport(migration_id=executed.migration_id, polls=41, nova_migration_status="running")
     heartbeats: list[Any] = []
     request = WaitRequest(
@@ -155,10 +161,7 @@ async def test_wait_gives_up_at_its_deadline(acts: MigrateActivities, localnova:
     localnova.configure(live_migration_seconds=30)
     server_id = boot_on(localnova, "host1")
     p = params(server_id)
-    pre = await run(acts.pre_execute, p)
-    executed = await run(
-        acts.execute, ExecuteRequest(params=p, original=pre.server, baseline_migration_id=pre.baseline_migration_id)
-    )
+    pre, executed = await started(acts, p)
     request = WaitRequest(params=p, original=pre.server, migration_id=executed.migration_id, deadline=soon(1))
     with pytest.raises(MigrationTimedOut) as timed_out:
         await run(acts.wait_for_migration, request)

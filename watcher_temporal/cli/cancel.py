@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from temporalio.client import WorkflowExecutionStatus
 
-from watcher_temporal.cli.exit_codes import ExitCode, UsageError
+from watcher_temporal.cli.exit_codes import UsageError
 from watcher_temporal.cli.options import Session, add_id_argument, add_wait_options, workflow_id_of
-from watcher_temporal.cli.progress import follow
-from watcher_temporal.cli.report import current_report, print_report
+from watcher_temporal.cli.progress import finish
+from watcher_temporal.cli.report import current_report
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -32,15 +31,11 @@ async def run(args: argparse.Namespace) -> int:
         if report.status != WorkflowExecutionStatus.RUNNING.name:
             raise UsageError(f"{report.workflow_id} is not running (it ended {report.outcome}); nothing to cancel")
         await handle.cancel(reason=args.reason)
-        if not args.wait:
-            if args.output == "json":
-                report.outcome = "CANCEL_REQUESTED"
-                print_report(report, "json")
-            else:
-                print(f"cancellation of {report.workflow_id} requested; it reverts before it ends")
-            return ExitCode.SUCCESS
-        if args.output == "text":
-            print(f"cancellation of {report.workflow_id} requested; following", file=sys.stderr)
-        report = await follow(handle, report, output=args.output, interval=args.progress_interval)
-        print_report(report, args.output)
-        return report.exit_code
+        report.outcome = "CANCEL_REQUESTED"
+        return await finish(
+            handle,
+            report,
+            args,
+            accepted=f"cancellation of {report.workflow_id} requested; it reverts before it ends",
+            following=f"cancellation of {report.workflow_id} requested; following",
+        )

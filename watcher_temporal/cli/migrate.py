@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from watcher_temporal.cli.exit_codes import ExitCode, UsageError
 from watcher_temporal.cli.options import Session, add_wait_options
-from watcher_temporal.cli.progress import follow
+from watcher_temporal.cli.progress import finish
 from watcher_temporal.cli.report import MIGRATE_WORKFLOW, Report, print_report
 from watcher_temporal.cli.servers import resolve_server
 from watcher_temporal.errors import MigrationAlreadyRunning
@@ -79,15 +79,11 @@ async def run(args: argparse.Namespace) -> int:
                 print(f"watcher-temporal: {err}", file=sys.stderr)
             return ExitCode.ALREADY_RUNNING
         report = Report(workflow_id=handle.id, run_id=handle.result_run_id, workflow_type=MIGRATE_WORKFLOW)
-        if not args.wait:
-            if args.output == "json":
-                print_report(report, "json")
-            else:
-                print(f"started {handle.id} (run {handle.result_run_id})")
-                print(f"  follow it: watcher-temporal status {handle.id} --wait")
-            return ExitCode.SUCCESS
-        if args.output == "text":
-            print(f"started {handle.id}; following (Ctrl-C stops following, not the migration)", file=sys.stderr)
-        report = await follow(handle, report, output=args.output, interval=args.progress_interval)
-        print_report(report, args.output)
-        return report.exit_code
+        return await finish(
+            handle,
+            report,
+            args,
+            accepted=f"started {handle.id} (run {handle.result_run_id})\n"
+            f"  follow it: watcher-temporal status {handle.id} --wait",
+            following=f"started {handle.id}; following (Ctrl-C stops following, not the migration)",
+        )

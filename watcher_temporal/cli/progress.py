@@ -14,7 +14,8 @@ from typing import Any, TextIO
 
 from temporalio.client import WorkflowHandle
 
-from watcher_temporal.cli.report import PLAN_WORKFLOW, Report, query_progress, wait_for_outcome
+from watcher_temporal.cli.exit_codes import ExitCode
+from watcher_temporal.cli.report import PLAN_WORKFLOW, Report, print_report, query_progress, wait_for_outcome
 
 BAR_WIDTH = 24
 
@@ -129,3 +130,23 @@ async def follow(
         if not ending.done():
             ending.cancel()
     return ending.result()
+
+
+async def finish(handle: WorkflowHandle[Any, Any], report: Report, args: Any, *, accepted: str, following: str) -> int:
+    """End a command that started or cancelled a workflow; its exit code.
+
+    Without ``--wait`` it acknowledges (``report`` as JSON, or ``accepted``);
+    with it, it says ``following`` on stderr, follows the workflow to its end
+    and prints the final report.
+    """
+    if not args.wait:
+        if args.output == "json":
+            print_report(report, "json")
+        else:
+            print(accepted)
+        return ExitCode.SUCCESS
+    if args.output == "text":
+        print(following, file=sys.stderr)
+    report = await follow(handle, report, output=args.output, interval=args.progress_interval)
+    print_report(report, args.output)
+    return report.exit_code
