@@ -8,14 +8,14 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+# watcher_temporal/{workflows,activities,worker.py} are symlinks to these.
 COPY watcher_temporal ./watcher_temporal
 COPY workflows ./workflows
 COPY activities ./activities
-COPY localnova ./localnova
 COPY worker.py ./
 RUN pip install ".[otlp]" \
     && useradd --system --uid 10001 --home-dir /app watcher
 
 USER watcher
 # Nova credentials: mount a clouds.yaml and set OS_CLOUD (see docker-compose.yml).
-CMD ["python", "-m", "worker"]
+CMD ["watcher-temporal-worker"]

@@ -30,13 +30,13 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities import all_activities
-from activities.nova import NovaGateway
+from watcher_temporal.activities import all_activities
+from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.config import TemporalSettings, connect_client
 from watcher_temporal.metrics import runtime_from_env
 from watcher_temporal.search_attributes import ensure_registered
 from watcher_temporal.telemetry import configure_tracing, tracing_interceptor
-from workflows import ALL_WORKFLOWS
+from watcher_temporal.workflows import ALL_WORKFLOWS
 
 logger = logging.getLogger("watcher_temporal.worker")
 

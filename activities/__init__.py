@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from activities.drain import DrainActivities
-from activities.migrate import MigrateActivities
-from activities.nova import NovaGateway
-from activities.service_state import ServiceStateActivities
+from watcher_temporal.activities.drain import DrainActivities
+from watcher_temporal.activities.migrate import MigrateActivities
+from watcher_temporal.activities.nova import NovaGateway
+from watcher_temporal.activities.service_state import ServiceStateActivities
 
 
 def all_activities(nova: NovaGateway) -> list[Callable[..., Any]]:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 from temporalio import activity
 
-from activities.nova import ComputeService, NovaGateway
+from watcher_temporal.activities.nova import ComputeService, NovaGateway
 from watcher_temporal.errors import PreconditionFailed
 from watcher_temporal.models import MigrationType, ServerSnapshot
 from watcher_temporal.plan_models import (

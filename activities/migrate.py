@@ -28,7 +28,7 @@ from typing import TypeVar
 
 from temporalio import activity
 
-from activities.nova import (
+from watcher_temporal.activities.nova import (
     COLD_TASK_STATES,
     LIVE_TASK_STATES,
     NOVA_MIGRATION_TYPE,

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from temporalio import activity
 
-from activities.nova import NovaGateway
+from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.errors import PreconditionFailed
 from watcher_temporal.plan_models import (
     NopRequest,

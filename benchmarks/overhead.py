@@ -22,13 +22,13 @@ import asyncio
 import statistics
 import time
 
-from activities.nova import NovaGateway
+from watcher_temporal.activities.nova import NovaGateway
 from localnova import LocalNova
 from localnova.harness import LocalNovaHandle
 from watcher_temporal.binaries import start_dev_server
 from watcher_temporal.models import MigrateServerInput, MigrationStatus, MigrationType
 from watcher_temporal.starter import start_migration
-from worker import build_worker
+from watcher_temporal.worker import build_worker
 
 
 def bare_migration(nova: NovaGateway, server_id: str, source: str, dest: str, poll: float) -> None:

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.nova import NovaGateway
+from watcher_temporal.activities.nova import NovaGateway
 from localnova.harness import LocalNovaHandle
 from tests.integration.parents import MigrateMany
-from worker import build_worker
-from workflows import ALL_WORKFLOWS
+from watcher_temporal.worker import build_worker
+from watcher_temporal.workflows import ALL_WORKFLOWS
 
 REPO = Path(__file__).resolve().parents[1]
 

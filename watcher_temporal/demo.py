@@ -29,7 +29,7 @@ from typing import Any
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.nova import NovaGateway
+from watcher_temporal.activities.nova import NovaGateway
 from localnova import LocalNova
 from localnova.harness import LocalNovaHandle
 from watcher_temporal.binaries import start_dev_server
@@ -42,7 +42,7 @@ from watcher_temporal.models import (
     Phase,
 )
 from watcher_temporal.starter import start_migration
-from worker import build_worker, configure_logging
+from watcher_temporal.worker import build_worker, configure_logging
 
 HOSTS = ("host1", "host2", "host3")
 FAILING_HOST = "host3"

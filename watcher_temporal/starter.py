@@ -19,7 +19,7 @@ from watcher_temporal.models import (
     migration_workflow_id,
 )
 from watcher_temporal.search_attributes import migration_attributes
-from workflows.migrate_server import MigrateServer
+from watcher_temporal.workflows.migrate_server import MigrateServer
 
 
 async def start_migration(

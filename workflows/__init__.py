@@ -1,7 +1,7 @@
 """Workflow definitions: decisions only, no I/O (see each module's docstring)."""
 
-from workflows.maintenance_plan import BuildDrainPlan, MaintenancePlan
-from workflows.migrate_server import MigrateServer
+from watcher_temporal.workflows.maintenance_plan import BuildDrainPlan, MaintenancePlan
+from watcher_temporal.workflows.migrate_server import MigrateServer
 
 #: Every workflow the worker registers.
 ALL_WORKFLOWS = [MigrateServer, MaintenancePlan, BuildDrainPlan]

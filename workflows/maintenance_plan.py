@@ -84,7 +84,7 @@ with workflow.unsafe.imports_passed_through():
         validate_plan,
     )
     from watcher_temporal.search_attributes import PLAN_ID, migration_attributes
-    from workflows.migrate_server import failure_text, short_options
+    from watcher_temporal.workflows.migrate_server import failure_text, short_options
 
 T = TypeVar("T")
 

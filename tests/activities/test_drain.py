@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from activities.drain import build_drain_plan
-from activities.nova import ComputeService
+from watcher_temporal.activities.drain import build_drain_plan
+from watcher_temporal.activities.nova import ComputeService
 from watcher_temporal.errors import PreconditionFailed
 from watcher_temporal.models import ServerSnapshot
 from watcher_temporal.plan_models import ActionType, DrainRequest, validate_plan

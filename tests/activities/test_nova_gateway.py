@@ -10,8 +10,8 @@ import openstack.exceptions as os_exceptions
 import pytest
 import requests
 
-import activities.nova as nova_module
-from activities.nova import NovaGateway
+import watcher_temporal.activities.nova as nova_module
+from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.errors import MigrationFailed, NovaBusy, NovaUnavailable, PreconditionFailed
 
 

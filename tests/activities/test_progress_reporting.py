@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from activities.migrate import memory_copied, worth_telling
+from watcher_temporal.activities.migrate import memory_copied, worth_telling
 from watcher_temporal.models import MigrationProgressReport
 
 

@@ -18,7 +18,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.nova import NovaGateway
+from watcher_temporal.activities.nova import NovaGateway
 from localnova.harness import LocalNovaHandle
 from tests.realstack import boot_on
 from watcher_temporal.codec import (
@@ -33,7 +33,7 @@ from watcher_temporal.codec import (
 from watcher_temporal.codec_server import make_server
 from watcher_temporal.models import MigrateServerInput, MigrationResult, MigrationStatus
 from watcher_temporal.starter import start_migration
-from worker import build_worker
+from watcher_temporal.worker import build_worker
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))

@@ -79,7 +79,7 @@ def test_collector_pipelines_use_defined_components() -> None:
 
 def test_dockerfile_runs_the_worker_module_and_ignores_secrets() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
-    assert 'CMD ["python", "-m", "worker"]' in dockerfile and (REPO / "worker.py").is_file()
+    assert 'CMD ["watcher-temporal-worker"]' in dockerfile and (REPO / "worker.py").is_file()
     ignored = (REPO / ".dockerignore").read_text().split()
     assert "clouds.yaml" in ignored and ".venv" in ignored
 

@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.nova import NovaGateway
+from watcher_temporal.activities.nova import NovaGateway
 from localnova.harness import LocalNovaHandle
 from tests.conditions import until
 from tests.realstack import boot_on
@@ -18,7 +18,7 @@ from watcher_temporal.config import data_converter
 from watcher_temporal.metrics import DURATION, MIGRATIONS, runtime_from_env
 from watcher_temporal.models import MigrateServerInput, MigrationStatus
 from watcher_temporal.starter import start_migration
-from worker import build_worker
+from watcher_temporal.worker import build_worker
 
 pytestmark = pytest.mark.integration
 

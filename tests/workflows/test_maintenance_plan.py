@@ -34,7 +34,7 @@ from watcher_temporal.plan_models import (
     ServiceState,
 )
 from watcher_temporal.search_attributes import PLAN_ID
-from workflows.maintenance_plan import MaintenancePlan
+from watcher_temporal.workflows.maintenance_plan import MaintenancePlan
 
 
 @asynccontextmanager

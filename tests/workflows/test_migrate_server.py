@@ -35,7 +35,7 @@ from watcher_temporal.models import (
     migration_workflow_id,
 )
 from watcher_temporal.starter import start_migration
-from workflows.migrate_server import MigrateServer
+from watcher_temporal.workflows.migrate_server import MigrateServer
 
 HISTORIES = Path(__file__).parent / "histories"
 
