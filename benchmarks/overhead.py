@@ -22,9 +22,9 @@ import asyncio
 import statistics
 import time
 
-from watcher_temporal.activities.nova import NovaGateway
 from localnova import LocalNova
 from localnova.harness import LocalNovaHandle
+from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.binaries import start_dev_server
 from watcher_temporal.models import MigrateServerInput, MigrationStatus, MigrationType
 from watcher_temporal.starter import start_migration

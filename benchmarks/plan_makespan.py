@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from temporalio.testing import WorkflowEnvironment
 
-from watcher_temporal.activities.nova import NovaGateway
 from localnova import LocalNova
+from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.binaries import start_dev_server
 from watcher_temporal.plan_models import PlanState, PlanStatus
 from watcher_temporal.worker import build_worker

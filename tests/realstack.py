@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from watcher_temporal.activities.nova import NovaGateway
 from localnova.harness import LocalNovaHandle
 from tests.integration.parents import MigrateMany
+from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.worker import build_worker
 from watcher_temporal.workflows import ALL_WORKFLOWS
 

@@ -29,9 +29,9 @@ from typing import Any
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-from watcher_temporal.activities.nova import NovaGateway
 from localnova import LocalNova
 from localnova.harness import LocalNovaHandle
+from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.binaries import start_dev_server
 from watcher_temporal.models import (
     MigrateServerInput,

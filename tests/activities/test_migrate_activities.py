@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from watcher_temporal.activities.migrate import MigrateActivities
-from watcher_temporal.activities.nova import NovaGateway
 from localnova.harness import LocalNovaHandle
 from tests.realstack import boot_on, nova_migrations
+from watcher_temporal.activities.migrate import MigrateActivities
+from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.errors import MigrationTimedOut, PreconditionFailed
 from watcher_temporal.models import (
     ExecuteRequest,

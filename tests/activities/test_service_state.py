@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 from temporalio.testing import ActivityEnvironment
 
+from localnova.harness import LocalNovaHandle
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.activities.service_state import ServiceStateActivities
-from localnova.harness import LocalNovaHandle
 from watcher_temporal.plan_models import ServiceState, ServiceStateChange, ServiceStateRequest
 
 pytestmark = pytest.mark.integration

@@ -18,9 +18,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from watcher_temporal.activities.nova import NovaGateway
 from localnova.harness import LocalNovaHandle
 from tests.realstack import boot_on
+from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.codec import (
     ENCODING,
     AesGcmCodec,

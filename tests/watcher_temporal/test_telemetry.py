@@ -22,8 +22,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from watcher_temporal.activities.nova import NovaGateway
 from localnova.harness import LocalNova, LocalNovaHandle
+from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.models import MigrateServerInput, MigrationStatus
 from watcher_temporal.starter import start_migration
 from watcher_temporal.telemetry import _span_name, instrument_requests, tracing_interceptor, uninstrument_requests

@@ -10,10 +10,10 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from watcher_temporal.activities.nova import NovaGateway
 from localnova.harness import LocalNovaHandle
 from tests.conditions import until
 from tests.realstack import boot_on
+from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.config import data_converter
 from watcher_temporal.metrics import DURATION, MIGRATIONS, runtime_from_env
 from watcher_temporal.models import MigrateServerInput, MigrationStatus
