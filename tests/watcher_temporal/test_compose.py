@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
-from watcher_temporal.metrics import METRICS_ADDRESS_ENV
+from watcher_temporal.config import METRICS_ADDRESS_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
