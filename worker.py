@@ -30,6 +30,7 @@ from temporalio.worker import Worker
 
 from watcher_temporal.activities import all_activities
 from watcher_temporal.activities.nova import NovaGateway
+from watcher_temporal.activities.observer import NovaObserver
 from watcher_temporal.config import Settings, WorkerSettings, connect_client
 from watcher_temporal.errors import WatcherTemporalError
 from watcher_temporal.metrics import prometheus_runtime
@@ -54,14 +55,22 @@ def build_worker(
     nova: NovaGateway,
     settings: WorkerSettings | None = None,
     workflows: Sequence[type] = tuple(ALL_WORKFLOWS),
+    observer: NovaObserver | None = None,
 ) -> Worker:
-    """A worker with every workflow and activity of the project registered."""
+    """A worker with every workflow and activity of the project registered.
+
+    Its waits share ``observer`` (one per process); without one, one is made
+    here unless ``settings.nova_observer`` is off (then each wait polls Nova
+    for itself, today's per-migration path, kept for comparison).
+    """
     settings = settings or WorkerSettings()
+    if observer is None and settings.nova_observer:
+        observer = NovaObserver(nova)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(workflows),
-        activities=all_activities(nova),
+        activities=all_activities(nova, observer=observer),
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_seconds),
@@ -96,6 +105,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
     threads = settings.worker.nova_threads
     loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="nova"))
     nova = nova or NovaGateway(pool_size=threads)
+    observer = NovaObserver(nova) if settings.worker.nova_observer else None
     try:
         if settings.worker.check_nova:
             await check_nova(nova)
@@ -106,7 +116,9 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
         )
         if settings.worker.register_search_attributes:
             await ensure_registered(client)
-        worker = build_worker(client, task_queue=settings.temporal.task_queue, nova=nova, settings=settings.worker)
+        worker = build_worker(
+            client, task_queue=settings.temporal.task_queue, nova=nova, settings=settings.worker, observer=observer
+        )
         async with worker:
             logger.info(
                 "worker polling task queue %r on %s (namespace %s), up to %d in flight",
@@ -118,6 +130,8 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
             await stop.wait()
             logger.info("shutting down: waiting up to %gs for running activities", settings.worker.shutdown_seconds)
     finally:
+        if observer is not None:
+            await observer.close()
         nova.close()
 
 

@@ -8,9 +8,17 @@ from typing import Any
 from watcher_temporal.activities.drain import DrainActivities
 from watcher_temporal.activities.migrate import MigrateActivities
 from watcher_temporal.activities.nova import NovaGateway
+from watcher_temporal.activities.observer import NovaObserver
 from watcher_temporal.activities.service_state import ServiceStateActivities
 
 
-def all_activities(nova: NovaGateway) -> list[Callable[..., Any]]:
-    """Every activity the worker registers, bound to one Nova gateway."""
-    return [*MigrateActivities(nova).all(), *ServiceStateActivities(nova).all(), *DrainActivities(nova).all()]
+def all_activities(nova: NovaGateway, *, observer: NovaObserver | None = None) -> list[Callable[..., Any]]:
+    """Every activity the worker registers, bound to one Nova gateway and the process's observer.
+
+    Without ``observer`` every wait polls Nova for itself (today's per-migration path).
+    """
+    return [
+        *MigrateActivities(nova, observer=observer).all(),
+        *ServiceStateActivities(nova).all(),
+        *DrainActivities(nova).all(),
+    ]

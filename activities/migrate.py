@@ -23,6 +23,7 @@ which readers get on demand from Temporal's description of the workflow.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -40,6 +41,7 @@ from watcher_temporal.activities.nova import (
     MigrationRecord,
     NovaGateway,
 )
+from watcher_temporal.activities.observer import NovaObserver, Observation, Watch, observe_directly
 from watcher_temporal.contract import (
     DESTINATION_MICROVERSION,
     ExecuteRequest,
@@ -76,6 +78,8 @@ T = TypeVar("T")
 RECORD_APPEAR_SECONDS = 30.0
 #: Revert checks the server at most this often: an abort must be seen quickly.
 REVERT_CHECK_SECONDS = 1.0
+#: Longest a wait awaits the observer before it heartbeats and checks its deadline.
+OBSERVER_WAKE_SECONDS = 4.0
 #: Progress is logged at each tenth of the memory copied.
 PROGRESS_LOG_STEP = 0.1
 
@@ -122,6 +126,60 @@ def worth_telling(previous: MigrationProgressReport, current: MigrationProgressR
     return before is None or math.floor(now / PROGRESS_LOG_STEP + 1e-9) > math.floor(before / PROGRESS_LOG_STEP + 1e-9)
 
 
+def judge(
+    request: TrackedMigration, report: MigrationProgressReport, observation: Observation
+) -> tuple[WaitResult | None, MigrationProgressReport, bool]:
+    """Decide from one look at Nova: the result when it is over, the new report, whether to confirm.
+
+    Raises:
+        MigrationFailed: the server is gone or in ERROR, Nova marked the
+            migration failed, or Nova finished with the server on its source.
+    """
+    params = request.params
+    server = observation.server
+    if server is None:
+        raise MigrationFailed(f"server {params.resource_id} disappeared during the migration")
+    update: dict[str, object] = {
+        "polls": report.polls + 1,
+        "server_status": server.status,
+        "task_state": server.task_state,
+        "host": server.host,
+    }
+    record = newest_of_ours(list(observation.records), params, request.baseline_migration_id)
+    if report.migration_id is not None:
+        record = next((r for r in observation.records if r.id == report.migration_id), record)
+    running = record if params.migration_type is MigrationType.LIVE and record and not record.is_final else None
+    if record is not None:
+        update |= {
+            "migration_id": record.id,
+            "nova_migration_status": record.status,
+            "memory_total_bytes": record.memory_total_bytes,
+            "memory_processed_bytes": record.memory_processed_bytes,
+            "memory_remaining_bytes": record.memory_remaining_bytes,
+        }
+    report = report.model_copy(update=update)
+    if record is not None and record.has_failed:
+        raise MigrationFailed(f"Nova marked migration {record.id} {record.status}", report)
+    if server.status == "ERROR":
+        raise MigrationFailed("the server went to ERROR during the migration", report)
+    if server.task_state is not None or running is not None:
+        return None, report, False
+    if params.migration_type is MigrationType.COLD and server.status == "VERIFY_RESIZE":
+        return None, report, not report.resize_confirmed or report.polls % 5 == 0
+    if moved_as_requested(server, params):
+        if server.status == request.original.status:
+            result = WaitResult(server=server, nova_migration_status=report.nova_migration_status, polls=report.polls)
+            return result, report, False
+        return None, report, False  # e.g. cold: confirmed, status not yet back
+    if record is None or record.is_final:
+        raise MigrationFailed(
+            f"Nova finished with the server still on {server.host!r} "
+            f"(migration {record.id + ' ' + record.status if record else 'record missing'})",
+            report,
+        )
+    return None, report, False
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -131,10 +189,13 @@ class MigrateActivities:
 
     Args:
         nova: The gateway every Nova call goes through.
+        observer: The worker's shared observer; the waits read Nova
+            themselves (today's per-migration polling) without one.
     """
 
-    def __init__(self, nova: NovaGateway) -> None:
+    def __init__(self, nova: NovaGateway, *, observer: NovaObserver | None = None) -> None:
         self._nova = nova
+        self._observer = observer
 
     def all(self) -> list[Callable[..., object]]:
         """Every activity, for ``Worker(activities=...)``."""
@@ -244,6 +305,10 @@ class MigrateActivities:
     async def wait_for_migration(self, request: TrackedMigration) -> WaitResult:
         """Wait until Nova finishes, heartbeating progress; confirm cold migrations.
 
+        With the worker's :class:`~watcher_temporal.activities.observer.NovaObserver`
+        the wait makes no Nova read of its own: it awaits the observer's next
+        look at its server. Without one it reads Nova itself every poll.
+
         Raises:
             MigrationFailed: migration error/failed/cancelled, server ERROR,
                 or the server left on its source.
@@ -260,93 +325,73 @@ class MigrateActivities:
         report = report.model_copy(update={"attempt": info.attempt})
         if details:
             activity.logger.info("resuming wait after %d polls (attempt %d)", report.polls, info.attempt)
-        while True:
-            previous = report
-            try:
-                result, report = await call_blocking(self._observe, request, report, details=(report,))
-            except NovaUnavailable as err:
-                # One bad poll does not end the wait; the deadline does.
-                activity.logger.warning("poll failed, will poll again: %s", err.message)
-                result = None
-            activity.heartbeat(report)
-            if worth_telling(previous, report):
-                activity.logger.info(
-                    "migration %s: %s, %s of memory copied",
-                    report.migration_id or "?",
-                    report.nova_migration_status or "?",
-                    f"{memory_copied(report):.0%}" if memory_copied(report) is not None else "unknown",
-                )
-            if result is not None:
-                return result
-            if _now() >= request.deadline:
-                raise MigrationTimedOut(
-                    f"migration {report.migration_id or '?'} still {report.nova_migration_status or 'running'} "
-                    f"at the deadline ({request.params.timeout_seconds:g} s)",
-                    report,
-                )
-            await asyncio.sleep(request.params.poll_interval_seconds)
-
-    def _observe(
-        self, request: TrackedMigration, report: MigrationProgressReport
-    ) -> tuple[WaitResult | None, MigrationProgressReport]:
-        """One poll: look at Nova, act (cold confirm), say whether it is over."""
-        params, nova = request.params, self._nova
-        server = nova.get_server(params.resource_id)
-        if server is None:
-            raise MigrationFailed(f"server {params.resource_id} disappeared during the migration")
-        update: dict[str, object] = {
-            "polls": report.polls + 1,
-            "server_status": server.status,
-            "task_state": server.task_state,
-            "host": server.host,
-        }
-        running: MigrationRecord | None = None
-        if params.migration_type is MigrationType.LIVE:
-            in_progress = nova.in_progress_migrations(params.resource_id)
-            running = next((r for r in in_progress if r.id == report.migration_id), None)
-            if running is None:
-                running = newest_of_ours(in_progress, params, request.baseline_migration_id)
-        record = running or newest_of_ours(
-            nova.migrations_of(params.resource_id), params, request.baseline_migration_id
+        params = request.params
+        live = params.migration_type is MigrationType.LIVE
+        watch = (
+            self._observer.watch(params.resource_id, live=live, poll_interval=params.poll_interval_seconds)
+            if self._observer
+            else None
         )
-        if record is not None:
-            update |= {
-                "migration_id": record.id,
-                "nova_migration_status": record.status,
-                "memory_total_bytes": record.memory_total_bytes,
-                "memory_processed_bytes": record.memory_processed_bytes,
-                "memory_remaining_bytes": record.memory_remaining_bytes,
-            }
-        report = report.model_copy(update=update)
-        if record is not None and record.has_failed:
-            raise MigrationFailed(f"Nova marked migration {record.id} {record.status}", report)
-        if server.status == "ERROR":
-            raise MigrationFailed("the server went to ERROR during the migration", report)
-        if server.task_state is not None or running is not None:
-            return None, report
-        if params.migration_type is MigrationType.COLD and server.status == "VERIFY_RESIZE":
-            if cancel_requested():
-                return None, report  # cancelled: the revert decides, the wait must not confirm
-            if not report.resize_confirmed or report.polls % 5 == 0:
-                try:
-                    nova.confirm_resize(params.resource_id)
-                except NovaBusy:
-                    pass  # a confirm is already under way; look again next poll
-                report = report.model_copy(update={"resize_confirmed": True})
-            return None, report
-        if moved_as_requested(server, params):
-            if server.status == request.original.status:
-                return WaitResult(
-                    server=server, nova_migration_status=report.nova_migration_status, polls=report.polls
-                ), report
-            return None, report  # e.g. cold: confirmed, status not yet back
-        if record is None or record.is_final:
-            raise MigrationFailed(
-                f"Nova finished with the server still on {server.host!r} "
-                f"(migration {record.id + ' ' + record.status if record else 'record missing'})",
-                report,
+        try:
+            while True:
+                previous = report
+                observation = await self._look(watch, request, report)
+                result = None
+                if observation is not None:
+                    result, report, confirm = judge(request, report, observation)
+                    if confirm:
+                        report = await self._confirm(request, report)
+                activity.heartbeat(report)
+                if worth_telling(previous, report):
+                    activity.logger.info(
+                        "migration %s: %s, %s of memory copied",
+                        report.migration_id or "?",
+                        report.nova_migration_status or "?",
+                        f"{memory_copied(report):.0%}" if memory_copied(report) is not None else "unknown",
+                    )
+                if result is not None:
+                    return result
+                if _now() >= request.deadline:
+                    raise MigrationTimedOut(
+                        f"migration {report.migration_id or '?'} still {report.nova_migration_status or 'running'} "
+                        f"at the deadline ({params.timeout_seconds:g} s)",
+                        report,
+                    )
+                if watch is None:
+                    await asyncio.sleep(params.poll_interval_seconds)
+        finally:
+            if watch is not None and self._observer is not None:
+                self._observer.unwatch(watch)
+
+    async def _look(
+        self, watch: Watch | None, request: TrackedMigration, report: MigrationProgressReport
+    ) -> Observation | None:
+        """The next look at the server: from the observer, or read here; None when there is none yet."""
+        if watch is not None and self._observer is not None:
+            return await self._observer.next(watch, timeout=OBSERVER_WAKE_SECONDS)
+        live = request.params.migration_type is MigrationType.LIVE
+        try:
+            return await call_blocking(
+                functools.partial(observe_directly, self._nova, request.params.resource_id, live=live),
+                details=(report,),
             )
-        return None, report
+        except NovaUnavailable as err:
+            # One bad poll does not end the wait; the deadline does.
+            activity.logger.warning("poll failed, will poll again: %s", err.message)
+            return None
+
+    async def _confirm(self, request: TrackedMigration, report: MigrationProgressReport) -> MigrationProgressReport:
+        """Confirm a cold migration in VERIFY_RESIZE, never after a cancel."""
+        if cancel_requested():
+            return report  # cancelled: the revert decides, the wait must not confirm
+        try:
+            await call_blocking(self._nova.confirm_resize, request.params.resource_id, details=(report,))
+        except NovaBusy:
+            pass  # a confirm is already under way; look again next poll
+        except NovaUnavailable as err:
+            activity.logger.warning("confirm failed, will try again: %s", err.message)
+            return report
+        return report.model_copy(update={"resize_confirmed": True})
 
     # -- post_execute ----------------------------------------------------
 

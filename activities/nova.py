@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 import keystoneauth1.exceptions as ks_exceptions
@@ -67,6 +68,7 @@ class MigrationRecord:
     memory_total_bytes: int | None = None
     memory_processed_bytes: int | None = None
     memory_remaining_bytes: int | None = None
+    server_id: str | None = None
 
     @property
     def is_final(self) -> bool:
@@ -210,11 +212,17 @@ def _record(migration: Any) -> MigrationRecord:
         memory_total_bytes=getattr(migration, "memory_total_bytes", None),
         memory_processed_bytes=getattr(migration, "memory_processed_bytes", None),
         memory_remaining_bytes=getattr(migration, "memory_remaining_bytes", None),
+        server_id=getattr(migration, "server_id", None),
     )
 
 
 def _newest_first(records: Iterable[MigrationRecord]) -> list[MigrationRecord]:
     return sorted(records, key=lambda r: int(r.id), reverse=True)
+
+
+def _nova_time(moment: datetime) -> str:
+    """ISO 8601 in UTC, whole seconds, as Nova's ``changes-since`` takes it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _size_http_pool(conn: openstack.connection.Connection, size: int) -> None:
@@ -297,6 +305,25 @@ class NovaGateway:
             return _newest_first(_record(m) for m in self.conn.compute.server_migrations(server_id))
         except os_exceptions.NotFoundException:
             return []
+
+    @nova_call("list migrations changed since", read=True)
+    def migrations_changed_since(self, since: datetime) -> list[MigrationRecord]:
+        """Every migration record of the cloud updated at or after ``since`` (``GET /os-migrations``).
+
+        Needs microversion 2.59 (``changes-since``); openstacksdk asks for its
+        newest and follows Nova's ``migrations_links`` pages.
+        """
+        return [_record(m) for m in self.conn.compute.migrations(changes_since=_nova_time(since))]
+
+    @nova_call("list servers changed since", read=True)
+    def servers_changed_since(self, since: datetime) -> list[tuple[str, ServerSnapshot | None]]:
+        """Every server (all projects) updated at or after ``since``: ``(id, snapshot)``, None when deleted.
+
+        ``GET /servers/detail?changes-since=...&all_tenants=1`` also returns
+        servers deleted since then (status ``DELETED``); pages are followed.
+        """
+        servers = self.conn.compute.servers(details=True, all_projects=True, changes_since=_nova_time(since))
+        return [(s.id, None if s.status == "DELETED" else _snapshot(s)) for s in servers]
 
     @nova_call("live-migrate server")
     def live_migrate(self, server_id: str, host: str | None) -> None:

@@ -110,6 +110,9 @@ class WorkerSettings:
         check_nova: Refuse to start when Nova cannot be reached or refuses
             the worker's credentials.
         log_level: Level of the worker's log.
+        nova_observer: The waits share one Nova observer per process
+            (constant Compute API requests per poll interval); off, each wait
+            polls Nova for itself (the old per-migration path, for comparison).
     """
 
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
@@ -118,6 +121,7 @@ class WorkerSettings:
     register_search_attributes: bool = True
     check_nova: bool = True
     log_level: str = "INFO"
+    nova_observer: bool = True
 
     @property
     def max_concurrent_activities(self) -> int:
@@ -138,6 +142,7 @@ class WorkerSettings:
             register_search_attributes=_truthy(env.get("WATCHER_TEMPORAL_REGISTER_SEARCH_ATTRIBUTES"), default=True),
             check_nova=_truthy(env.get("WATCHER_TEMPORAL_CHECK_NOVA"), default=True),
             log_level=(env.get("WATCHER_TEMPORAL_LOG_LEVEL") or "INFO").strip().upper(),
+            nova_observer=_truthy(env.get("WATCHER_TEMPORAL_NOVA_OBSERVER"), default=True),
         )
 
 

@@ -1,0 +1,295 @@
+"""One Nova observer per worker process: every wait shares its polls.
+
+Waiting activities register the server they watch and await the observer's
+next :class:`Observation` of it instead of calling Nova themselves. Per poll
+interval the observer makes a constant number of Compute API requests,
+whatever the number of watched migrations:
+
+* ``GET /os-migrations?changes-since=...`` (microversion 2.59+), and
+* ``GET /servers/detail?changes-since=...&all_tenants=1`` (deleted servers
+  appear there with status ``DELETED``),
+
+both paged by openstacksdk. Three kinds of per-server reads remain, none of
+them per poll interval: a server newly watched is read once (server and its
+migration records) to seed the state; the memory progress of a running live
+migration (``GET /servers/{id}/migrations``) is read when its status changes
+and at most every :data:`DETAIL_EVERY_SECONDS`; clouds older than 2.59 get
+today's per-server reads (logged once).
+
+The loop runs in the worker's event loop; each tick's blocking calls run in
+the loop's default executor (the worker's Nova threads): one thread per tick,
+however many activities wait. A failed tick (5xx, dropped connection) is
+logged and retried at the next one; the waits keep waiting (their deadlines
+bound everything). The loop stops when nothing is watched and on
+:meth:`NovaObserver.close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from watcher_temporal.activities.nova import MigrationRecord, NovaGateway
+from watcher_temporal.contract import ServerSnapshot
+from watcher_temporal.errors import NovaUnavailable
+
+logger = logging.getLogger(__name__)
+
+#: ``GET /os-migrations`` accepts ``changes-since`` from this microversion.
+CHANGES_SINCE_MICROVERSION = "2.59"
+#: A running live migration's memory progress is read at most this often
+#: (and whenever its status changes).
+DETAIL_EVERY_SECONDS = 30.0
+#: ``changes-since`` looks this far behind the previous tick's start, so a
+#: row committed late or a small clock skew between worker and Nova is not
+#: missed (rows seen twice are harmless: state is replaced by id).
+SINCE_MARGIN = timedelta(seconds=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the observer last saw of one server.
+
+    Attributes:
+        server: The server, or None once Nova no longer has it.
+        records: Its migration records, newest first; a running live
+            migration carries the memory progress of its last detail read.
+    """
+
+    server: ServerSnapshot | None
+    records: tuple[MigrationRecord, ...]
+
+
+@dataclass(eq=False)
+class Watch:
+    """One activity's registration: a server, how it moves, how often to look.
+
+    Attributes:
+        server_id: The watched server.
+        live: A live migration (its memory progress is read).
+        poll_interval: Seconds between two looks the activity wants.
+        seen: The observer generation this watch last received.
+    """
+
+    server_id: str
+    live: bool
+    poll_interval: float
+    seen: int = field(default=0)
+
+
+def observe_directly(nova: NovaGateway, server_id: str, *, live: bool) -> Observation:
+    """Today's per-migration reads, for a wait without an observer (blocking).
+
+    The server, its in-progress live migrations (with memory progress) and,
+    when none is running, its migration records: two or three GETs.
+    """
+    server = nova.get_server(server_id)
+    if server is None:
+        return Observation(server=None, records=())
+    in_progress = nova.in_progress_migrations(server_id) if live else []
+    records = in_progress or nova.migrations_of(server_id)
+    return Observation(server=server, records=tuple(records))
+
+
+class NovaObserver:
+    """Polls Nova for every watched server of this worker process at a constant request rate.
+
+    Args:
+        nova: The gateway its reads go through.
+        detail_every_seconds: Least interval between two memory-progress
+            reads of one running live migration.
+    """
+
+    def __init__(self, nova: NovaGateway, *, detail_every_seconds: float = DETAIL_EVERY_SECONDS) -> None:
+        self._nova = nova
+        self._detail_every = detail_every_seconds
+        self._watches: set[Watch] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._changed: asyncio.Condition | None = None
+        self._generation = 0
+        self._latest: dict[str, Observation] = {}
+        # Owned by the tick (one runs at a time, in a thread).
+        self._shared: bool | None = None
+        self._servers: dict[str, ServerSnapshot | None] = {}
+        self._records: dict[str, dict[str, MigrationRecord]] = {}
+        self._detail_read: dict[str, tuple[float, str]] = {}
+        self._since: datetime | None = None
+        #: Ticks that published an observation (for tests and benchmarks).
+        self.ticks = 0
+        #: Ticks whose Nova reads failed.
+        self.failed_ticks = 0
+
+    @property
+    def watching(self) -> int:
+        """How many registrations are active."""
+        return len(self._watches)
+
+    @property
+    def running(self) -> bool:
+        """Whether the polling loop is alive."""
+        return self._task is not None and not self._task.done()
+
+    def watch(self, server_id: str, *, live: bool, poll_interval: float) -> Watch:
+        """Register a server; the loop starts if it was idle. Pair with :meth:`unwatch`."""
+        watch = Watch(server_id=server_id, live=live, poll_interval=poll_interval, seen=self._generation)
+        self._watches.add(watch)
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        if not self.running:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="nova-observer")
+        return watch
+
+    def unwatch(self, watch: Watch) -> None:
+        """Forget a registration; with none left the loop ends after its current tick."""
+        self._watches.discard(watch)
+
+    async def next(self, watch: Watch, *, timeout: float) -> Observation | None:
+        """The first observation of ``watch``'s server newer than the last it received.
+
+        Returns:
+            The observation, or None when none came within ``timeout``
+            seconds (a failed or slow tick): the caller heartbeats, checks
+            its deadline and asks again.
+        """
+        assert self._changed is not None, "watch() first"
+        changed = self._changed
+
+        def fresh() -> bool:
+            return self._generation > watch.seen and watch.server_id in self._latest
+
+        try:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the
+            # activity's cancel when the observation arrives at the same time.
+            async with asyncio.timeout(timeout), changed:
+                await changed.wait_for(fresh)
+        except TimeoutError:
+            return None
+        watch.seen = self._generation
+        return self._latest[watch.server_id]
+
+    async def close(self) -> None:
+        """Stop polling (worker shutdown); waits still registered get no more observations."""
+        self._watches.clear()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        while self._watches:
+            started = time.monotonic()
+            wanted = {w.server_id: False for w in self._watches}
+            for w in self._watches:
+                wanted[w.server_id] |= w.live
+            try:
+                latest = await asyncio.to_thread(self._tick, wanted)
+            except NovaUnavailable as err:
+                self.failed_ticks += 1
+                logger.warning("observer: Nova did not answer, trying again next tick: %s", err.message)
+            except Exception:
+                self.failed_ticks += 1
+                logger.exception("observer: tick failed, trying again next tick")
+            else:
+                self.ticks += 1
+                assert self._changed is not None
+                async with self._changed:
+                    self._latest = latest
+                    self._generation += 1
+                    self._changed.notify_all()
+            if not self._watches:
+                break
+            interval = min(w.poll_interval for w in self._watches)
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+        self._latest = {}
+
+    # -- one tick (blocking, in a thread) -----------------------------------
+
+    def _tick(self, wanted: dict[str, bool]) -> dict[str, Observation]:
+        started = datetime.now(UTC)
+        for gone in set(self._servers) - set(wanted):
+            self._servers.pop(gone, None)
+            for migration_id in self._records.pop(gone, {}):
+                self._detail_read.pop(migration_id, None)
+        if self._shared is None:
+            self._shared = self._nova.supports_microversion(CHANGES_SINCE_MICROVERSION)
+            if not self._shared:
+                logger.warning(
+                    "observer: the compute API is older than %s (no changes-since on os-migrations); "
+                    "reading each watched server on every tick",
+                    CHANGES_SINCE_MICROVERSION,
+                )
+        new = [server_id for server_id in wanted if server_id not in self._servers]
+        if not self._shared:
+            new = list(wanted)
+        elif self._since is not None and len(new) < len(wanted):
+            self._read_changes(self._since)
+        for server_id in new:
+            self._seed(server_id)
+        self._since = started - SINCE_MARGIN
+        for server_id, live in wanted.items():
+            if live:
+                self._read_detail_if_due(server_id)
+        return {
+            server_id: Observation(
+                server=self._servers.get(server_id),
+                records=tuple(sorted(self._records.get(server_id, {}).values(), key=_id_order, reverse=True)),
+            )
+            for server_id in wanted
+        }
+
+    def _read_changes(self, since: datetime) -> None:
+        """The two shared list calls: everything changed since ``since``."""
+        for record in self._nova.migrations_changed_since(since):
+            if record.server_id in self._records:
+                self._merge(record.server_id, record)
+        for server_id, server in self._nova.servers_changed_since(since):
+            if server_id in self._servers:
+                self._servers[server_id] = server
+
+    def _seed(self, server_id: str) -> None:
+        """First look at a newly watched server (and every look on an old cloud)."""
+        self._servers[server_id] = self._nova.get_server(server_id)
+        self._records.setdefault(server_id, {})
+        for record in self._nova.migrations_of(server_id):
+            self._merge(server_id, record)
+
+    def _merge(self, server_id: str, record: MigrationRecord) -> None:
+        """Replace a record, keeping the memory progress os-migrations does not carry."""
+        known = self._records[server_id].get(record.id)
+        if known is not None:
+            kept = {name: getattr(known, name) for name in _KEPT_FIELDS if getattr(record, name) is None}
+            record = dataclasses.replace(record, **kept)
+        self._records[server_id][record.id] = record
+
+    def _read_detail_if_due(self, server_id: str) -> None:
+        """Read a running live migration's memory progress on a status change or every so often."""
+        running = [
+            r
+            for r in self._records.get(server_id, {}).values()
+            if not r.is_final and r.migration_type in (None, "live-migration")
+        ]
+        if not running:
+            return
+        record = max(running, key=_id_order)
+        last = self._detail_read.get(record.id)
+        if last is not None and last[1] == record.status and time.monotonic() - last[0] < self._detail_every:
+            return
+        self._detail_read[record.id] = (time.monotonic(), record.status)
+        for detail in self._nova.in_progress_migrations(server_id):
+            self._merge(server_id, dataclasses.replace(detail, server_id=server_id))
+
+
+#: Fields one source of a record lacks and the other has (memory progress
+#: only in the detail read, the migration type only in os-migrations).
+_KEPT_FIELDS = ("migration_type", "memory_total_bytes", "memory_processed_bytes", "memory_remaining_bytes")
+
+
+def _id_order(record: MigrationRecord) -> int:
+    return int(record.id)
