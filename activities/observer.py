@@ -27,6 +27,7 @@ bound everything). The loop stops when nothing is watched and on
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import logging
 import time
@@ -102,10 +103,19 @@ class NovaObserver:
         nova: The gateway its reads go through.
         detail_every_seconds: Least interval between two memory-progress
             reads of one running live migration.
+        executor: Where the ticks' blocking calls run; the loop's default
+            executor (the worker's Nova threads) when None.
     """
 
-    def __init__(self, nova: NovaGateway, *, detail_every_seconds: float = DETAIL_EVERY_SECONDS) -> None:
+    def __init__(
+        self,
+        nova: NovaGateway,
+        *,
+        detail_every_seconds: float = DETAIL_EVERY_SECONDS,
+        executor: concurrent.futures.Executor | None = None,
+    ) -> None:
         self._nova = nova
+        self._executor = executor
         self._detail_every = detail_every_seconds
         self._watches: set[Watch] = set()
         self._task: asyncio.Task[None] | None = None
@@ -189,7 +199,7 @@ class NovaObserver:
             for w in self._watches:
                 wanted[w.server_id] |= w.live
             try:
-                latest = await asyncio.to_thread(self._tick, wanted)
+                latest = await asyncio.get_running_loop().run_in_executor(self._executor, self._tick, wanted)
             except NovaUnavailable as err:
                 self.failed_ticks += 1
                 logger.warning("observer: Nova did not answer, trying again next tick: %s", err.message)

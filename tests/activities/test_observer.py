@@ -7,6 +7,7 @@ count what reached the Compute API, not what the observer thinks it sent.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Iterator
 
 import pytest
@@ -132,9 +133,7 @@ async def test_a_deleted_server_is_observed_as_gone(localnova: LocalNovaHandle, 
         await observer.close()
 
 
-async def test_a_failed_tick_is_retried_without_ending_the_watch(
-    localnova: LocalNovaHandle, nova: NovaGateway
-) -> None:
+async def test_a_failed_tick_is_retried_without_ending_the_watch(localnova: LocalNovaHandle, nova: NovaGateway) -> None:
     server_id = boot_on(localnova, "host1")
     observer = NovaObserver(nova)
     watch = observer.watch(server_id, live=False, poll_interval=POLL)
@@ -147,3 +146,21 @@ async def test_a_failed_tick_is_retried_without_ending_the_watch(
         assert look is not None and look.server is not None and look.server.host == "host1"
     finally:
         await observer.close()
+
+
+async def test_a_thousand_waits_share_one_thread_and_the_http_pool(
+    localnova: LocalNovaHandle, nova: NovaGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """1,000 registered waits need no thread of their own: the observer's single thread serves them all."""
+    servers = [boot_on(localnova, "host1") for _ in range(10)]
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="observer") as one_thread:
+        observer = NovaObserver(nova, executor=one_thread)
+        watches = [observer.watch(servers[i % 10], live=True, poll_interval=POLL) for i in range(1000)]
+        try:
+            for _ in range(3):  # three rounds: every wait gets three fresh observations
+                looks = await asyncio.gather(*(observer.next(w, timeout=30) for w in watches))
+                assert all(look is not None and look.server is not None for look in looks)
+        finally:
+            await observer.close()
+    assert observer.ticks >= 3 and observer.failed_ticks == 0
+    assert not [r for r in caplog.records if "Connection pool is full" in r.getMessage()]
