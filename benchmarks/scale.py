@@ -1,0 +1,257 @@
+"""What a migration in flight costs at scale: the shared Nova observer vs per-migration polling.
+
+One local Nova with ``--hosts`` compute hosts, ``--servers`` servers booted on
+the first half of them, one ``watcher-temporal-worker`` process (``worker.py``,
+as an operator runs it). Every server is live-migrated to its paired host in
+the other half with MigrateServer, all at once (or ``--start-batch`` at a time
+every ``--start-every`` seconds, to stay under the local Nova's concurrency
+limits), twice: with the worker's Nova observer (``WATCHER_TEMPORAL_NOVA_OBSERVER=1``,
+the default) and with today's per-migration polling (``=0``), the second run
+moving the servers back. Prints one table, each column a mode, and the ratio.
+
+Figures:
+
+* boot time of the servers;
+* peak in flight: most Nova migrations of the run running at once (from the
+  records' ``created_at``/``updated_at``);
+* Compute API requests per second of the run, and per migration per poll
+  interval (requests / (migrations x live seconds / poll)), from localnova's
+  counters;
+* worker CPU (cores, average over the run) and peak RSS, from /proc;
+* history events per workflow (median, max);
+* completion lag: workflow close - Nova migration ``updated_at`` (median, p99);
+* outcomes.
+
+A benchmark, not a test: it asserts nothing.
+
+    .venv/bin/python benchmarks/scale.py --servers 100 --hosts 10 --live-seconds 60 --poll 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from localnova import LocalNova
+from localnova.harness import LocalNovaHandle
+from watcher_temporal.binaries import start_dev_server
+from watcher_temporal.contract import MigrateServerInput, MigrationResult, MigrationType
+from watcher_temporal.starter import start_migration
+
+REPO = Path(__file__).resolve().parents[1]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class RunFigures:
+    """The figures of one mode's run."""
+
+    mode: str
+    wall_seconds: float
+    peak_in_flight: int
+    requests: int
+    requests_per_second: float
+    requests_per_migration_per_poll: float
+    worker_cores: float
+    worker_peak_rss_mb: float
+    history_median: float
+    history_max: int
+    lag_median: float
+    lag_p99: float
+    outcomes: dict[str, int]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def nova_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def peak_overlap(intervals: list[tuple[datetime, datetime]]) -> int:
+    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    peak = current = 0
+    for _, step in edges:
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def start_worker(env: WorkflowEnvironment, cloud: LocalNovaHandle, task_queue: str, *, observer: bool) -> Any:
+    worker_env = {
+        **os.environ,
+        **cloud.env(),
+        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": env.client.namespace,
+        "TEMPORAL_TASK_QUEUE": task_queue,
+        "WATCHER_TEMPORAL_NOVA_OBSERVER": "1" if observer else "0",
+        "WATCHER_TEMPORAL_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(REPO),
+    }
+    log = open(f"/tmp/scale-worker-{task_queue}.log", "wb")
+    return subprocess.Popen([sys.executable, str(REPO / "worker.py")], cwd=REPO, env=worker_env, stderr=log)
+
+
+async def run_mode(
+    client: Client,
+    env: WorkflowEnvironment,
+    cloud: LocalNovaHandle,
+    moves: list[MigrateServerInput],
+    args: argparse.Namespace,
+    *,
+    observer: bool,
+) -> RunFigures:
+    task_queue = f"scale-{uuid.uuid4().hex[:6]}"
+    worker = start_worker(env, cloud, task_queue, observer=observer)
+    try:
+        await asyncio.sleep(3)  # let the worker connect (its start is not part of the figures)
+        cloud.reset_stats()
+        run_start = datetime.now(UTC)
+        cpu0, t0 = cpu_seconds(worker.pid), time.monotonic()
+        handles = []
+        for i in range(0, len(moves), args.start_batch):
+            handles += [
+                await start_migration(client, m, task_queue=task_queue) for m in moves[i : i + args.start_batch]
+            ]
+            if i + args.start_batch < len(moves):
+                await asyncio.sleep(args.start_every)
+        results: list[MigrationResult] = await asyncio.gather(*(h.result() for h in handles))
+        wall = time.monotonic() - t0
+        cores = (cpu_seconds(worker.pid) - cpu0) / wall
+        rss = peak_rss_mb(worker.pid)
+        requests = int(cloud.stats()["total"])
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    records = {
+        str(m.id): m for m in cloud.conn.compute.migrations(changes_since=run_start.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    }
+    ours = [records[r.migration_id] for r in results if r.migration_id in records]
+    intervals = [(nova_time(m.created_at), nova_time(m.updated_at)) for m in ours]
+    events, lags = [], []
+    for handle, result in zip(handles, results, strict=True):
+        events.append(len((await handle.fetch_history()).events))
+        record = records.get(result.migration_id or "")
+        closed = (await handle.describe()).close_time
+        if record is not None and closed is not None:
+            lags.append((closed - nova_time(record.updated_at)).total_seconds())
+    polls_per_migration = args.live_seconds / args.poll
+    return RunFigures(
+        mode="observer" if observer else "per-migration",
+        wall_seconds=wall,
+        peak_in_flight=peak_overlap(intervals),
+        requests=requests,
+        requests_per_second=requests / wall,
+        requests_per_migration_per_poll=requests / (len(moves) * polls_per_migration),
+        worker_cores=cores,
+        worker_peak_rss_mb=rss,
+        history_median=statistics.median(events),
+        history_max=max(events),
+        lag_median=statistics.median(lags) if lags else float("nan"),
+        lag_p99=percentile(lags, 0.99),
+        outcomes=dict(collections.Counter(r.status.value for r in results)),
+    )
+
+
+def print_table(args: argparse.Namespace, boot_seconds: float, runs: list[RunFigures]) -> None:
+    print(
+        f"{args.servers} live migrations of {args.live_seconds:g} s on {args.hosts} hosts, poll {args.poll:g} s, "
+        f"started {args.start_batch} every {args.start_every:g} s; servers booted in {boot_seconds:.1f} s"
+    )
+    rows = [
+        ("run wall time (s)", "wall_seconds", "{:.1f}"),
+        ("peak in flight", "peak_in_flight", "{:d}"),
+        ("Compute API requests", "requests", "{:d}"),
+        ("requests / s", "requests_per_second", "{:.1f}"),
+        ("requests / migration / poll", "requests_per_migration_per_poll", "{:.3f}"),
+        ("worker CPU (cores)", "worker_cores", "{:.3f}"),
+        ("worker peak RSS (MB)", "worker_peak_rss_mb", "{:.0f}"),
+        ("history events median", "history_median", "{:.0f}"),
+        ("history events max", "history_max", "{:d}"),
+        ("completion lag median (s)", "lag_median", "{:.2f}"),
+        ("completion lag p99 (s)", "lag_p99", "{:.2f}"),
+    ]
+    header = f"{'':<30}" + "".join(f"{r.mode:>16}" for r in runs)
+    if len(runs) == 2:
+        header += f"{'ratio':>10}"
+    print(header)
+    for label, name, fmt in rows:
+        values = [getattr(r, name) for r in runs]
+        line = f"{label:<30}" + "".join(f"{fmt.format(v):>16}" for v in values)
+        if len(runs) == 2 and values[1]:
+            line += f"{values[0] / values[1]:>10.3f}"
+        print(line)
+    print(f"{'outcomes':<30}" + "".join(f"{r.outcomes!s:>16}" for r in runs))
+
+
+async def main(args: argparse.Namespace) -> None:
+    hosts = [f"host{i + 1}" for i in range(args.hosts)]
+    sources, dests = hosts[: args.hosts // 2], hosts[args.hosts // 2 :]
+    async with await start_dev_server() as env:
+        with LocalNova(hosts=hosts, live_migration_seconds=args.live_seconds) as cloud:
+            t0 = time.monotonic()
+            servers = cloud.boot_servers(args.servers, hosts=sources, name_prefix="scale", timeout=3600)
+            boot_seconds = time.monotonic() - t0
+
+            def moves(forward: bool) -> list[MigrateServerInput]:
+                out = []
+                for i, server_id in enumerate(servers):
+                    src, dst = sources[i % len(sources)], dests[i % len(dests)]
+                    out.append(
+                        MigrateServerInput(
+                            resource_id=server_id,
+                            migration_type=MigrationType.LIVE,
+                            source_node=src if forward else dst,
+                            destination_node=dst if forward else src,
+                            poll_interval_seconds=args.poll,
+                            timeout_seconds=args.live_seconds * 10 + 600,
+                        )
+                    )
+                return out
+
+            runs = []
+            modes = [m.strip() for m in args.modes.split(",")]
+            for forward, mode in zip((True, False), modes, strict=False):
+                runs.append(await run_mode(env.client, env, cloud, moves(forward), args, observer=mode == "observer"))
+    print_table(args, boot_seconds, runs)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--servers", type=int, default=1000)
+    parser.add_argument("--hosts", type=int, default=20)
+    parser.add_argument("--live-seconds", type=float, default=60.0)
+    parser.add_argument("--poll", type=float, default=5.0, help="poll interval (Watcher's default is 5)")
+    parser.add_argument("--start-batch", type=int, default=1000000, help="workflows started at once")
+    parser.add_argument("--start-every", type=float, default=0.0, help="seconds between two batches")
+    parser.add_argument("--modes", default="observer,per-migration", help="observer, per-migration or both")
+    asyncio.run(main(parser.parse_args()))
