@@ -12,7 +12,10 @@ heartbeat).
 Concurrency is sized from one setting, ``WATCHER_TEMPORAL_MAX_IN_FLIGHT``
 (default 1,000 migrations per process): activity slots, workflow-task slots;
 ``WATCHER_TEMPORAL_NOVA_THREADS`` sizes the threads for blocking Nova calls
-and the HTTP connection pool to Nova.
+and the HTTP connection pool to Nova. The waits hold no thread: they share one
+Nova observer per process (:mod:`watcher_temporal.activities.observer`), whose
+polls take one thread per tick; ``WATCHER_TEMPORAL_NOVA_OBSERVER=0`` makes each
+wait poll Nova for itself instead (the old path, kept for comparison).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ heartbeat details.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from localnova.harness import LocalNovaHandle
 from tests.realstack import boot_on, nova_migrations
 from watcher_temporal.activities.migrate import MigrateActivities
 from watcher_temporal.activities.nova import NovaGateway
+from watcher_temporal.activities.observer import NovaObserver
 from watcher_temporal.contract import (
     ExecuteRequest,
     ExecuteResult,
@@ -34,10 +35,15 @@ from watcher_temporal.errors import MigrationTimedOut, PreconditionFailed
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def acts(localnova: LocalNovaHandle) -> Iterator[MigrateActivities]:
+@pytest.fixture(params=["per-migration", "observer"])
+async def acts(localnova: LocalNovaHandle, request: pytest.FixtureRequest) -> AsyncIterator[MigrateActivities]:
+    """The activities polling Nova themselves, and sharing a worker's observer."""
     nova = NovaGateway(connect=localnova.connect)
-    yield MigrateActivities(nova)
+    observer = NovaObserver(nova) if request.param == "observer" else None
+    yield MigrateActivities(nova, observer=observer)
+    if observer is not None:
+        assert observer.watching == 0  # every wait unregistered, whatever its outcome
+        await observer.close()
     nova.close()
 
 

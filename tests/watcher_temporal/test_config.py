@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from watcher_temporal.config import TemporalSettings
+from watcher_temporal.config import TemporalSettings, WorkerSettings
 
 
 def test_defaults_reach_a_local_dev_server() -> None:
@@ -45,3 +45,8 @@ def test_config_profile_from_the_cli_toml(tmp_path: Path) -> None:
 def test_an_unknown_profile_is_a_clear_error() -> None:
     with pytest.raises(RuntimeError, match="Profile 'nope' not found"):
         TemporalSettings.from_env({"TEMPORAL_PROFILE": "nope", "HOME": "/nonexistent"})
+
+
+def test_the_nova_observer_is_on_by_default_and_can_be_turned_off() -> None:
+    assert WorkerSettings.from_env({}).nova_observer is True
+    assert WorkerSettings.from_env({"WATCHER_TEMPORAL_NOVA_OBSERVER": "0"}).nova_observer is False
