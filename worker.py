@@ -36,6 +36,7 @@ from watcher_temporal.config import TemporalSettings, connect_client
 from watcher_temporal.metrics import runtime_from_env
 from watcher_temporal.search_attributes import ensure_registered
 from watcher_temporal.telemetry import configure_tracing, tracing_interceptor
+from watcher_temporal.untrusted import install_log_filter
 from watcher_temporal.workflows import ALL_WORKFLOWS
 
 logger = logging.getLogger("watcher_temporal.worker")
@@ -85,6 +86,7 @@ def configure_logging() -> None:
         level=os.environ.get("WATCHER_TEMPORAL_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    install_log_filter()  # untrusted text (names, hosts, messages) never forges a log line
     for noisy in ("openstack", "keystoneauth", "urllib3", "stevedore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

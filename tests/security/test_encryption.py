@@ -24,7 +24,7 @@ from watcher_temporal.codec import (
     KeylessCodec,
     key_id,
 )
-from watcher_temporal.models import MigrateServerInput
+from watcher_temporal.models import MigrateServerInput, MigrationType
 from watcher_temporal.starter import start_migration
 from watcher_temporal.worker import build_worker
 
@@ -44,7 +44,7 @@ async def test_plaintext_start_fails_the_workflow_at_once_and_never_retries(dev_
     plaintext_client = _client(dev_env, None)  # a client that does not have the key
     task_queue = f"sec-plain-{uuid.uuid4().hex[:8]}"
     params = MigrateServerInput(
-        resource_id=str(uuid.uuid4()), migration_type="live", source_node="host1", destination_node="host2"
+        resource_id=str(uuid.uuid4()), migration_type=MigrationType.LIVE, source_node="host1", destination_node="host2"
     )
     nova = NovaGateway(connect=lambda: pytest.fail("no Nova call for a refused workflow"))
     async with build_worker(worker_client, task_queue=task_queue, nova=nova):
