@@ -123,6 +123,7 @@ def test_every_published_port_is_on_loopback_by_default(compose: dict[str, Any])
             assert isinstance(port, str), f"{name}: use the short host:port:port form"
             host, host_port, container_port = with_defaults(port).rsplit(":", 2)
             assert host == "127.0.0.1", f"{name} publishes {port} beyond loopback by default"
+            assert host_port.isdigit() and container_port.isdigit(), port
             published += 1
     assert published >= 5
     assert "ports" not in compose["services"]["postgresql"]
