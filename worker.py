@@ -11,8 +11,10 @@ another worker (the heartbeating waits resume from their last heartbeat).
 Operations: ``WATCHER_TEMPORAL_METRICS_ADDRESS`` (e.g. ``0.0.0.0:9464``) serves
 Prometheus metrics (:mod:`watcher_temporal.metrics`); ``OTEL_EXPORTER_OTLP_ENDPOINT``
 / ``WATCHER_TEMPORAL_TRACE_CONSOLE=1`` export traces down to each Nova request
-(:mod:`watcher_temporal.telemetry`); ``WATCHER_TEMPORAL_CODEC_KEY[_FILE]``
-encrypts payloads (:mod:`watcher_temporal.codec`). At start-up the worker
+(:mod:`watcher_temporal.telemetry`); ``WATCHER_TEMPORAL_CODEC_KEY[S|_FILE]``
+encrypts payloads and ``WATCHER_TEMPORAL_REQUIRE_ENCRYPTION=1`` refuses
+plaintext ones (:mod:`watcher_temporal.codec`). Log records are one line each,
+untrusted text escaped (:mod:`watcher_temporal.untrusted`). At start-up the worker
 registers the project's search attributes if the namespace lacks them
 (``WATCHER_TEMPORAL_REGISTER_SEARCH_ATTRIBUTES=0`` skips that).
 """
