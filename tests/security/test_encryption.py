@@ -38,6 +38,7 @@ def _client(env: WorkflowEnvironment, settings: CodecSettings | None) -> Client:
     return Client(env.client.service_client, namespace=env.client.namespace, data_converter=converter)
 
 
+@pytest.mark.integration
 async def test_plaintext_start_fails_the_workflow_at_once_and_never_retries(dev_env: WorkflowEnvironment) -> None:
     required = CodecSettings(keys=(NEW_KEY,), require_encryption=True)
     worker_client = _client(dev_env, required)
