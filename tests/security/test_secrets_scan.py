@@ -1,6 +1,7 @@
 """A real migration leaves the cloud's credentials nowhere an operator or attacker can read.
 
-One live migration (dev server, localnova through unmodified openstacksdk,
+One live migration per auth mode (token; password through a real keystone)
+(dev server, localnova through unmodified openstacksdk,
 plaintext payloads so that a leak would show) with everything recording: the
 workflow's history (serialised), its memo and search attributes (describe),
 its progress query, every log record and the formatted log output, every
@@ -11,6 +12,7 @@ clouds.yaml) and the tokens the worker really sent appear in none of them.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
 import json
 import logging
@@ -30,7 +32,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from localnova.harness import LocalNovaHandle
+from localnova.harness import LocalNova, LocalNovaHandle
 from tests.conditions import until
 from tests.realstack import boot_on
 from tests.watcher_temporal.test_codec import payloads_in
@@ -63,6 +65,18 @@ def traced() -> Iterator[InMemorySpanExporter]:
     provider.shutdown()
 
 
+@pytest.fixture(params=["admin_token", "keystone"])
+def cloud(request: pytest.FixtureRequest, localnova: LocalNovaHandle) -> Iterator[LocalNovaHandle]:
+    """The session cloud (token auth), then one behind a real keystone (password auth)."""
+    if request.param == "admin_token":
+        yield localnova
+        return
+    if importlib.util.find_spec("localnova.identity") is None:
+        pytest.skip("localnova has no keystone mode here")
+    with LocalNova(hosts=("host1", "host2"), keystone=True) as handle:
+        yield handle
+
+
 @pytest.fixture
 def worker_log() -> Iterator[io.StringIO]:
     """The worker's log output as an operator sees it (worker.configure_logging's format and filter)."""
@@ -88,7 +102,7 @@ def cloud_secrets(cloud: LocalNovaHandle) -> list[str]:
 
 async def test_no_credential_in_history_memo_attributes_query_logs_spans_metrics(
     dev_env: WorkflowEnvironment,
-    localnova: LocalNovaHandle,
+    cloud: LocalNovaHandle,
     traced: InMemorySpanExporter,
     worker_log: io.StringIO,
     caplog: pytest.LogCaptureFixture,
@@ -102,11 +116,11 @@ async def test_no_credential_in_history_memo_attributes_query_logs_spans_metrics
         runtime=runtime_from_env({"WATCHER_TEMPORAL_METRICS_ADDRESS": address}),
     )
     caplog.set_level(logging.DEBUG)
-    server = boot_on(localnova, "host1")
+    server = boot_on(cloud, "host1")
     connections: list[Any] = []
 
     def connect() -> Any:
-        connections.append(localnova.connect())
+        connections.append(cloud.connect())
         return connections[-1]
 
     nova = NovaGateway(connect=connect)
@@ -155,7 +169,7 @@ async def test_no_credential_in_history_memo_attributes_query_logs_spans_metrics
     assert server in places["log records"] or "host2" in places["worker log output"]
     assert "RunActivity:migrate.execute" in places["spans"] and "POST" in places["spans"]
     assert MIGRATIONS in metrics
-    secrets = cloud_secrets(localnova) + tokens
+    secrets = cloud_secrets(cloud) + tokens
     secrets += [base64.b64encode(s.encode()).decode() for s in secrets]
     for where, text in places.items():
         for secret in secrets:
