@@ -297,7 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        codec = CodecSettings.from_env().codec()
+        keys = CodecSettings.from_env().keys
+        # Never require encryption here: the UI must see plaintext payloads as they are.
+        codec = AesGcmCodec(*keys) if keys else None
         settings = CodecServerSettings.from_env(host=args.host, port=args.port, insecure_no_auth=args.insecure_no_auth)
     except (CodecKeyError, AuthConfigError) as err:
         parser.error(str(err))
