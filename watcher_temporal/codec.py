@@ -142,7 +142,7 @@ def _unknown_key_message(found: str, known: Sequence[str]) -> str:
     )
 
 
-def _refused(payload: Payload) -> Payload:
+def _refused() -> Payload:
     """The stand-in of a refused plaintext payload: its converter fails the workflow."""
     return Payload(metadata={"encoding": REFUSED_ENCODING})
 
@@ -189,7 +189,7 @@ class AesGcmCodec(PayloadCodec):
 
     def _decrypt(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
-            return _refused(payload) if self.require_encryption else payload
+            return _refused() if self.require_encryption else payload
         found = payload.metadata.get(KEY_ID_METADATA, b"").decode(errors="replace")[:64]
         aead = self._ring.get(found)
         if aead is None:

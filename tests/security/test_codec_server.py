@@ -30,7 +30,7 @@ KEY = bytes(range(32))
 TOKEN = "codec-token-4f1e9a0c7b2d4e6f8a9b"
 UI = "http://localhost:8080"
 ISSUER, AUDIENCE = "https://idp.example", "temporal-ui"
-PLAIN = {
+PLAIN: dict[str, Any] = {
     "metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
     "data": base64.b64encode(b'"db-07"').decode(),
 }

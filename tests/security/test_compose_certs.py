@@ -16,6 +16,7 @@ import stat
 import subprocess
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,7 +63,8 @@ def _handshake(certs: Path, client_cert: str | None) -> str:
             conn, _ = listener.accept()
             try:
                 with server_ctx.wrap_socket(conn, server_side=True) as tls:
-                    subject = dict(pair[0] for pair in tls.getpeercert()["subject"])  # type: ignore[index]
+                    peer: Any = tls.getpeercert()
+                    subject = {name: value for [(name, value)] in peer["subject"]}
                     seen.append(str(subject["commonName"]))
                     tls.sendall(b"ok")
             except (ssl.SSLError, OSError) as err:

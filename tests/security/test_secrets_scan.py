@@ -16,14 +16,12 @@ import importlib.util
 import io
 import json
 import logging
-import socket
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from opentelemetry.sdk.trace import TracerProvider
@@ -36,6 +34,8 @@ from localnova.harness import LocalNova, LocalNovaHandle
 from tests.conditions import until
 from tests.realstack import boot_on
 from tests.watcher_temporal.test_codec import payloads_in
+from tests.watcher_temporal.test_telemetry import secrets_of
+from tests.watcher_temporal.test_telemetry_metrics import free_port
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.config import data_converter
 from watcher_temporal.metrics import MIGRATIONS, runtime_from_env
@@ -48,19 +48,13 @@ from watcher_temporal.worker import build_worker
 pytestmark = pytest.mark.integration
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def traced() -> Iterator[InMemorySpanExporter]:
+def traced() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     instrument_requests(provider)
-    yield exporter
+    yield provider, exporter
     uninstrument_requests()
     provider.shutdown()
 
@@ -93,26 +87,20 @@ def worker_log() -> Iterator[io.StringIO]:
     root.removeHandler(handler)
 
 
-def cloud_secrets(cloud: LocalNovaHandle) -> list[str]:
-    auth = yaml.safe_load(cloud.clouds_yaml.read_text())["clouds"][cloud.cloud_name]["auth"]
-    found = [str(auth[k]) for k in ("token", "password") if auth.get(k)]
-    assert found, "the cloud has a credential to look for"
-    return found
-
-
 async def test_no_credential_in_history_memo_attributes_query_logs_spans_metrics(
     dev_env: WorkflowEnvironment,
     cloud: LocalNovaHandle,
-    traced: InMemorySpanExporter,
+    traced: tuple[TracerProvider, InMemorySpanExporter],
     worker_log: io.StringIO,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    provider, exporter = traced
     address = f"127.0.0.1:{free_port()}"
     client = await Client.connect(
         dev_env.client.service_client.config.target_host,
         namespace=dev_env.client.namespace,
         data_converter=data_converter({}),  # plaintext: a leak would be readable
-        interceptors=[tracing_interceptor(traced_provider(traced))],
+        interceptors=[tracing_interceptor(provider)],
         runtime=runtime_from_env({"WATCHER_TEMPORAL_METRICS_ADDRESS": address}),
     )
     caplog.set_level(logging.DEBUG)
@@ -160,7 +148,7 @@ async def test_no_credential_in_history_memo_attributes_query_logs_spans_metrics
         "spans": "\n".join(
             " ".join(str(v) for v in [s.name, *(s.attributes or {}).values()])
             + " ".join(f"{e.name} {dict(e.attributes or {})}" for e in s.events)
-            for s in traced.get_finished_spans()
+            for s in exporter.get_finished_spans()
         ),
         "metrics": metrics,
     }
@@ -169,7 +157,7 @@ async def test_no_credential_in_history_memo_attributes_query_logs_spans_metrics
     assert server in places["log records"] or "host2" in places["worker log output"]
     assert "RunActivity:migrate.execute" in places["spans"] and "POST" in places["spans"]
     assert MIGRATIONS in metrics
-    secrets = cloud_secrets(cloud) + tokens
+    secrets = secrets_of(cloud.clouds_yaml, cloud.cloud_name) + tokens
     secrets += [base64.b64encode(s.encode()).decode() for s in secrets]
     for where, text in places.items():
         for secret in secrets:
@@ -181,9 +169,3 @@ def readable(as_json: Any, *messages: Message) -> str:
     decoded = [p.data.decode(errors="replace") for m in messages for _, p in payloads_in(m)]
     assert decoded, "payloads were found"
     return json.dumps(as_json) + "\n" + "\n".join(decoded)
-
-
-def traced_provider(exporter: InMemorySpanExporter) -> TracerProvider:
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return provider
