@@ -24,7 +24,7 @@ from watcher_temporal.codec import (
     KeylessCodec,
     key_id,
 )
-from watcher_temporal.models import MigrateServerInput, MigrationType
+from watcher_temporal.contract import MigrateServerInput, MigrationType
 from watcher_temporal.starter import start_migration
 from watcher_temporal.worker import build_worker
 

@@ -38,8 +38,8 @@ from tests.watcher_temporal.test_telemetry import secrets_of
 from tests.watcher_temporal.test_telemetry_metrics import free_port
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.config import data_converter
+from watcher_temporal.contract import PROGRESS_QUERY, MigrateServerInput, MigrationStatus, MigrationType
 from watcher_temporal.metrics import MIGRATIONS, runtime_from_env
-from watcher_temporal.models import PROGRESS_QUERY, MigrateServerInput, MigrationStatus, MigrationType
 from watcher_temporal.starter import start_migration
 from watcher_temporal.telemetry import instrument_requests, tracing_interceptor, uninstrument_requests
 from watcher_temporal.untrusted import install_log_filter

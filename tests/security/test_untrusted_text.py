@@ -48,7 +48,7 @@ def test_nop_message_is_one_escaped_line_in_the_worker_log() -> None:
         import asyncio, json, sys
         from temporalio.testing import ActivityEnvironment
         from watcher_temporal.activities.service_state import ServiceStateActivities
-        from watcher_temporal.plan_models import NopRequest
+        from watcher_temporal.contract import NopRequest
         from watcher_temporal.worker import configure_logging
         import logging
 
