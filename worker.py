@@ -13,6 +13,11 @@ Concurrency is sized from one setting, ``WATCHER_TEMPORAL_MAX_IN_FLIGHT``
 (default 1,000 migrations per process): activity slots, workflow-task slots;
 ``WATCHER_TEMPORAL_NOVA_THREADS`` sizes the threads for blocking Nova calls
 and the HTTP connection pool to Nova.
+
+Payload encryption (``WATCHER_TEMPORAL_CODEC_KEY[S|_FILE]``,
+``WATCHER_TEMPORAL_REQUIRE_ENCRYPTION=1``) is :mod:`watcher_temporal.codec`'s.
+Log records are one line each, untrusted text escaped
+(:mod:`watcher_temporal.untrusted`).
 """
 
 from __future__ import annotations
@@ -30,11 +35,13 @@ from temporalio.worker import Worker
 
 from watcher_temporal.activities import all_activities
 from watcher_temporal.activities.nova import NovaGateway
+from watcher_temporal.codec import CodecKeyError
 from watcher_temporal.config import Settings, WorkerSettings, connect_client
 from watcher_temporal.errors import WatcherTemporalError
 from watcher_temporal.metrics import prometheus_runtime
 from watcher_temporal.search_attributes import ensure_registered
 from watcher_temporal.telemetry import configure_tracing, tracing_interceptor
+from watcher_temporal.untrusted import install_log_filter
 from watcher_temporal.workflows import ALL_WORKFLOWS
 
 logger = logging.getLogger("watcher_temporal.worker")
@@ -124,6 +131,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
 def configure_logging(level: str = "INFO") -> None:
     """Log to stderr; openstacksdk/keystoneauth never below WARNING (their DEBUG prints headers)."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_filter()  # untrusted text (names, hosts, messages) never forges a log line
     for noisy in ("openstack", "keystoneauth", "urllib3", "stevedore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -151,7 +159,7 @@ def main() -> None:
     configure_logging(settings.worker.log_level)
     try:
         asyncio.run(_main(settings))
-    except NovaNotUsable as err:
+    except (NovaNotUsable, CodecKeyError) as err:
         logger.error("%s; the worker does not start", err)
         raise SystemExit(2) from None
 

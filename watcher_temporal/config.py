@@ -30,7 +30,7 @@ from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
-from watcher_temporal.codec import codec_from_env, with_codec
+from watcher_temporal.codec import CodecSettings
 from watcher_temporal.contract import DEFAULT_TASK_QUEUE
 
 DEFAULT_ADDRESS = "localhost:7233"
@@ -195,12 +195,12 @@ class Settings:
 
 
 def data_converter(env: Mapping[str, str] | None = None) -> DataConverter:
-    """The pydantic data converter, encrypting when a codec key is configured.
+    """The pydantic data converter, encrypting when a codec key ring is configured.
 
-    See :mod:`watcher_temporal.codec` (``WATCHER_TEMPORAL_CODEC_KEY`` /
-    ``WATCHER_TEMPORAL_CODEC_KEY_FILE``).
+    See :class:`watcher_temporal.codec.CodecSettings` (``WATCHER_TEMPORAL_CODEC_KEY[S]``,
+    ``WATCHER_TEMPORAL_CODEC_KEY_FILE``, ``WATCHER_TEMPORAL_REQUIRE_ENCRYPTION``).
     """
-    return with_codec(pydantic_data_converter, codec_from_env(env))
+    return CodecSettings.from_env(env).data_converter(pydantic_data_converter)
 
 
 async def connect_client(
