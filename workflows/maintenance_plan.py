@@ -78,6 +78,7 @@ with workflow.unsafe.imports_passed_through():
         count_states,
         migration_workflow_id,
         plan_id_problem,
+        refuse_extra_arguments,
         validate_input,
         validate_plan,
     )
@@ -200,7 +201,9 @@ class MaintenancePlan:
     # -- the run ------------------------------------------------------------
 
     @workflow.run
-    async def run(self, request: MaintenancePlanInput | JsonValue, progress: PlanProgress | None = None) -> PlanStatus:
+    async def run(
+        self, request: MaintenancePlanInput | JsonValue = None, progress: PlanProgress | None = None, *extra: JsonValue
+    ) -> PlanStatus:
         """Run the plan; see the module docstring.
 
         Args:
@@ -213,7 +216,10 @@ class MaintenancePlan:
         Raises:
             InvalidInput: the plan broke a rule; names every problem.
         """
+        refuse_extra_arguments("MaintenancePlan input", extra)
         plan = validate_plan(request)
+        # With ``*extra`` in the signature the SDK hands arguments over as plain JSON.
+        progress = PlanProgress.model_validate(progress) if progress is not None else None
         if workflow.patched(CANONICAL_ID_PATCH):
             problem = plan_id_problem(workflow.info().workflow_id)
             if problem is not None:

@@ -15,7 +15,12 @@ workflows and the Web UI. No I/O and no openstacksdk here: workflow code
 imports it.
 """
 
-from watcher_temporal.contract.message import Message, describe_validation_error, validate_input
+from watcher_temporal.contract.message import (
+    Message,
+    describe_validation_error,
+    refuse_extra_arguments,
+    validate_input,
+)
 from watcher_temporal.contract.migrate import (
     DEFAULT_POLL_INTERVAL_SECONDS,
     DEFAULT_REVERT_TIMEOUT_SECONDS,
@@ -176,6 +181,7 @@ __all__ = [
     "migration_workflow_id",
     "plan_id_problem",
     "plan_problems",
+    "refuse_extra_arguments",
     "validate_input",
     "validate_plan",
     "watcher_plan_workflow_id",
