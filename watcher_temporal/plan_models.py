@@ -59,11 +59,14 @@ class OnFailure(enum.StrEnum):
     * ``stop``: start nothing new; running actions finish.
     * ``rollback``: stop, then revert every completed action in reverse
       order of completion.
+    * ``watcher``: what Watcher's taskflow engine does (decider ``ALWAYS``):
+      keep going, and the children of a FAILED action still run.
     """
 
     CONTINUE = "continue"
     STOP = "stop"
     ROLLBACK = "rollback"
+    WATCHER = "watcher"
 
 
 class PlanState(enum.StrEnum):

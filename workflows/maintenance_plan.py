@@ -267,7 +267,9 @@ class MaintenancePlan:
         for action in plan.actions:
             if self._statuses[action.id].state is not ActionState.PENDING:
                 continue
-            self._waiting_on[action.id] = sum(self._statuses[p].state not in DONE_ACTION_STATES for p in action.parents)
+            self._waiting_on[action.id] = sum(
+                not self._releases_children(self._statuses[p].state) for p in action.parents
+            )
             if not self._waiting_on[action.id]:
                 heapq.heappush(self._ready, (self._index[action.id], action.id))
         self._settle_blocked()
@@ -307,7 +309,14 @@ class MaintenancePlan:
             await workflow.wait_condition(lambda: self._wake)
 
     def _stopped(self, plan: MaintenancePlanInput) -> bool:
-        return self._failed and plan.on_failure is not OnFailure.CONTINUE
+        return self._failed and plan.on_failure not in (OnFailure.CONTINUE, OnFailure.WATCHER)
+
+    def _releases_children(self, state: ActionState) -> bool:
+        """Whether an action ending in ``state`` lets its children start."""
+        if state in DONE_ACTION_STATES:
+            return True
+        # Watcher's taskflow decider ALWAYS: children of a FAILED action run too.
+        return state is ActionState.FAILED and self._plan is not None and self._plan.on_failure is OnFailure.WATCHER
 
     def _start_ready(self, plan: MaintenancePlanInput) -> None:
         """Start every ready action that fits, in plan order."""
@@ -339,12 +348,12 @@ class MaintenancePlan:
             self._completed.append(action.id)
             if outcome.undo is not None:
                 self._undo[action.id] = outcome.undo
-        if outcome.state in DONE_ACTION_STATES:
+        if self._releases_children(outcome.state):
             for child in self._children[action.id]:
                 self._waiting_on[child] -= 1
                 if not self._waiting_on[child] and self._statuses[child].state is ActionState.PENDING:
                     heapq.heappush(self._ready, (self._index[child], child))
-        elif outcome.state is ActionState.FAILED:
+        if outcome.state is ActionState.FAILED:
             self._failed = True
             self._failed_first = self._failed_first or action.id
         self._settle_blocked()
@@ -358,6 +367,7 @@ class MaintenancePlan:
             if s.state is ActionState.PENDING
             for p in self._actions[a].parents
             if self._statuses[p].state in (ActionState.FAILED, ActionState.CANCELLED)
+            and not self._releases_children(self._statuses[p].state)
         ]
         while blocked:
             action_id, parent = blocked.pop()
