@@ -1,0 +1,60 @@
+"""Watcher's real applier beside the session's dev server, worker and localnova.
+
+Skipped as a whole when python-watcher is not installed (it is in the dev extra).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from tests.integration.test_maintenance_plan_integration import clean_cloud
+from tests.realstack import RunningWorker
+
+pytest.importorskip("watcher", reason="python-watcher is not installed (pip install -e '.[dev]')")
+
+from tests.watcher_engine.watcher_stack import WatcherStack, start_watcher
+
+#: ``[nova] migration_interval`` the tests give Watcher: the engine hands it to MigrateServer.
+MIGRATION_INTERVAL = 0.5
+ENGINE_GROUP = "watcher_workflow_engines.temporal"
+
+__all__ = ["clean_cloud"]
+
+
+@pytest.fixture(scope="session")
+def watcher_stack(
+    dev_env: WorkflowEnvironment, worker: RunningWorker, tmp_path_factory: pytest.TempPathFactory
+) -> WatcherStack:
+    """Watcher configured with ``workflow_engine = temporal`` pointing at the session worker."""
+    return start_watcher(
+        tmp_path_factory.mktemp("watcher"),
+        engine={
+            "workflow_engine": "temporal",
+            "address": dev_env.client.service_client.config.target_host,
+            "namespace": dev_env.client.namespace,
+            "task_queue": worker.task_queue,
+            "status_interval": "0.2",
+            "max_parallel_per_host": "4",
+        },
+        nova={"migration_interval": str(MIGRATION_INTERVAL), "migration_max_retries": "240"},
+    )
+
+
+@pytest.fixture
+def failure_policy(watcher_stack: WatcherStack) -> Iterator[Callable[[str], None]]:
+    """Set ``[watcher_workflow_engines.temporal] failure_policy`` for one test."""
+    from oslo_config import cfg
+
+    from watcher_temporal.watcher_engine.options import config_opts
+
+    if ENGINE_GROUP not in cfg.CONF:
+        cfg.CONF.register_opts(config_opts(), group=ENGINE_GROUP)
+
+    def set_policy(value: str) -> None:
+        cfg.CONF.set_override("failure_policy", value, group=ENGINE_GROUP)
+
+    yield set_policy
+    cfg.CONF.clear_override("failure_policy", group=ENGINE_GROUP)

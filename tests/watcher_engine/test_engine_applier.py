@@ -1,0 +1,172 @@
+"""Watcher 17's real applier with ``workflow_engine = temporal``, end to end.
+
+``DefaultActionPlanHandler`` (Watcher's own code) runs plans built by Watcher's
+``WeightPlanner`` on sqlite, with the ``fake:/`` transport and the ``test``
+notifier; the engine runs them as ``MaintenancePlan`` workflows on the dev
+server, whose worker moves servers in localnova. Nova's own API is the judge
+of where servers are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from localnova.harness import LocalNovaHandle
+from tests.conditions import until
+from tests.realstack import boot_on, nova_migrations
+from tests.watcher_engine.watcher_stack import WatcherStack
+
+pytestmark = pytest.mark.integration
+
+
+def disable(host: str) -> dict[str, Any]:
+    return {
+        "action_type": "change_nova_service_state",
+        "input_parameters": {
+            "resource_id": host,
+            "resource_name": host,
+            "state": "disabled",
+            "disabled_reason": "watcher_maintaining",
+        },
+    }
+
+
+def migrate(server_id: str, dest: str, kind: str = "live", source: str = "host1") -> dict[str, Any]:
+    return {
+        "action_type": "migrate",
+        "input_parameters": {
+            "resource_id": server_id,
+            "migration_type": kind,
+            "source_node": source,
+            "destination_node": dest,
+        },
+    }
+
+
+def events(stack: WatcherStack, plan_uuid: str) -> Counter[str]:
+    """Notification event types about the plan and its actions."""
+    ids = [a.uuid for a in stack.actions(plan_uuid)]
+    return Counter(n["event_type"] for n in stack.notifications_of(plan_uuid, ids))
+
+
+def host_of(cloud: LocalNovaHandle, server_id: str) -> str:
+    return str(cloud.conn.compute.get_server(server_id).compute_host)
+
+
+async def run(stack: WatcherStack, plan_uuid: str) -> None:
+    async with asyncio.timeout(240):
+        await asyncio.to_thread(stack.run_plan, plan_uuid)
+
+
+async def test_host_maintenance_plan_runs_with_watchers_states_and_notifications(
+    watcher_stack: WatcherStack, clean_cloud: LocalNovaHandle
+) -> None:
+    cloud = clean_cloud
+    active, stopped = boot_on(cloud, "host1"), boot_on(cloud, "host1", stopped=True)
+    cloud.configure(live_migration_seconds=1, cold_migration_seconds=1)
+    plan = watcher_stack.build_plan(
+        [disable("host1"), migrate(active, "host2"), migrate(stopped, "host2", kind="cold")]
+    )
+    by_type = {a.action_type: a for a in watcher_stack.actions(plan)}
+    assert by_type["migrate"].parents == [by_type["change_nova_service_state"].uuid]  # Watcher's planner
+
+    await run(watcher_stack, plan)
+
+    assert watcher_stack.plan(plan).state == "SUCCEEDED"
+    assert watcher_stack.action_states(plan) == {"SUCCEEDED": 3}
+    assert (host_of(cloud, active), host_of(cloud, stopped)) == ("host2", "host2")
+    assert cloud.conn.compute.get_server(stopped).status == "SHUTOFF"
+    assert [len(nova_migrations(cloud, s)) for s in (active, stopped)] == [1, 1]
+    [svc] = [s for s in cloud.conn.compute.services(binary="nova-compute") if s.host == "host1"]
+    assert (svc.status, svc.disabled_reason) == ("disabled", "watcher_maintaining")
+    seen = events(watcher_stack, plan)
+    assert seen["action_plan.execution.start"] == 1 and seen["action_plan.execution.end"] == 1
+    assert seen["action.execution.start"] == 3 and seen["action.execution.end"] == 3
+    assert seen["action.update"] == 6  # PENDING → ONGOING → SUCCEEDED, each sent by Action.save()
+    assert seen["action.execution.error"] == 0
+
+
+async def test_failed_migration_stops_its_dependants_under_policy_stop(
+    watcher_stack: WatcherStack, clean_cloud: LocalNovaHandle, failure_policy: Any
+) -> None:
+    cloud = clean_cloud
+    failure_policy("stop")
+    bad, good, later = (boot_on(cloud, "host1") for _ in range(3))
+    cloud.configure(live_migration_seconds=0.5, live_migration_fail_hosts=["host3"])
+    # WeightPlanner: disable → {bad, good} (one chunk of 2) → later
+    plan = watcher_stack.build_plan(
+        [disable("host1"), migrate(bad, "host3"), migrate(good, "host2"), migrate(later, "host2")]
+    )
+
+    await run(watcher_stack, plan)
+
+    states = {a.input_parameters.get("resource_id"): a for a in watcher_stack.actions(plan)}
+    assert watcher_stack.plan(plan).state == "FAILED"
+    assert (states[bad].state, states[good].state, states[later].state) == ("FAILED", "SUCCEEDED", "CANCELLED")
+    assert states[bad].status_message.startswith("Action failed in execute: ")
+    assert (host_of(cloud, bad), host_of(cloud, good), host_of(cloud, later)) == ("host1", "host2", "host1")
+    assert nova_migrations(cloud, later) == []
+    seen = events(watcher_stack, plan)
+    assert seen["action.execution.error"] == 1 and seen["action_plan.execution.error"] == 1
+    assert seen["action.cancel.start"] == 1 and seen["action.cancel.end"] == 1
+
+
+async def test_failed_migration_lets_its_children_run_under_policy_watcher(
+    watcher_stack: WatcherStack, clean_cloud: LocalNovaHandle, failure_policy: Any
+) -> None:
+    cloud = clean_cloud
+    failure_policy("watcher")
+    bad, good, later = (boot_on(cloud, "host1") for _ in range(3))
+    cloud.configure(live_migration_seconds=0.5, live_migration_fail_hosts=["host3"])
+    plan = watcher_stack.build_plan(
+        [disable("host1"), migrate(bad, "host3"), migrate(good, "host2"), migrate(later, "host2")]
+    )
+
+    await run(watcher_stack, plan)
+
+    states = {a.input_parameters.get("resource_id"): a.state for a in watcher_stack.actions(plan)}
+    assert watcher_stack.plan(plan).state == "FAILED"  # Watcher: any FAILED action fails the plan
+    assert (states[bad], states[good], states[later]) == ("FAILED", "SUCCEEDED", "SUCCEEDED")
+    assert host_of(cloud, later) == "host2"
+
+
+async def test_cancel_is_seen_quickly_and_aborts_the_live_migration(
+    watcher_stack: WatcherStack, clean_cloud: LocalNovaHandle
+) -> None:
+    cloud = clean_cloud
+    server = boot_on(cloud, "host1")
+    cloud.configure(live_migration_seconds=20)
+    plan = watcher_stack.build_plan([migrate(server, "host2")])
+    [action] = watcher_stack.actions(plan)
+    running = asyncio.create_task(run(watcher_stack, plan))
+
+    await until(
+        lambda: [m.status for m in nova_migrations(cloud, server)] == ["running"],
+        timeout=60,
+        what="Nova runs the live migration",
+    )
+    assert watcher_stack.actions(plan)[0].state == "ONGOING"
+    before = len(watcher_stack.notifications())
+    cancelled_at = time.monotonic()
+    await asyncio.to_thread(watcher_stack.cancel, plan)
+    await until(
+        lambda: any(n["event_type"] == "action_plan.cancel.start" for n in watcher_stack.notifications()[before:]),
+        timeout=2,
+        what="the engine sees CANCELLING (action_plan.cancel.start) within 2 s",
+    )
+    await running
+
+    assert watcher_stack.plan(plan).state == "CANCELLED"
+    assert watcher_stack.actions(plan)[0].state == "CANCELLED"
+    assert host_of(cloud, server) == "host1"  # aborted, not completed
+    assert [m.status for m in nova_migrations(cloud, server)] == ["cancelled"]
+    seen = events(watcher_stack, plan)
+    assert seen["action_plan.cancel.end"] == 1
+    assert (seen["action.cancel.start"], seen["action.cancel.end"]) == (1, 1)
+    assert action.uuid in {a.uuid for a in watcher_stack.actions(plan)}
+    assert time.monotonic() - cancelled_at < 20  # the 20 s migration did not run to its end
