@@ -50,6 +50,13 @@ class ActionType(enum.StrEnum):
     CHANGE_NOVA_SERVICE_STATE = "change_nova_service_state"
     NOP = "nop"
     SLEEP = "sleep"
+    STOP = "stop"
+    SHELVE = "shelve"
+    DELETE = "delete"
+    RESIZE = "resize"
+    #: Any other Watcher action type (volume_migrate, change_node_power_state,
+    #: third-party ones): Watcher's own class runs inside an activity.
+    WATCHER_ACTION = "watcher_action"
 
 
 class OnFailure(enum.StrEnum):
@@ -132,15 +139,50 @@ class SleepParams(_Model):
     duration: float = Field(default=1.0, ge=0, le=7 * 24 * 3600)
 
 
-ActionParams = MigrateServerInput | ChangeNovaServiceStateParams | NopParams | SleepParams
+class WatcherParams(BaseModel):
+    """``input_parameters`` of stop, shelve, delete and resize, as Watcher gives them.
+
+    They are handed to Watcher's own action class, whose JSON schema checks
+    them inside the activity (before any Nova call).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    resource_id: str = Field(min_length=1, max_length=255)
+
+
+class GenericActionParams(_Model):
+    """``input_parameters`` of ``watcher_action``: another Watcher action type and its parameters.
+
+    Attributes:
+        action_type: A name registered in Watcher's ``watcher_actions`` entry points.
+        parameters: That action's own ``input_parameters``.
+    """
+
+    action_type: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$")
+    parameters: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+ActionParams = (
+    MigrateServerInput | ChangeNovaServiceStateParams | NopParams | SleepParams | WatcherParams | GenericActionParams
+)
 
 #: Parameter model of each action type.
-PARAMS_MODEL: dict[ActionType, type[_Model] | type[MigrateServerInput]] = {
+PARAMS_MODEL: dict[ActionType, type[BaseModel]] = {
     ActionType.MIGRATE: MigrateServerInput,
     ActionType.CHANGE_NOVA_SERVICE_STATE: ChangeNovaServiceStateParams,
     ActionType.NOP: NopParams,
     ActionType.SLEEP: SleepParams,
+    ActionType.STOP: WatcherParams,
+    ActionType.SHELVE: WatcherParams,
+    ActionType.DELETE: WatcherParams,
+    ActionType.RESIZE: WatcherParams,
+    ActionType.WATCHER_ACTION: GenericActionParams,
 }
+#: Action types run by Watcher's own action class inside an activity.
+WATCHER_CLASS_ACTION_TYPES = frozenset(
+    {ActionType.STOP, ActionType.SHELVE, ActionType.DELETE, ActionType.RESIZE, ActionType.WATCHER_ACTION}
+)
 
 
 class PlanAction(_Model):
@@ -324,6 +366,36 @@ class PlanActivity(enum.StrEnum):
     CHANGE_SERVICE_STATE = "plan.change_nova_service_state"
     NOP = "plan.nop"
     BUILD_DRAIN_PLAN = "plan.build_drain_plan"
+    WATCHER_ACTION = "plan.watcher_action"
+    WATCHER_ACTION_REVERT = "plan.watcher_action_revert"
+
+
+class WatcherActionRequest(_Model):
+    """Run (or revert) one Watcher action with Watcher's own class.
+
+    Attributes:
+        action_id: The plan action's id (Watcher's action uuid).
+        action_type: The ``watcher_actions`` entry point name.
+        input_parameters: The action's parameters (checked by its schema).
+    """
+
+    action_id: str
+    action_type: str
+    input_parameters: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class WatcherActionResult(_Model):
+    """How a Watcher action class ran: Watcher's pre_condition / execute / post_condition.
+
+    Attributes:
+        state: SUCCEEDED, SKIPPED (``ActionSkipped`` in pre_condition) or FAILED.
+        phase: Where it ended (``pre_condition``, ``execute``, ``post_condition``).
+        reason: Why (the exception's text, bounded).
+    """
+
+    state: ActionState
+    phase: str = ""
+    reason: str = ""
 
 
 def count_states(statuses: Iterable[ActionStatus]) -> dict[str, int]:

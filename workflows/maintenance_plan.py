@@ -33,6 +33,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -59,12 +60,14 @@ with workflow.unsafe.imports_passed_through():
         MAX_PARALLEL_LIMIT,
         SET_MAX_PARALLEL_UPDATE,
         STATUS_QUERY,
+        WATCHER_CLASS_ACTION_TYPES,
         ActionState,
         ActionStatus,
         ActionType,
         ChangeNovaServiceStateParams,
         DrainPlan,
         DrainRequest,
+        GenericActionParams,
         MaintenancePlanInput,
         NopParams,
         NopRequest,
@@ -80,6 +83,8 @@ with workflow.unsafe.imports_passed_through():
         ServiceStateRequest,
         SleepParams,
         UndoRecord,
+        WatcherActionRequest,
+        WatcherActionResult,
         count_states,
         validate_plan,
     )
@@ -100,7 +105,14 @@ EVENTS_PER_ACTION = {
     ActionType.CHANGE_NOVA_SERVICE_STATE: 3,
     ActionType.SLEEP: 2,
     ActionType.NOP: 1,
+    ActionType.STOP: 3,
+    ActionType.SHELVE: 3,
+    ActionType.DELETE: 3,
+    ActionType.RESIZE: 3,
+    ActionType.WATCHER_ACTION: 3,
 }
+#: A Watcher action class runs Nova calls and waits itself; it heartbeats meanwhile.
+WATCHER_ACTION_TIMEOUT = timedelta(hours=2)
 #: Events of one workflow task (scheduled, started, completed).
 EVENTS_PER_WAKE = 3
 
@@ -402,6 +414,8 @@ class MaintenancePlan:
     # -- one action ---------------------------------------------------------
 
     async def _execute(self, action: PlanAction) -> _Outcome:
+        if action.action_type in WATCHER_CLASS_ACTION_TYPES:
+            return await self._watcher_action(action)
         params = action.params()
         if isinstance(params, MigrateServerInput):
             return await self._migrate(action, params)
@@ -481,6 +495,33 @@ class MaintenancePlan:
             **short_options(),
         )
 
+    async def _watcher_action(self, action: PlanAction) -> _Outcome:
+        result = await self._watcher_activity(PlanActivity.WATCHER_ACTION, action)
+        reason = f"{result.phase}: {result.reason}" if result.state is ActionState.FAILED else result.reason
+        return _Outcome(result.state, reason)
+
+    def _watcher_activity(self, name: PlanActivity, action: PlanAction) -> Awaitable[WatcherActionResult]:
+        params = action.params()
+        if isinstance(params, GenericActionParams):
+            request = WatcherActionRequest(
+                action_id=action.id, action_type=params.action_type, input_parameters=params.parameters
+            )
+        else:
+            request = WatcherActionRequest(
+                action_id=action.id, action_type=action.action_type.value, input_parameters=action.input_parameters
+            )
+        return workflow.execute_activity(
+            name.value,
+            request,
+            result_type=WatcherActionResult,
+            summary=f"{action.id}: {request.action_type}",
+            start_to_close_timeout=WATCHER_ACTION_TIMEOUT,
+            heartbeat_timeout=timedelta(seconds=30),
+            # Watcher's actions are not all idempotent: one more attempt, only
+            # after a lost worker (their pre_condition then sees what was done).
+            retry_policy=RetryPolicy(maximum_attempts=2),
+        )
+
     # -- rollback -----------------------------------------------------------
 
     async def _rollback(self) -> None:
@@ -515,6 +556,11 @@ class MaintenancePlan:
             if result.status is MigrationStatus.SKIPPED:
                 return RevertOutcome.NOTHING_TO_REVERT, result.reason
             return RevertOutcome.REVERT_FAILED, result.reason
+        if action.action_type in WATCHER_CLASS_ACTION_TYPES:
+            reverted = await self._watcher_activity(PlanActivity.WATCHER_ACTION_REVERT, action)
+            if reverted.state is ActionState.SUCCEEDED:
+                return RevertOutcome.REVERTED, reverted.reason or "reverted by Watcher's own revert()"
+            return RevertOutcome.REVERT_FAILED, reverted.reason
         if isinstance(params, ChangeNovaServiceStateParams) and undo.service is not None:
             before = undo.service
             request = ServiceStateRequest(

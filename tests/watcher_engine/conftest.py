@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+import yaml
 from temporalio.testing import WorkflowEnvironment
 
+from localnova.harness import LocalNovaHandle
 from tests.integration.test_maintenance_plan_integration import clean_cloud
 from tests.realstack import RunningWorker
 
@@ -26,9 +28,17 @@ __all__ = ["clean_cloud"]
 
 @pytest.fixture(scope="session")
 def watcher_stack(
-    dev_env: WorkflowEnvironment, worker: RunningWorker, tmp_path_factory: pytest.TempPathFactory
+    dev_env: WorkflowEnvironment,
+    worker: RunningWorker,
+    localnova_cloud: LocalNovaHandle,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> WatcherStack:
-    """Watcher configured with ``workflow_engine = temporal`` pointing at the session worker."""
+    """Watcher configured with ``workflow_engine = temporal`` pointing at the session worker.
+
+    Watcher's own Nova client (used by its action classes on the generic path,
+    which run in this process's worker) reaches localnova with its admin token.
+    """
+    entry = yaml.safe_load(localnova_cloud.clouds_yaml.read_text())["clouds"][localnova_cloud.cloud_name]
     return start_watcher(
         tmp_path_factory.mktemp("watcher"),
         engine={
@@ -39,7 +49,16 @@ def watcher_stack(
             "status_interval": "0.2",
             "max_parallel_per_host": "4",
         },
-        nova={"migration_interval": str(MIGRATION_INTERVAL), "migration_max_retries": "240"},
+        nova={
+            "migration_interval": str(MIGRATION_INTERVAL),
+            "migration_max_retries": "240",
+            "endpoint_override": localnova_cloud.endpoint,
+        },
+        clients_auth={
+            "auth_type": "admin_token",
+            "endpoint": entry["auth"]["endpoint"],
+            "token": entry["auth"]["token"],
+        },
     )
 
 

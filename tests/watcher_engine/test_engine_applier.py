@@ -170,3 +170,50 @@ async def test_cancel_is_seen_quickly_and_aborts_the_live_migration(
     assert (seen["action.cancel.start"], seen["action.cancel.end"]) == (1, 1)
     assert action.uuid in {a.uuid for a in watcher_stack.actions(plan)}
     assert time.monotonic() - cancelled_at < 20  # the 20 s migration did not run to its end
+
+
+async def test_other_action_types_run_with_watchers_own_classes(
+    watcher_stack: WatcherStack, clean_cloud: LocalNovaHandle, failure_policy: Any
+) -> None:
+    cloud = clean_cloud
+    failure_policy("watcher")
+    to_stop, to_delete, stopped = (
+        boot_on(cloud, "host1"),
+        boot_on(cloud, "host1"),
+        boot_on(cloud, "host1", stopped=True),
+    )
+    plan = watcher_stack.build_plan(
+        [
+            {"action_type": "nop", "input_parameters": {"message": "hello"}},
+            {"action_type": "sleep", "input_parameters": {"duration": 0.1}},
+            {"action_type": "stop", "input_parameters": {"resource_id": to_stop}},
+            {"action_type": "stop", "input_parameters": {"resource_id": stopped}},  # SKIPPED: already SHUTOFF
+            {"action_type": "delete", "input_parameters": {"resource_id": to_delete}},
+            # Watcher's own class knows "down"; its execute() refuses it: FAILED, through the generic path
+            {
+                "action_type": "change_nova_service_state",
+                "input_parameters": {"resource_id": "host3", "resource_name": "host3", "state": "down"},
+            },
+        ]
+    )
+
+    await run(watcher_stack, plan)
+
+    def state(kind: str, resource: str | None = None) -> str:
+        [action] = [
+            a
+            for a in watcher_stack.actions(plan)
+            if a.action_type == kind and (resource is None or a.input_parameters.get("resource_id") == resource)
+        ]
+        return str(action.state)
+
+    assert (state("nop"), state("sleep")) == ("SUCCEEDED", "SUCCEEDED")
+    assert (state("stop", to_stop), state("stop", stopped), state("delete")) == ("SUCCEEDED", "SKIPPED", "SUCCEEDED")
+    assert state("change_nova_service_state") == "FAILED"
+    [cns] = [a for a in watcher_stack.actions(plan) if a.action_type == "change_nova_service_state"]
+    assert cns.status_message == "Action failed in execute: The target state is not defined"
+    assert cloud.conn.compute.get_server(to_stop).status == "SHUTOFF"
+    assert cloud.conn.compute.find_server(to_delete) is None
+    assert watcher_stack.plan(plan).state == "FAILED"
+    seen = events(watcher_stack, plan)
+    assert seen["action.execution.end"] == 4 and seen["action.execution.error"] == 1

@@ -131,9 +131,17 @@ class WatcherStack:
         return out
 
 
-def _write_config(path: Path, db_file: Path, hostname: str, engine: dict[str, str], nova: dict[str, str]) -> None:
+def _write_config(
+    path: Path,
+    db_file: Path,
+    hostname: str,
+    engine: dict[str, str],
+    nova: dict[str, str],
+    clients_auth: dict[str, str],
+) -> None:
     sections = {
         "DEFAULT": {"transport_url": "fake:/", "host": hostname},
+        "watcher_clients_auth": clients_auth,
         "database": {"connection": f"sqlite:///{db_file}"},
         "oslo_messaging_notifications": {"driver": "test"},
         "watcher_applier": {"workflow_engine": engine.pop("workflow_engine", "temporal")},
@@ -151,9 +159,19 @@ def start_watcher(
     *,
     engine: dict[str, str],
     nova: dict[str, str] | None = None,
+    clients_auth: dict[str, str] | None = None,
     hostname: str = "applier-test",
 ) -> WatcherStack:
-    """Configure Watcher once per process (oslo.config is global) and return the stack."""
+    """Configure Watcher once per process (oslo.config is global) and return the stack.
+
+    Args:
+        workdir: Where the config file and the sqlite DB go.
+        engine: ``[watcher_workflow_engines.temporal]`` (plus ``workflow_engine``).
+        nova: ``[nova]`` (e.g. ``endpoint_override``, ``migration_interval``).
+        clients_auth: ``[watcher_clients_auth]``: how Watcher's own action
+            classes (the generic path) reach Nova.
+        hostname: ``[DEFAULT] host`` (the applier's name on its plans).
+    """
     if "stack" in _READY:
         return _READY["stack"]
     from watcher.common import oslo_service_helper
@@ -168,7 +186,7 @@ def start_watcher(
 
     db_file = workdir / "watcher.db"
     config_file = workdir / "watcher.conf"
-    _write_config(config_file, db_file, hostname, dict(engine), dict(nova or {}))
+    _write_config(config_file, db_file, hostname, dict(engine), dict(nova or {}), dict(clients_auth or {}))
     with sqlite3.connect(db_file) as db:
         db.execute("PRAGMA journal_mode=WAL")
     config.parse_args(["watcher-applier", "--config-file", str(config_file)])

@@ -42,6 +42,23 @@ logger = logging.getLogger(__name__)
 MAX_STATUS_MESSAGE = 1000
 
 
+#: Phases of Watcher's action container, as the generic path prefixes its reasons.
+PHASES = ("pre_condition", "execute", "post_condition")
+
+
+def failure_phase(reason: str) -> tuple[str, str]:
+    """Watcher's phase of a failure and the reason without it.
+
+    The generic path says ``"<phase>: <reason>"``; a migration whose
+    precondition failed says ``PreconditionFailed``; anything else failed
+    while executing.
+    """
+    head, _, rest = reason.partition(": ")
+    if head in PHASES:
+        return head, rest
+    return ("pre_condition" if "PreconditionFailed" in reason else "execute"), reason
+
+
 class ActionStateWriter:
     """Writes what the plan's workflow reports into Watcher's DB, once per change."""
 
@@ -82,8 +99,10 @@ class ActionStateWriter:
             )
             notifications.action.send_update(self._context, db_action, old_state=before.value)
         elif target is ActionState.FAILED:
-            phase = "execute" if before is ActionState.ONGOING else "pre_condition"
-            db_action = self._save(status.id, objects.action.State.FAILED, f"Action failed in {phase}: {status.reason}")
+            phase, reason = failure_phase(status.reason)
+            if phase != "pre_condition" and before is ActionState.PENDING:
+                self._start(status.id)  # Watcher ran it: start notification and ONGOING first
+            db_action = self._save(status.id, objects.action.State.FAILED, f"Action failed in {phase}: {reason}")
             self._execution_error(db_action)
         elif target is ActionState.CANCELLED:
             self._cancel(status, before)

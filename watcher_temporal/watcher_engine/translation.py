@@ -9,9 +9,13 @@ Watcher's DB does. Three adjustments:
 * An action an operator SKIPPED by hand before the plan started becomes a
   ``nop`` (its children start right away, as after a SKIPPED action), and the
   engine leaves its DB row alone.
-* Nothing else is changed: an action type or a parameter the plan does not
-  know is refused by :func:`~watcher_temporal.plan_models.validate_plan`
-  with a message naming the action, the field and the rule.
+* An action type the plan has no branch for (volume_migrate,
+  change_node_power_state, third-party ones) becomes ``watcher_action``:
+  Watcher's own class runs it inside an activity. stop, shelve, delete and
+  resize take that path too, under their own names.
+
+A parameter the plan's models refuse (a malformed migrate, say) fails the
+plan before anything runs, naming the action, the field and the rule.
 
 Plain Python: no python-watcher import (the action objects are duck-typed).
 """
@@ -28,6 +32,8 @@ from watcher_temporal.plan_models import ActionType, MaintenancePlanInput, OnFai
 
 #: Watcher's state of an action skipped by hand.
 SKIPPED = "SKIPPED"
+#: Watcher action types the plan knows by name; any other runs as ``watcher_action``.
+NATIVE_TYPES = frozenset(t.value for t in ActionType) - {ActionType.WATCHER_ACTION.value}
 #: Message of the ``nop`` standing in for an action skipped by hand.
 SKIPPED_BY_HAND = "skipped by hand in Watcher before the plan started"
 
@@ -76,6 +82,8 @@ def plan_input(actions: Iterable[WatcherAction], limits: PlanLimits) -> Maintena
         elif action_type == ActionType.MIGRATE.value:
             params.setdefault("poll_interval_seconds", limits.migration_interval)
             params.setdefault("timeout_seconds", limits.migration_interval * limits.migration_max_retries)
+        elif not _native(action_type, params):
+            action_type, params = ActionType.WATCHER_ACTION.value, {"action_type": action_type, "parameters": params}
         items.append(
             {
                 "id": action.uuid,
@@ -92,6 +100,17 @@ def plan_input(actions: Iterable[WatcherAction], limits: PlanLimits) -> Maintena
             "on_failure": limits.on_failure.value,
         }
     )
+
+
+def _native(action_type: str, params: dict[str, Any]) -> bool:
+    """Whether the plan runs this action itself (else Watcher's own class runs it).
+
+    ``change_nova_service_state`` with Watcher's ``up``/``down`` states or
+    without ``resource_name`` goes to Watcher's class, which knows them.
+    """
+    if action_type == ActionType.CHANGE_NOVA_SERVICE_STATE.value:
+        return params.get("state") in ("enabled", "disabled") and bool(params.get("resource_name"))
+    return action_type in NATIVE_TYPES
 
 
 def skipped_by_hand(actions: Iterable[WatcherAction]) -> frozenset[str]:
