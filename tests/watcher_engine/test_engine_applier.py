@@ -10,6 +10,9 @@ of where servers are.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from typing import Any
@@ -18,7 +21,7 @@ import pytest
 
 from localnova.harness import LocalNovaHandle
 from tests.conditions import until
-from tests.realstack import boot_on, nova_migrations
+from tests.realstack import REPO, boot_on, nova_migrations
 from tests.watcher_engine.watcher_stack import WatcherStack
 
 pytestmark = pytest.mark.integration
@@ -217,3 +220,49 @@ async def test_other_action_types_run_with_watchers_own_classes(
     assert watcher_stack.plan(plan).state == "FAILED"
     seen = events(watcher_stack, plan)
     assert seen["action.execution.end"] == 4 and seen["action.execution.error"] == 1
+
+
+def applier(stack: WatcherStack, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.watcher_engine.applier_process", str(stack.config_file), *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def test_a_restarted_applier_reattaches_and_the_plan_succeeds(
+    watcher_stack: WatcherStack, clean_cloud: LocalNovaHandle
+) -> None:
+    cloud = clean_cloud
+    servers = [boot_on(cloud, "host1") for _ in range(3)]
+    cloud.configure(live_migration_seconds=4)
+    plan = watcher_stack.build_plan([disable("host1"), *(migrate(s, "host2") for s in servers)])
+    first = applier(watcher_stack, "run", plan)
+    try:
+        await until(
+            lambda: any(m.status == "running" for s in servers for m in nova_migrations(cloud, s)),
+            timeout=60,
+            what="a live migration runs",
+        )
+        await until(
+            lambda: watcher_stack.action_states(plan)["ONGOING"] >= 1, timeout=10, what="the DB shows it ONGOING"
+        )
+    finally:
+        first.kill()  # SIGKILL: no clean-up in the applier
+        first.wait(timeout=10)
+    assert watcher_stack.plan(plan).state == "ONGOING"
+
+    second = applier(watcher_stack, "sync")
+    try:
+        code = await asyncio.wait_for(asyncio.to_thread(second.wait), timeout=180)
+    finally:
+        if second.poll() is None:
+            second.kill()
+    assert code == 0, second.stderr.read().decode()[-2000:] if second.stderr else code
+
+    assert watcher_stack.plan(plan).state == "SUCCEEDED"
+    assert watcher_stack.action_states(plan) == {"SUCCEEDED": 4}
+    assert [host_of(cloud, s) for s in servers] == ["host2"] * 3
+    assert [len(nova_migrations(cloud, s)) for s in servers] == [1, 1, 1]  # nothing ran twice

@@ -197,3 +197,18 @@ def start_watcher(
     stack = WatcherStack(config_file=config_file, db_file=db_file, context=context, hostname=hostname)
     _READY["stack"] = stack
     return stack
+
+
+def load_watcher(config_file: Path) -> Any:
+    """In another process (an applier): parse the same config file; return an admin context."""
+    from watcher.common import oslo_service_helper
+
+    oslo_service_helper.init_oslo_service_backend()
+    import watcher.common.service  # noqa: F401 - registers notification_level
+    from watcher import objects
+    from watcher.common import config
+    from watcher.common import context as watcher_context
+
+    config.parse_args(["watcher-applier", "--config-file", str(config_file)])
+    objects.register_all()
+    return watcher_context.make_context(is_admin=True)

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 from watcher import conf, objects
 from watcher.applier.workflow_engine import base
 from watcher.common import exception
@@ -109,6 +110,17 @@ class TemporalWorkFlowEngine(base.BaseWorkFlowEngine):
             self._loop = None
             self._client = None
 
+    def has_workflow(self, plan_uuid: str) -> bool:
+        """Whether the plan has a workflow (running or closed): a restarted applier re-attaches to it."""
+        loop = LoopThread(name=f"temporal-describe-{plan_uuid[:8]}")
+        self._loop = loop
+        try:
+            return loop.run(self._exists(plan_uuid), timeout=RPC_TIMEOUT * 2)
+        finally:
+            loop.close()
+            self._loop = None
+            self._client = None
+
     # -- the run ------------------------------------------------------------
 
     def _limits(self) -> PlanLimits:
@@ -180,6 +192,18 @@ class TemporalWorkFlowEngine(base.BaseWorkFlowEngine):
             handle = client.get_workflow_handle(workflow_id, result_type=PlanStatus)
             logger.info("action plan %s: attached to workflow %s", plan_uuid, workflow_id)
         return handle
+
+    async def _exists(self, plan_uuid: str) -> bool:
+        client = await self._connect()
+        try:
+            await client.get_workflow_handle(watcher_plan_workflow_id(plan_uuid)).describe(
+                rpc_timeout=timedelta(seconds=RPC_TIMEOUT)
+            )
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
 
     async def _status(self, handle: WorkflowHandle[Any, Any]) -> PlanStatus | None:
         try:
