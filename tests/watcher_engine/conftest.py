@@ -17,7 +17,12 @@ from tests.realstack import RunningWorker
 
 pytest.importorskip("watcher", reason="python-watcher is not installed (pip install -e '.[dev]')")
 
-from tests.watcher_engine.watcher_stack import WatcherStack, start_watcher
+from watcher.common import oslo_service_helper
+
+# Before any Watcher module picks oslo.service's (eventlet) default backend.
+oslo_service_helper.init_oslo_service_backend()
+
+from tests.watcher_engine.watcher_stack import WatcherStack, start_watcher  # noqa: E402
 
 #: ``[nova] migration_interval`` the tests give Watcher: the engine hands it to MigrateServer.
 MIGRATION_INTERVAL = 0.5

@@ -266,3 +266,30 @@ async def test_a_restarted_applier_reattaches_and_the_plan_succeeds(
     assert watcher_stack.action_states(plan) == {"SUCCEEDED": 4}
     assert [host_of(cloud, s) for s in servers] == ["host2"] * 3
     assert [len(nova_migrations(cloud, s)) for s in servers] == [1, 1, 1]  # nothing ran twice
+
+
+async def test_an_action_skipped_by_hand_is_left_alone_and_its_children_run(
+    watcher_stack: WatcherStack, clean_cloud: LocalNovaHandle
+) -> None:
+    cloud = clean_cloud
+    kept, moved = boot_on(cloud, "host1"), boot_on(cloud, "host1")
+    cloud.configure(live_migration_seconds=0.5)
+    # WeightPlanner: nop → {kept, moved}; the operator skips the migration of ``kept``
+    plan = watcher_stack.build_plan([{"action_type": "nop"}, migrate(kept, "host2"), migrate(moved, "host2")])
+    [skipped] = [a for a in watcher_stack.actions(plan) if a.input_parameters.get("resource_id") == kept]
+    watcher_stack.skip_by_hand(skipped.uuid)
+    before = len(watcher_stack.notifications())
+
+    await run(watcher_stack, plan)
+
+    assert watcher_stack.plan(plan).state == "SUCCEEDED"
+    assert watcher_stack.plan(plan).status_message == "One or more actions were skipped."
+    assert watcher_stack.action_states(plan) == {"SUCCEEDED": 2, "SKIPPED": 1}
+    assert (host_of(cloud, kept), host_of(cloud, moved)) == ("host1", "host2")
+    assert nova_migrations(cloud, kept) == []
+    about_skipped = [
+        n
+        for n in watcher_stack.notifications()[before:]
+        if n["payload"].get("watcher_object.data", {}).get("uuid") == skipped.uuid
+    ]
+    assert about_skipped == []

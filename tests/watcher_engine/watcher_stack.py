@@ -174,9 +174,13 @@ def start_watcher(
     """
     if "stack" in _READY:
         return _READY["stack"]
+    from oslo_service.backend import exceptions as backend_exceptions
     from watcher.common import oslo_service_helper
 
-    oslo_service_helper.init_oslo_service_backend()
+    try:
+        oslo_service_helper.init_oslo_service_backend()
+    except backend_exceptions.BackendAlreadySelected:
+        pass  # the test session's conftest chose it first
     import watcher.common.service  # noqa: F401 - registers notification_level
     from watcher import objects
     from watcher.common import config
