@@ -1,8 +1,8 @@
 """An applier as its own process, to be killed and restarted by a test.
 
-``python -m tests.watcher_engine.applier_process CONFIG run PLAN_UUID``: what
+``python -m tests.watcher_engine.applier_process CONFIG ENGINE run PLAN_UUID``: what
 the applier service does when a plan is launched (Watcher's
-``DefaultActionPlanHandler``). ``... CONFIG sync``: what
+``DefaultActionPlanHandler``) with ``workflow_engine = ENGINE``. ``... CONFIG ENGINE sync``: what
 ``watcher-temporal-applier`` does at start-up (``ReattachingSyncer.sync()``),
 then waits for the plans it re-attached.
 """
@@ -16,8 +16,11 @@ from tests.watcher_engine.watcher_stack import load_watcher
 
 
 def main(argv: list[str]) -> int:
-    config_file, mode, *rest = argv
+    config_file, engine, mode, *rest = argv
     context = load_watcher(Path(config_file))
+    from oslo_config import cfg
+
+    cfg.CONF.set_override("workflow_engine", engine, group="watcher_applier")
     if mode == "run":
         from watcher.applier.action_plan.default import DefaultActionPlanHandler
 
@@ -25,7 +28,7 @@ def main(argv: list[str]) -> int:
         return 0
     from watcher_temporal.watcher_engine.applier import ReattachingSyncer
 
-    syncer = ReattachingSyncer()
+    syncer = ReattachingSyncer()  # with taskflow: Watcher's own sync, which cancels
     syncer.sync()
     syncer.wait()
     return 0

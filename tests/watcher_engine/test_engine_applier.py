@@ -10,9 +10,6 @@ of where servers are.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from typing import Any
@@ -21,7 +18,7 @@ import pytest
 
 from localnova.harness import LocalNovaHandle
 from tests.conditions import until
-from tests.realstack import REPO, boot_on, nova_migrations
+from tests.realstack import boot_on, nova_migrations
 from tests.watcher_engine.watcher_stack import WatcherStack
 
 pytestmark = pytest.mark.integration
@@ -222,16 +219,6 @@ async def test_other_action_types_run_with_watchers_own_classes(
     assert seen["action.execution.end"] == 4 and seen["action.execution.error"] == 1
 
 
-def applier(stack: WatcherStack, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.watcher_engine.applier_process", str(stack.config_file), *args],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
 async def test_a_restarted_applier_reattaches_and_the_plan_succeeds(
     watcher_stack: WatcherStack, clean_cloud: LocalNovaHandle
 ) -> None:
@@ -239,7 +226,7 @@ async def test_a_restarted_applier_reattaches_and_the_plan_succeeds(
     servers = [boot_on(cloud, "host1") for _ in range(3)]
     cloud.configure(live_migration_seconds=4)
     plan = watcher_stack.build_plan([disable("host1"), *(migrate(s, "host2") for s in servers)])
-    first = applier(watcher_stack, "run", plan)
+    first = watcher_stack.applier_process("temporal", "run", plan)
     try:
         await until(
             lambda: any(m.status == "running" for s in servers for m in nova_migrations(cloud, s)),
@@ -254,13 +241,13 @@ async def test_a_restarted_applier_reattaches_and_the_plan_succeeds(
         first.wait(timeout=10)
     assert watcher_stack.plan(plan).state == "ONGOING"
 
-    second = applier(watcher_stack, "sync")
+    second = watcher_stack.applier_process("temporal", "sync")
     try:
         code = await asyncio.wait_for(asyncio.to_thread(second.wait), timeout=180)
     finally:
         if second.poll() is None:
             second.kill()
-    assert code == 0, second.stderr.read().decode()[-2000:] if second.stderr else code
+    assert code == 0, f"the restarted applier failed; see applier-*.log beside {watcher_stack.config_file}"
 
     assert watcher_stack.plan(plan).state == "SUCCEEDED"
     assert watcher_stack.action_states(plan) == {"SUCCEEDED": 4}

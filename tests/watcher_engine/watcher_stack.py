@@ -15,7 +15,10 @@ the applier writes.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -107,6 +110,22 @@ class WatcherStack:
         action.state = objects.action.State.SKIPPED
         action.save()
 
+    def applier_process(self, engine: str, *args: str) -> subprocess.Popen[bytes]:
+        """An applier in its own process (``tests.watcher_engine.applier_process``), to kill and restart.
+
+        Its log goes to ``applier-*.log`` beside the config file.
+        """
+        repo = Path(__file__).resolve().parents[2]
+        log = self.config_file.with_name(f"applier-{uuid.uuid4().hex[:6]}.log")
+        with log.open("wb") as stderr:  # a file, not a pipe: nobody must drain it
+            return subprocess.Popen(
+                [sys.executable, "-m", "tests.watcher_engine.applier_process", str(self.config_file), engine, *args],
+                cwd=repo,
+                env={**os.environ, "PYTHONPATH": str(repo)},
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+
     # -- notifications --------------------------------------------------------
 
     @staticmethod
@@ -195,6 +214,10 @@ def start_watcher(
         db.execute("PRAGMA journal_mode=WAL")
     config.parse_args(["watcher-applier", "--config-file", str(config_file)])
     migration.create_schema()
+    # taskflow's threads write concurrently: Watcher's own test lock serialises them on sqlite
+    from watcher.tests.local_fixtures.db_lock import DatabaseWriteLock
+
+    DatabaseWriteLock().setUp()
     objects.register_all()
     sync.Syncer().sync()  # goals and strategies, from Watcher's own plugins
     context = watcher_context.make_context(is_admin=True)
