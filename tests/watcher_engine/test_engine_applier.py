@@ -280,3 +280,24 @@ async def test_an_action_skipped_by_hand_is_left_alone_and_its_children_run(
         if n["payload"].get("watcher_object.data", {}).get("uuid") == skipped.uuid
     ]
     assert about_skipped == []
+
+
+async def test_rollback_puts_the_moved_server_and_the_service_back(
+    watcher_stack: WatcherStack, clean_cloud: LocalNovaHandle, failure_policy: Any
+) -> None:
+    cloud = clean_cloud
+    failure_policy("rollback")
+    good, bad = boot_on(cloud, "host1"), boot_on(cloud, "host1")
+    cloud.configure(live_migration_seconds=0.5, live_migration_fail_hosts=["host3"])
+    plan = watcher_stack.build_plan([disable("host1"), migrate(good, "host2"), migrate(bad, "host3")])
+
+    await run(watcher_stack, plan)
+
+    actions = {a.input_parameters.get("resource_id"): a for a in watcher_stack.actions(plan)}
+    assert watcher_stack.plan(plan).state == "FAILED"
+    assert (actions[good].state, actions[bad].state) == ("SUCCEEDED", "FAILED")
+    assert "rollback: reverted: moved back to host1" in actions[good].status_message
+    assert "rollback: reverted" in actions["host1"].status_message
+    assert (host_of(cloud, good), host_of(cloud, bad)) == ("host1", "host1")
+    [svc] = [s for s in cloud.conn.compute.services(binary="nova-compute") if s.host == "host1"]
+    assert svc.status == "enabled"

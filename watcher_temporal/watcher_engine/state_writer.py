@@ -21,7 +21,9 @@ CANCELLED                   ONGOING: state CANCELLING, ``cancel.start``, state C
 
 ``execution.error`` is sent from inside an ``except`` block: Watcher builds
 its fault payload with ``inspect.trace()``, which fails anywhere else.
-Actions skipped by hand are never written.
+Actions skipped by hand are never written. Under the ``rollback`` policy a
+reverted action keeps its state (Watcher has no REVERTED) and its status
+message says how the rollback treated it.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class ActionStateWriter:
         self._context = context
         self._written: dict[str, ActionState] = {}
         self._ignored = frozenset(skipped_by_hand)
+        self._reverts: set[str] = set()
 
     def written(self, action_id: str) -> ActionState:
         """The last state written for an action (PENDING before any)."""
@@ -74,9 +77,12 @@ class ActionStateWriter:
     def catch_up(self, statuses: Iterable[ActionStatus]) -> None:
         """Write every change since the last call."""
         for status in statuses:
-            if status.id in self._ignored or status.state is self.written(status.id):
+            if status.id in self._ignored:
                 continue
-            self._write(status)
+            if status.state is not self.written(status.id):
+                self._write(status)
+            if status.revert is not None and status.id not in self._reverts:
+                self._note_revert(status)
 
     def adopt(self, action_id: str, state: str) -> None:
         """Take a state found in the DB as already written (re-attach after a restart)."""
@@ -107,6 +113,16 @@ class ActionStateWriter:
         elif target is ActionState.CANCELLED:
             self._cancel(status, before)
         self._written[status.id] = target
+
+    def _note_revert(self, status: ActionStatus) -> None:
+        """Rollback (policy ``rollback``): Watcher has no REVERTED state; the message says it."""
+        assert status.revert is not None
+        self._reverts.add(status.id)
+        db_action = objects.Action.get_by_uuid(self._context, status.id, eager=True)
+        note = f"rollback: {status.revert.value.replace('_', ' ')}: {status.revert_reason}"
+        db_action.status_message = f"{db_action.status_message}; {note}" if db_action.status_message else note
+        db_action.status_message = db_action.status_message[:MAX_STATUS_MESSAGE]
+        db_action.save()
 
     def _start(self, action_id: str) -> None:
         db_action = objects.Action.get_by_uuid(self._context, action_id, eager=True)
