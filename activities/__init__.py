@@ -8,6 +8,7 @@ from typing import Any
 from watcher_temporal.activities.drain import DrainActivities
 from watcher_temporal.activities.migrate import MigrateActivities
 from watcher_temporal.activities.nova import NovaGateway
+from watcher_temporal.activities.server_actions import ServerActionActivities
 from watcher_temporal.activities.service_state import ServiceStateActivities
 from watcher_temporal.activities.watcher_actions import WatcherActionActivities
 
@@ -18,5 +19,6 @@ def all_activities(nova: NovaGateway) -> list[Callable[..., Any]]:
         *MigrateActivities(nova).all(),
         *ServiceStateActivities(nova).all(),
         *DrainActivities(nova).all(),
+        *ServerActionActivities(nova).all(),
         *WatcherActionActivities().all(),
     ]

@@ -1,8 +1,8 @@
 """The generic path: Watcher's own action class, run inside an activity.
 
-For stop, shelve, delete, resize, volume_migrate, change_node_power_state and
-any third-party action registered in Watcher's ``watcher_actions`` entry
-points, the activity loads the class the way Watcher's ``ActionFactory`` does
+For volume_migrate, change_node_power_state and any third-party action
+registered in Watcher's ``watcher_actions`` entry points (every type the
+plan has no branch of its own for), the activity loads the class the way Watcher's ``ActionFactory`` does
 (entry point, then its JSON schema checks the parameters) and calls it the
 way Watcher's taskflow container does:
 

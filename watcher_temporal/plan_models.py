@@ -23,7 +23,14 @@ from typing import Any, NoReturn
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from watcher_temporal.errors import InvalidInput
-from watcher_temporal.models import HostName, MigrateServerInput, describe_validation_error
+from watcher_temporal.models import (
+    DEFAULT_POLL_INTERVAL_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    HostName,
+    MigrateServerInput,
+    ServerUUID,
+    describe_validation_error,
+)
 
 #: Query name of the plan's status.
 STATUS_QUERY = "status"
@@ -139,16 +146,25 @@ class SleepParams(_Model):
     duration: float = Field(default=1.0, ge=0, le=7 * 24 * 3600)
 
 
-class WatcherParams(BaseModel):
-    """``input_parameters`` of stop, shelve, delete and resize, as Watcher gives them.
+class ServerParams(_Model):
+    """``input_parameters`` of Watcher's ``stop``, ``shelve`` and ``delete``.
 
-    They are handed to Watcher's own action class, whose JSON schema checks
-    them inside the activity (before any Nova call).
+    Attributes:
+        resource_id: UUID of the server.
+        poll_interval_seconds: How often Nova is polled while waiting
+            (the engine sets Watcher's ``[nova] migration_interval``).
+        timeout_seconds: How long the action may wait for Nova.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    resource_id: ServerUUID
+    poll_interval_seconds: float = Field(default=DEFAULT_POLL_INTERVAL_SECONDS, gt=0, le=300)
+    timeout_seconds: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0, le=7 * 24 * 3600)
 
-    resource_id: str = Field(min_length=1, max_length=255)
+
+class ResizeParams(ServerParams):
+    """``input_parameters`` of Watcher's ``resize``: the server and the flavor (name or id)."""
+
+    flavor: str = Field(min_length=1, max_length=255)
 
 
 class GenericActionParams(_Model):
@@ -164,7 +180,13 @@ class GenericActionParams(_Model):
 
 
 ActionParams = (
-    MigrateServerInput | ChangeNovaServiceStateParams | NopParams | SleepParams | WatcherParams | GenericActionParams
+    MigrateServerInput
+    | ChangeNovaServiceStateParams
+    | NopParams
+    | SleepParams
+    | ServerParams
+    | ResizeParams
+    | GenericActionParams
 )
 
 #: Parameter model of each action type.
@@ -173,16 +195,14 @@ PARAMS_MODEL: dict[ActionType, type[BaseModel]] = {
     ActionType.CHANGE_NOVA_SERVICE_STATE: ChangeNovaServiceStateParams,
     ActionType.NOP: NopParams,
     ActionType.SLEEP: SleepParams,
-    ActionType.STOP: WatcherParams,
-    ActionType.SHELVE: WatcherParams,
-    ActionType.DELETE: WatcherParams,
-    ActionType.RESIZE: WatcherParams,
+    ActionType.STOP: ServerParams,
+    ActionType.SHELVE: ServerParams,
+    ActionType.DELETE: ServerParams,
+    ActionType.RESIZE: ResizeParams,
     ActionType.WATCHER_ACTION: GenericActionParams,
 }
-#: Action types run by Watcher's own action class inside an activity.
-WATCHER_CLASS_ACTION_TYPES = frozenset(
-    {ActionType.STOP, ActionType.SHELVE, ActionType.DELETE, ActionType.RESIZE, ActionType.WATCHER_ACTION}
-)
+#: Action types run on one server by ``plan.server_action`` (Watcher's semantics, our Nova gateway).
+SERVER_ACTION_TYPES = frozenset({ActionType.STOP, ActionType.SHELVE, ActionType.DELETE, ActionType.RESIZE})
 
 
 class PlanAction(_Model):
@@ -368,6 +388,28 @@ class PlanActivity(enum.StrEnum):
     BUILD_DRAIN_PLAN = "plan.build_drain_plan"
     WATCHER_ACTION = "plan.watcher_action"
     WATCHER_ACTION_REVERT = "plan.watcher_action_revert"
+    SERVER_ACTION = "plan.server_action"
+    SERVER_ACTION_REVERT = "plan.server_action_revert"
+
+
+class ServerActionRequest(_Model):
+    """Run (or revert) Watcher's stop, shelve, delete or resize on one server.
+
+    Attributes:
+        action_id: The plan action's id.
+        action_type: ``stop``, ``shelve``, ``delete`` or ``resize``.
+        resource_id: The server.
+        flavor: ``resize`` only: the new flavor (name or id).
+        poll_interval_seconds: How often Nova is polled while waiting.
+        timeout_seconds: How long the action may wait for Nova.
+    """
+
+    action_id: str
+    action_type: ActionType
+    resource_id: str
+    flavor: str | None = None
+    poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
 
 
 class WatcherActionRequest(_Model):
@@ -385,7 +427,7 @@ class WatcherActionRequest(_Model):
 
 
 class WatcherActionResult(_Model):
-    """How a Watcher action class ran: Watcher's pre_condition / execute / post_condition.
+    """How a Watcher action ran: Watcher's pre_condition / execute / post_condition.
 
     Attributes:
         state: SUCCEEDED, SKIPPED (``ActionSkipped`` in pre_condition) or FAILED.

@@ -58,9 +58,9 @@ with workflow.unsafe.imports_passed_through():
     from watcher_temporal.plan_models import (
         DONE_ACTION_STATES,
         MAX_PARALLEL_LIMIT,
+        SERVER_ACTION_TYPES,
         SET_MAX_PARALLEL_UPDATE,
         STATUS_QUERY,
-        WATCHER_CLASS_ACTION_TYPES,
         ActionState,
         ActionStatus,
         ActionType,
@@ -77,7 +77,10 @@ with workflow.unsafe.imports_passed_through():
         PlanProgress,
         PlanState,
         PlanStatus,
+        ResizeParams,
         RevertOutcome,
+        ServerActionRequest,
+        ServerParams,
         ServiceState,
         ServiceStateChange,
         ServiceStateRequest,
@@ -113,6 +116,8 @@ EVENTS_PER_ACTION = {
 }
 #: A Watcher action class runs Nova calls and waits itself; it heartbeats meanwhile.
 WATCHER_ACTION_TIMEOUT = timedelta(hours=2)
+#: Time a server action may take beyond its own wait for Nova (its calls, a retry).
+NOVA_GRACE = timedelta(minutes=5)
 #: Events of one workflow task (scheduled, started, completed).
 EVENTS_PER_WAKE = 3
 
@@ -414,7 +419,9 @@ class MaintenancePlan:
     # -- one action ---------------------------------------------------------
 
     async def _execute(self, action: PlanAction) -> _Outcome:
-        if action.action_type in WATCHER_CLASS_ACTION_TYPES:
+        if action.action_type in SERVER_ACTION_TYPES:
+            return await self._server_action(action)
+        if action.action_type is ActionType.WATCHER_ACTION:
             return await self._watcher_action(action)
         params = action.params()
         if isinstance(params, MigrateServerInput):
@@ -496,20 +503,38 @@ class MaintenancePlan:
         )
 
     async def _watcher_action(self, action: PlanAction) -> _Outcome:
-        result = await self._watcher_activity(PlanActivity.WATCHER_ACTION, action)
-        reason = f"{result.phase}: {result.reason}" if result.state is ActionState.FAILED else result.reason
-        return _Outcome(result.state, reason)
+        return _outcome_of(await self._watcher_activity(PlanActivity.WATCHER_ACTION, action))
+
+    async def _server_action(self, action: PlanAction) -> _Outcome:
+        return _outcome_of(await self._server_activity(PlanActivity.SERVER_ACTION, action))
+
+    def _server_activity(self, name: PlanActivity, action: PlanAction) -> Awaitable[WatcherActionResult]:
+        params = action.params()
+        assert isinstance(params, ServerParams)
+        request = ServerActionRequest(
+            action_id=action.id,
+            action_type=action.action_type,
+            resource_id=params.resource_id,
+            flavor=params.flavor if isinstance(params, ResizeParams) else None,
+            poll_interval_seconds=params.poll_interval_seconds,
+            timeout_seconds=params.timeout_seconds,
+        )
+        return workflow.execute_activity(
+            name.value,
+            request,
+            result_type=WatcherActionResult,
+            summary=f"{action.id}: {action.action_type.value} {params.resource_id}",
+            start_to_close_timeout=timedelta(seconds=params.timeout_seconds) + NOVA_GRACE,
+            heartbeat_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+        )
 
     def _watcher_activity(self, name: PlanActivity, action: PlanAction) -> Awaitable[WatcherActionResult]:
         params = action.params()
-        if isinstance(params, GenericActionParams):
-            request = WatcherActionRequest(
-                action_id=action.id, action_type=params.action_type, input_parameters=params.parameters
-            )
-        else:
-            request = WatcherActionRequest(
-                action_id=action.id, action_type=action.action_type.value, input_parameters=action.input_parameters
-            )
+        assert isinstance(params, GenericActionParams)
+        request = WatcherActionRequest(
+            action_id=action.id, action_type=params.action_type, input_parameters=params.parameters
+        )
         return workflow.execute_activity(
             name.value,
             request,
@@ -556,8 +581,13 @@ class MaintenancePlan:
             if result.status is MigrationStatus.SKIPPED:
                 return RevertOutcome.NOTHING_TO_REVERT, result.reason
             return RevertOutcome.REVERT_FAILED, result.reason
-        if action.action_type in WATCHER_CLASS_ACTION_TYPES:
-            reverted = await self._watcher_activity(PlanActivity.WATCHER_ACTION_REVERT, action)
+        if action.action_type in SERVER_ACTION_TYPES | {ActionType.WATCHER_ACTION}:
+            if action.action_type is ActionType.WATCHER_ACTION:
+                reverted = await self._watcher_activity(PlanActivity.WATCHER_ACTION_REVERT, action)
+            else:
+                reverted = await self._server_activity(PlanActivity.SERVER_ACTION_REVERT, action)
+            if reverted.state is ActionState.SKIPPED:
+                return RevertOutcome.NOTHING_TO_REVERT, reverted.reason
             if reverted.state is ActionState.SUCCEEDED:
                 return RevertOutcome.REVERTED, reverted.reason or "reverted by Watcher's own revert()"
             return RevertOutcome.REVERT_FAILED, reverted.reason
@@ -585,6 +615,12 @@ class MaintenancePlan:
 
     def _set(self, action_id: str, **changes: Any) -> None:
         self._statuses[action_id] = self._statuses[action_id].model_copy(update=changes)
+
+
+def _outcome_of(result: WatcherActionResult) -> _Outcome:
+    """A Watcher action's result as the plan records it (a failure names its phase)."""
+    reason = f"{result.phase}: {result.reason}" if result.state is ActionState.FAILED else result.reason
+    return _Outcome(result.state, reason)
 
 
 def _reenables(undo: UndoRecord | None) -> bool:

@@ -182,6 +182,7 @@ async def test_other_action_types_run_with_watchers_own_classes(
         boot_on(cloud, "host1"),
         boot_on(cloud, "host1", stopped=True),
     )
+    to_shelve, to_resize = boot_on(cloud, "host2"), boot_on(cloud, "host2")
     plan = watcher_stack.build_plan(
         [
             {"action_type": "nop", "input_parameters": {"message": "hello"}},
@@ -189,6 +190,9 @@ async def test_other_action_types_run_with_watchers_own_classes(
             {"action_type": "stop", "input_parameters": {"resource_id": to_stop}},
             {"action_type": "stop", "input_parameters": {"resource_id": stopped}},  # SKIPPED: already SHUTOFF
             {"action_type": "delete", "input_parameters": {"resource_id": to_delete}},
+            {"action_type": "shelve", "input_parameters": {"resource_id": to_shelve}},
+            {"action_type": "resize", "input_parameters": {"resource_id": to_resize, "flavor": "m1.small"}},
+            {"action_type": "resize", "input_parameters": {"resource_id": to_delete, "flavor": "m1.nope"}},
             # Watcher's own class knows "down"; its execute() refuses it: FAILED, through the generic path
             {
                 "action_type": "change_nova_service_state",
@@ -209,6 +213,14 @@ async def test_other_action_types_run_with_watchers_own_classes(
 
     assert (state("nop"), state("sleep")) == ("SUCCEEDED", "SUCCEEDED")
     assert (state("stop", to_stop), state("stop", stopped), state("delete")) == ("SUCCEEDED", "SKIPPED", "SUCCEEDED")
+    assert (state("shelve"), state("resize", to_resize), state("resize", to_delete)) == (
+        "SUCCEEDED",
+        "SUCCEEDED",
+        "SKIPPED",  # its server was deleted first (the planner runs delete before resize)
+    )
+    assert cloud.conn.compute.get_server(to_shelve).status in ("SHELVED", "SHELVED_OFFLOADED")
+    resized = cloud.conn.compute.get_server(to_resize)
+    assert (resized.status, resized.flavor.original_name) == ("ACTIVE", "m1.small")
     assert state("change_nova_service_state") == "FAILED"
     [cns] = [a for a in watcher_stack.actions(plan) if a.action_type == "change_nova_service_state"]
     assert cns.status_message == "Action failed in execute: The target state is not defined"
@@ -216,7 +228,7 @@ async def test_other_action_types_run_with_watchers_own_classes(
     assert cloud.conn.compute.find_server(to_delete) is None
     assert watcher_stack.plan(plan).state == "FAILED"
     seen = events(watcher_stack, plan)
-    assert seen["action.execution.end"] == 4 and seen["action.execution.error"] == 1
+    assert seen["action.execution.end"] == 6 and seen["action.execution.error"] == 1
 
 
 async def test_a_restarted_applier_reattaches_and_the_plan_succeeds(

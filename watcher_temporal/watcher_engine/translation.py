@@ -4,15 +4,15 @@ Each Watcher action becomes one plan action with the same id (its uuid), type,
 parameters and parents, so the workflow's status names actions exactly as
 Watcher's DB does. Three adjustments:
 
-* ``migrate`` gets its Nova poll interval and deadline from Watcher's own
-  ``[nova] migration_interval`` and ``migration_interval * migration_max_retries``.
+* ``migrate``, ``stop``, ``shelve``, ``delete`` and ``resize`` get their Nova
+  poll interval and deadline from Watcher's own ``[nova] migration_interval``
+  and ``migration_interval * migration_max_retries``.
 * An action an operator SKIPPED by hand before the plan started becomes a
   ``nop`` (its children start right away, as after a SKIPPED action), and the
   engine leaves its DB row alone.
 * An action type the plan has no branch for (volume_migrate,
   change_node_power_state, third-party ones) becomes ``watcher_action``:
-  Watcher's own class runs it inside an activity. stop, shelve, delete and
-  resize take that path too, under their own names.
+  Watcher's own class runs it inside an activity.
 
 A parameter the plan's models refuse (a malformed migrate, say) fails the
 plan before anything runs, naming the action, the field and the rule.
@@ -34,6 +34,10 @@ from watcher_temporal.plan_models import ActionType, MaintenancePlanInput, OnFai
 SKIPPED = "SKIPPED"
 #: Watcher action types the plan knows by name; any other runs as ``watcher_action``.
 NATIVE_TYPES = frozenset(t.value for t in ActionType) - {ActionType.WATCHER_ACTION.value}
+#: Types that poll Nova: Watcher's ``[nova] migration_interval`` and ``migration_max_retries`` bound them.
+TIMED_TYPES = frozenset(
+    t.value for t in (ActionType.MIGRATE, ActionType.STOP, ActionType.SHELVE, ActionType.DELETE, ActionType.RESIZE)
+)
 #: Message of the ``nop`` standing in for an action skipped by hand.
 SKIPPED_BY_HAND = "skipped by hand in Watcher before the plan started"
 
@@ -79,7 +83,7 @@ def plan_input(actions: Iterable[WatcherAction], limits: PlanLimits) -> Maintena
         action_type = action.action_type
         if action.state == SKIPPED:
             action_type, params = ActionType.NOP.value, {"message": SKIPPED_BY_HAND}
-        elif action_type == ActionType.MIGRATE.value:
+        elif action_type in TIMED_TYPES:
             params.setdefault("poll_interval_seconds", limits.migration_interval)
             params.setdefault("timeout_seconds", limits.migration_interval * limits.migration_max_retries)
         elif not _native(action_type, params):
