@@ -52,6 +52,8 @@ CONF = conf.CONF
 PLAN_WORKFLOW = "MaintenancePlan"
 #: Seconds one Temporal call may take before the engine gives up on it.
 RPC_TIMEOUT = 30.0
+#: Seconds between two attempts to reach an unreachable Temporal while following a plan.
+UNREACHABLE_RETRY_SECONDS = 5.0
 #: Longest error text handed to Watcher (it lands in the plan's status message).
 MAX_ERROR_TEXT = 500
 #: Closed statuses that are not a cancel or a normal end.
@@ -135,7 +137,13 @@ class TemporalWorkFlowEngine(base.BaseWorkFlowEngine):
     def _follow(self, plan_uuid: str, handle: WorkflowHandle[Any, Any], writer: ActionStateWriter) -> None:
         cancelling = False
         while True:
-            described = self._run(handle.describe())
+            try:
+                described = self._run(handle.describe(rpc_timeout=timedelta(seconds=RPC_TIMEOUT)))
+            except (RPCError, TimeoutError) as err:
+                # Temporal unreachable: the workflow goes on without us; keep the plan ONGOING and retry.
+                logger.warning("workflow %s not reachable (%s); retrying", handle.id, type(err).__name__)
+                time.sleep(max(self._settings.status_interval, UNREACHABLE_RETRY_SECONDS))
+                continue
             closed = described.status not in (None, WorkflowExecutionStatus.RUNNING)
             if described.status is WorkflowExecutionStatus.COMPLETED:
                 status = self._run(handle.result(rpc_timeout=timedelta(seconds=RPC_TIMEOUT)))
@@ -149,7 +157,7 @@ class TemporalWorkFlowEngine(base.BaseWorkFlowEngine):
                 cancelling = True
                 logger.info("action plan %s is CANCELLING: cancelling workflow %s", plan_uuid, handle.id)
                 self.notify_cancel_start(plan_uuid)
-                self._run(handle.cancel())
+                self._run(self._cancel(handle))
             time.sleep(self._settings.status_interval)
         if described.status is WorkflowExecutionStatus.CANCELED:
             raise exception.ActionPlanCancelled(uuid=plan_uuid)
@@ -204,6 +212,12 @@ class TemporalWorkFlowEngine(base.BaseWorkFlowEngine):
                 return False
             raise
         return True
+
+    async def _cancel(self, handle: WorkflowHandle[Any, Any]) -> None:
+        try:
+            await handle.cancel(rpc_timeout=timedelta(seconds=RPC_TIMEOUT))
+        except RPCError as err:  # it may have closed meanwhile: the next read tells
+            logger.warning("cancel of %s not accepted: %s", handle.id, err.status)
 
     async def _status(self, handle: WorkflowHandle[Any, Any]) -> PlanStatus | None:
         try:
