@@ -33,12 +33,12 @@ import openstack.exceptions as os_exceptions
 from temporalio import activity
 
 from watcher_temporal.activities.nova import NovaGateway, nova_call
-from watcher_temporal.models import ServerSnapshot
-from watcher_temporal.plan_models import (
+from watcher_temporal.contract import (
     ActionState,
     ActionType,
     PlanActivity,
     ServerActionRequest,
+    ServerSnapshot,
     WatcherActionResult,
 )
 

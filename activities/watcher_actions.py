@@ -30,7 +30,7 @@ from typing import Any
 
 from temporalio import activity
 
-from watcher_temporal.plan_models import ActionState, PlanActivity, WatcherActionRequest, WatcherActionResult
+from watcher_temporal.contract import ActionState, PlanActivity, WatcherActionRequest, WatcherActionResult
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ import yaml
 from temporalio.testing import WorkflowEnvironment
 
 from localnova.harness import LocalNovaHandle
-from tests.integration.test_maintenance_plan_integration import clean_cloud
 from tests.realstack import RunningWorker
 
 pytest.importorskip("watcher", reason="python-watcher is not installed (pip install -e '.[dev]')")
@@ -28,7 +27,20 @@ from tests.watcher_engine.watcher_stack import WatcherStack, start_watcher  # no
 MIGRATION_INTERVAL = 0.5
 ENGINE_GROUP = "watcher_workflow_engines.temporal"
 
-__all__ = ["clean_cloud"]
+
+@pytest.fixture
+def clean_cloud(localnova: LocalNovaHandle) -> Iterator[LocalNovaHandle]:
+    """No servers, every compute service enabled, before and after."""
+
+    def reset() -> None:
+        localnova.delete_all_servers()
+        for svc in localnova.conn.compute.services(binary="nova-compute"):
+            if svc.status != "enabled":
+                localnova.conn.compute.enable_service(svc, host=svc.host, binary="nova-compute")
+
+    reset()
+    yield localnova
+    reset()
 
 
 @pytest.fixture(scope="session")

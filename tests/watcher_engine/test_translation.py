@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from watcher_temporal.contract import ActionType, GenericActionParams, MigrateServerInput, OnFailure
 from watcher_temporal.errors import InvalidInput
-from watcher_temporal.plan_models import ActionType, GenericActionParams, MigrateServerInput, OnFailure
 from watcher_temporal.watcher_engine.options import resolve
 from watcher_temporal.watcher_engine.translation import SKIPPED_BY_HAND, PlanLimits, plan_input, skipped_by_hand
 

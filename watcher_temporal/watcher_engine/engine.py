@@ -37,8 +37,14 @@ from watcher.applier.workflow_engine import base
 from watcher.common import exception
 
 from watcher_temporal.config import data_converter
+from watcher_temporal.contract import (
+    STATUS_QUERY,
+    MaintenancePlanInput,
+    PlanStatus,
+    WorkflowType,
+    watcher_plan_workflow_id,
+)
 from watcher_temporal.errors import InvalidInput
-from watcher_temporal.plan_models import STATUS_QUERY, MaintenancePlanInput, PlanStatus
 from watcher_temporal.watcher_engine import options
 from watcher_temporal.watcher_engine.loop_thread import LoopThread
 from watcher_temporal.watcher_engine.state_writer import ActionStateWriter
@@ -49,7 +55,7 @@ T = TypeVar("T")
 
 CONF = conf.CONF
 #: Workflow type every Watcher plan runs as.
-PLAN_WORKFLOW = "MaintenancePlan"
+PLAN_WORKFLOW = WorkflowType.MAINTENANCE_PLAN.value
 #: Seconds one Temporal call may take before the engine gives up on it.
 RPC_TIMEOUT = 30.0
 #: Seconds between two attempts to reach an unreachable Temporal while following a plan.
@@ -60,14 +66,6 @@ MAX_ERROR_TEXT = 500
 _BROKEN = frozenset(
     {WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.TIMED_OUT}
 )
-
-
-def watcher_plan_workflow_id(action_plan_uuid: str) -> str:
-    """Workflow id of a Watcher action plan.
-
-    TODO: use ``watcher_temporal.contract.watcher_plan_workflow_id`` once it is on main.
-    """
-    return f"plan-watcher-{action_plan_uuid}"
 
 
 class TemporalWorkFlowEngine(base.BaseWorkFlowEngine):

@@ -19,7 +19,7 @@ from typing import Any
 
 from watcher_temporal.codec import KEY_FILE_ENV
 from watcher_temporal.config import TemporalSettings
-from watcher_temporal.plan_models import MAX_PARALLEL_LIMIT, OnFailure
+from watcher_temporal.contract import MAX_PARALLEL_LIMIT, OnFailure
 
 #: Seconds between two reads of the workflow's status and of the plan's DB row
 #: (cancel is seen within this interval plus one round trip).

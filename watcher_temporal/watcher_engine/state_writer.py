@@ -36,7 +36,7 @@ from watcher import notifications, objects
 from watcher.common import exception
 from watcher.objects import fields
 
-from watcher_temporal.plan_models import ActionState, ActionStatus
+from watcher_temporal.contract import ActionState, ActionStatus
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from pydantic import JsonValue
 
-from watcher_temporal.plan_models import ActionType, MaintenancePlanInput, OnFailure, validate_plan
+from watcher_temporal.contract import ActionType, MaintenancePlanInput, OnFailure, validate_plan
 
 #: Watcher's state of an action skipped by hand.
 SKIPPED = "SKIPPED"
