@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
 
         DefaultActionPlanHandler(context, None, rest[0]).execute()
         return 0
-    from watcher_temporal.watcher_engine.applier import ReattachingSyncer
+    from watcher_temporal.watcher_engine.reattach import ReattachingSyncer
 
     syncer = ReattachingSyncer()  # with taskflow: Watcher's own sync, which cancels
     syncer.sync()

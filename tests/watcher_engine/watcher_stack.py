@@ -16,6 +16,7 @@ the applier writes.
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -126,6 +127,21 @@ class WatcherStack:
                 stderr=stderr,
             )
 
+    def applier_service(self) -> subprocess.Popen[bytes]:
+        """``watcher-temporal-applier --config-file <this config>``: the shipped command, as a service.
+
+        It runs in its own process group; stop it with :func:`kill_group`.
+        """
+        log = self.config_file.with_name(f"applier-service-{uuid.uuid4().hex[:6]}.log")
+        command = Path(sys.executable).with_name("watcher-temporal-applier")
+        with log.open("wb") as stderr:
+            return subprocess.Popen(
+                [str(command), "--config-file", str(self.config_file)],
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,  # its own group: the service forks a worker process
+            )
+
     # -- notifications --------------------------------------------------------
 
     @staticmethod
@@ -148,6 +164,13 @@ class WatcherStack:
             if data.get("uuid") in wanted:
                 out.append(note)
         return out
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a process started in its own session, and everything it forked."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
 
 
 def _write_config(

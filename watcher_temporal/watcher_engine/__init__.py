@@ -3,7 +3,7 @@
 Install with ``pip install watcher-temporal[watcher]`` into Watcher's environment
 and set ``[watcher_applier] workflow_engine = temporal``. See docs/watcher-engine.md.
 
-Modules (only :mod:`.engine`, :mod:`.state_writer` and :mod:`.applier` import
+Modules (only :mod:`.engine`, :mod:`.state_writer`, :mod:`.reattach` and :mod:`.applier` import
 python-watcher; the rest is plain and unit-testable without it):
 
 * :mod:`.options`: the ``[watcher_workflow_engines.temporal]`` options.
@@ -11,5 +11,5 @@ python-watcher; the rest is plain and unit-testable without it):
 * :mod:`.loop_thread`: the asyncio loop the Temporal client lives on.
 * :mod:`.state_writer`: action states and notifications, as Watcher's own engine writes them.
 * :mod:`.engine`: ``TemporalWorkFlowEngine``.
-* :mod:`.applier`: ``watcher-temporal-applier``, Watcher's applier whose start-up sync re-attaches.
+* :mod:`.reattach` and :mod:`.applier`: ``watcher-temporal-applier``, Watcher's applier whose start-up sync re-attaches.
 """
