@@ -30,7 +30,9 @@ from openstack import utils as os_utils
 from watcher_temporal.contract import ServerSnapshot
 from watcher_temporal.errors import (
     MigrationFailed,
+    NovaAuthFailed,
     NovaBusy,
+    NovaRefused,
     NovaUnavailable,
     PreconditionFailed,
 )
@@ -86,8 +88,23 @@ class ComputeService:
     disabled_reason: str | None
 
 
+#: What to fix when Nova refuses the worker's credentials or configuration.
+AUTH_HINT = (
+    "check the worker's cloud: OS_CLOUD names an entry of clouds.yaml (OS_CLIENT_CONFIG_FILE) whose "
+    "credentials are valid and have admin rights"
+)
+
+
 def _translate(action: str, err: Exception) -> Exception:
-    """Map an openstacksdk/transport exception to the error taxonomy."""
+    """Map an openstacksdk/transport exception to the error taxonomy (the one table)."""
+    if isinstance(err, os_exceptions.ConfigException):
+        return NovaAuthFailed(f"{action}: the cloud configuration is unusable ({_first_line(err)}); {AUTH_HINT}")
+    if isinstance(err, ks_exceptions.Unauthorized) or (
+        isinstance(err, os_exceptions.HttpException) and err.status_code == 401
+    ):
+        return NovaAuthFailed(f"{action}: Nova refused the worker's credentials (401); {AUTH_HINT}")
+    if isinstance(err, ks_exceptions.MissingRequiredOptions | ks_exceptions.AuthPluginException):
+        return NovaAuthFailed(f"{action}: the cloud's auth settings are incomplete ({_first_line(err)}); {AUTH_HINT}")
     if isinstance(err, os_exceptions.ConflictException):
         return NovaBusy(f"{action}: Nova is busy with this server (409): {_nova_message(err)}")
     if isinstance(err, os_exceptions.ForbiddenException):
@@ -95,7 +112,7 @@ def _translate(action: str, err: Exception) -> Exception:
             f"{action}: Nova refused the request (403); the worker's cloud needs admin rights: {_nova_message(err)}"
         )
     if isinstance(err, os_exceptions.BadRequestException):
-        return MigrationFailed(f"{action}: Nova rejected the request (400): {_nova_message(err)}")
+        return NovaRefused(f"{action}: Nova rejected the request (400): {_nova_message(err)}")
     if isinstance(err, os_exceptions.HttpException):
         code = err.status_code or 0
         if code >= 500 or code in (0, 408, 429):
@@ -113,6 +130,10 @@ def _translate(action: str, err: Exception) -> Exception:
     if isinstance(err, ks_exceptions.http.HttpError) and (err.http_status or 0) >= 500:
         return NovaUnavailable(f"{action}: identity/compute answered {err.http_status}")
     return err
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
 
 
 def _nova_message(err: os_exceptions.HttpException) -> str:
@@ -196,6 +217,17 @@ def _newest_first(records: Iterable[MigrationRecord]) -> list[MigrationRecord]:
     return sorted(records, key=lambda r: int(r.id), reverse=True)
 
 
+def _size_http_pool(conn: openstack.connection.Connection, size: int) -> None:
+    """Hold ``size`` connections per host (requests keeps 10), so every Nova thread reuses one."""
+    if size <= 10:
+        return
+    from keystoneauth1.session import TCPKeepAliveAdapter
+
+    http = conn.session.session  # keystoneauth wraps a requests.Session
+    for scheme in ("https://", "http://"):
+        http.mount(scheme, TCPKeepAliveAdapter(pool_connections=size, pool_maxsize=size))
+
+
 class NovaGateway:
     """Blocking Nova operations used by the migrate activities.
 
@@ -203,10 +235,15 @@ class NovaGateway:
         connect: Returns an openstacksdk connection. Defaults to
             ``openstack.connect()``, which reads ``OS_CLOUD`` / clouds.yaml /
             ``OS_*``. Called lazily, once, on first use.
+        pool_size: HTTP connections kept per host (the worker passes its
+            number of Nova threads).
     """
 
-    def __init__(self, *, connect: Callable[[], openstack.connection.Connection] | None = None) -> None:
+    def __init__(
+        self, *, connect: Callable[[], openstack.connection.Connection] | None = None, pool_size: int = 10
+    ) -> None:
         self._connect = connect or openstack.connect
+        self._pool_size = pool_size
         self._conn: openstack.connection.Connection | None = None
         self._lock = threading.Lock()
 
@@ -214,7 +251,9 @@ class NovaGateway:
     def conn(self) -> openstack.connection.Connection:
         with self._lock:
             if self._conn is None:
-                self._conn = self._connect()
+                conn = self._connect()
+                _size_http_pool(conn, self._pool_size)
+                self._conn = conn
             return self._conn
 
     def close(self) -> None:

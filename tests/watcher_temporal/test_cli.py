@@ -98,6 +98,7 @@ async def test_migrate_wait_shows_progress_and_exits_0(
         "WatcherSourceHost": "host1",
         "WatcherDestinationHost": "host2",
         "WatcherMigrationType": "live",
+        "WatcherOutcome": "SUCCEEDED",
     }
 
     async def listed() -> bool:

@@ -35,7 +35,7 @@ from watcher_temporal.cli.options import Session
 from watcher_temporal.cli.progress import follow as follow_progress
 from watcher_temporal.cli.report import describe, fail, print_report
 from watcher_temporal.contract import (
-    PLAN_WORKFLOW_ID_PREFIX,
+    PLAN_ID_PREFIX,
     DrainPlan,
     DrainRequest,
     OnFailure,
@@ -132,7 +132,7 @@ async def run(args: argparse.Namespace) -> int:
         if args.dry_run:
             _emit(args, {"dry_run": True, **drain.model_dump(mode="json")}, _plan_text(drain))
             return ExitCode.SUCCESS
-        plan_id = args.plan_id or f"{PLAN_WORKFLOW_ID_PREFIX}drain-{request.host}"
+        plan_id = args.plan_id or f"{PLAN_ID_PREFIX}drain-{request.host}"
         try:
             handle = await client.start_workflow(
                 "MaintenancePlan", drain.plan, id=plan_id, task_queue=task_queue, result_type=PlanStatus
