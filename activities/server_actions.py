@@ -32,6 +32,7 @@ from typing import Any
 import openstack.exceptions as os_exceptions
 from temporalio import activity
 
+from watcher_temporal.activities.blocking import call_blocking
 from watcher_temporal.activities.nova import NovaGateway, nova_call
 from watcher_temporal.contract import (
     ActionState,
@@ -44,6 +45,8 @@ from watcher_temporal.contract import (
 
 logger = logging.getLogger(__name__)
 
+#: Heartbeat details once the write was sent: a retry waits for its outcome instead of writing again.
+ISSUED = ("issued",)
 #: vm_states each action waits for.
 DONE_VM_STATES = {
     ActionType.STOP: frozenset({"stopped"}),
@@ -113,7 +116,7 @@ class ServerActionActivities:
     async def server_action(self, request: ServerActionRequest) -> WatcherActionResult:
         """pre_condition, execute (with its wait), post_condition; see the module docstring."""
         issued = bool(activity.info().heartbeat_details)
-        server = await asyncio.to_thread(self._calls.get, request.resource_id)
+        server = await call_blocking(self._calls.get, request.resource_id, details=ISSUED if issued else ())
         if not issued:
             skipped = await self._pre_condition(request, server)
             if skipped is not None:
@@ -122,14 +125,14 @@ class ServerActionActivities:
             done = request.action_type in (ActionType.STOP, ActionType.DELETE)
             state = ActionState.SUCCEEDED if done else ActionState.FAILED
             return _result(state, "execute", f"instance {request.resource_id} not found")
-        activity.heartbeat("issued")  # before the write: a retry waits instead of writing again
+        activity.heartbeat(*ISSUED)  # before the write: a retry waits instead of writing again
         if request.action_type is ActionType.RESIZE:
             return await self._resize(request, issued=issued)
         if not issued and server.vm_state not in DONE_VM_STATES[request.action_type]:
             write = {ActionType.STOP: self._calls.stop, ActionType.SHELVE: self._calls.shelve}.get(
                 request.action_type, self._calls.delete
             )
-            await asyncio.to_thread(write, request.resource_id)
+            await call_blocking(write, request.resource_id, details=ISSUED)
         reached = await self._wait(request, lambda s: s is None or s.vm_state in DONE_VM_STATES[request.action_type])
         if reached:
             return _result(ActionState.SUCCEEDED, "post_condition", f"{request.action_type.value} done")
@@ -144,11 +147,11 @@ class ServerActionActivities:
         """Watcher's ``revert()``: stop starts the server again; the others revert nothing."""
         if request.action_type is not ActionType.STOP:
             return _result(ActionState.SKIPPED, "revert", f"Watcher does not revert {request.action_type.value}")
-        server = await asyncio.to_thread(self._calls.get, request.resource_id)
+        server = await call_blocking(self._calls.get, request.resource_id)
         if server is None:
             return _result(ActionState.FAILED, "revert", f"instance {request.resource_id} not found")
         if server.vm_state != "active":
-            await asyncio.to_thread(self._calls.start, request.resource_id)
+            await call_blocking(self._calls.start, request.resource_id)
         if await self._wait(request, lambda s: s is not None and s.vm_state == "active"):
             return _result(ActionState.SUCCEEDED, "revert", f"started {request.resource_id} again")
         return _result(ActionState.FAILED, "revert", f"instance {request.resource_id} did not start")
@@ -164,23 +167,23 @@ class ServerActionActivities:
             verb = "stopped" if request.action_type is ActionType.STOP else "shelved"
             return _result(ActionState.SKIPPED, "pre_condition", f"Instance {request.resource_id} is already {verb}")
         if request.action_type is ActionType.RESIZE:
-            flavor = await asyncio.to_thread(self._calls.flavor_id, request.flavor or "")
+            flavor = await call_blocking(self._calls.flavor_id, request.flavor or "")
             if flavor is None:
                 return _result(ActionState.FAILED, "pre_condition", f"Flavor {request.flavor} not found")
         return None
 
     async def _resize(self, request: ServerActionRequest, *, issued: bool) -> WatcherActionResult:
-        flavor = await asyncio.to_thread(self._calls.flavor_id, request.flavor or "")
+        flavor = await call_blocking(self._calls.flavor_id, request.flavor or "", details=ISSUED)
         if flavor is None:
             return _result(ActionState.FAILED, "execute", f"Flavor {request.flavor} not found")
         if not issued:
-            await asyncio.to_thread(self._calls.resize, request.resource_id, flavor)
+            await call_blocking(self._calls.resize, request.resource_id, flavor, details=ISSUED)
         if not await self._wait(request, lambda s: s is None or s.status in ("VERIFY_RESIZE", "ERROR", "ACTIVE")):
             return _result(ActionState.FAILED, "execute", f"resize of {request.resource_id} did not finish in time")
-        server = await asyncio.to_thread(self._calls.get, request.resource_id)
+        server = await call_blocking(self._calls.get, request.resource_id, details=ISSUED)
         if server is not None and server.status == "VERIFY_RESIZE":
-            await asyncio.to_thread(self._calls.confirm_resize, request.resource_id)
-            server = await asyncio.to_thread(self._calls.get, request.resource_id)
+            await call_blocking(self._calls.confirm_resize, request.resource_id, details=ISSUED)
+            server = await call_blocking(self._calls.get, request.resource_id, details=ISSUED)
         if server is None or server.status == "ERROR":
             return _result(ActionState.FAILED, "execute", f"resize of {request.resource_id} failed")
         return _result(ActionState.SUCCEEDED, "post_condition", f"resized to {request.flavor}")
@@ -188,10 +191,10 @@ class ServerActionActivities:
     async def _wait(self, request: ServerActionRequest, done: Callable[[ServerSnapshot | None], Any]) -> bool:
         deadline = time.monotonic() + request.timeout_seconds
         while True:
-            server = await asyncio.to_thread(self._calls.get, request.resource_id)
+            server = await call_blocking(self._calls.get, request.resource_id, details=ISSUED)
             if done(server):
                 return True
             if time.monotonic() >= deadline:
                 return False
-            activity.heartbeat("issued")
+            activity.heartbeat(*ISSUED)
             await asyncio.sleep(request.poll_interval_seconds)

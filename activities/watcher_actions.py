@@ -12,7 +12,10 @@ way Watcher's taskflow container does:
 
 The blocking calls run in a thread while the activity heartbeats; a cancelled
 activity calls the action's ``abort()`` when Watcher says it has one
-(``check_abort()``). python-watcher is imported lazily: a worker without it
+(``check_abort()``). Unlike :func:`~watcher_temporal.activities.blocking.call_blocking`,
+which waits for the call before the cancel propagates, the cancel here aborts
+while the call still runs: one Watcher ``execute()`` may last as long as a
+whole migration. python-watcher is imported lazily: a worker without it
 starts, and such an action FAILS naming what is missing. The worker reads
 Watcher's configuration (Nova credentials of Watcher's own clients) from the
 file named by ``WATCHER_TEMPORAL_WATCHER_CONFIG`` unless its process already
