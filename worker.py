@@ -38,6 +38,7 @@ from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.codec import CodecKeyError
 from watcher_temporal.config import Settings, WorkerSettings, connect_client
 from watcher_temporal.errors import WatcherTemporalError
+from watcher_temporal.failures import install_activity_failure_log
 from watcher_temporal.metrics import prometheus_runtime
 from watcher_temporal.search_attributes import ensure_registered
 from watcher_temporal.telemetry import configure_tracing, tracing_interceptor
@@ -132,6 +133,7 @@ def configure_logging(level: str = "INFO") -> None:
     """Log to stderr; openstacksdk/keystoneauth never below WARNING (their DEBUG prints headers)."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_log_filter()  # untrusted text (names, hosts, messages) never forges a log line
+    install_activity_failure_log()  # a deliberate failure is one line, not a traceback per attempt
     for noisy in ("openstack", "keystoneauth", "urllib3", "stevedore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

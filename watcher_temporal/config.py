@@ -19,6 +19,7 @@ never enter a workflow input, result or history.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from temporalio.runtime import Runtime
 
 from watcher_temporal.codec import CodecSettings
 from watcher_temporal.contract import DEFAULT_TASK_QUEUE
+from watcher_temporal.failures import OneLineFailureConverter
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
@@ -200,7 +202,8 @@ def data_converter(env: Mapping[str, str] | None = None) -> DataConverter:
     See :class:`watcher_temporal.codec.CodecSettings` (``WATCHER_TEMPORAL_CODEC_KEY[S]``,
     ``WATCHER_TEMPORAL_CODEC_KEY_FILE``, ``WATCHER_TEMPORAL_REQUIRE_ENCRYPTION``).
     """
-    return CodecSettings.from_env(env).data_converter(pydantic_data_converter)
+    base = dataclasses.replace(pydantic_data_converter, failure_converter_class=OneLineFailureConverter)
+    return CodecSettings.from_env(env).data_converter(base)
 
 
 async def connect_client(
