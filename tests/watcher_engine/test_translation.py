@@ -80,3 +80,13 @@ def test_options_override_the_environment_and_unset_ones_fall_back(tmp_path: Any
     with_key = resolve({"api_key_file": str(key)}, env)
     assert with_key.temporal.connect["api_key"] == "secret-value"
     assert "secret-value" not in repr(with_key)
+
+
+def test_a_codec_key_file_option_replaces_the_environments_key(tmp_path: Any) -> None:
+    settings = resolve(
+        {"codec_key_file": str(tmp_path / "key")},
+        {"WATCHER_TEMPORAL_CODEC_KEY": "env-key", "WATCHER_TEMPORAL_CODEC_KEYS": "a,b"},
+    )
+    assert settings.converter_env.get("WATCHER_TEMPORAL_CODEC_KEY_FILE") == str(tmp_path / "key")
+    assert "WATCHER_TEMPORAL_CODEC_KEY" not in settings.converter_env
+    assert "WATCHER_TEMPORAL_CODEC_KEYS" not in settings.converter_env

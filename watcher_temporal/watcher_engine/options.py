@@ -2,7 +2,7 @@
 
 Every option left unset falls back to the environment the worker itself reads
 (``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``TEMPORAL_TLS*``,
-``TEMPORAL_API_KEY``, ``TEMPORAL_TASK_QUEUE``, ``WATCHER_TEMPORAL_CODEC_KEY[_FILE]``),
+``TEMPORAL_API_KEY``, ``TEMPORAL_TASK_QUEUE``, ``WATCHER_TEMPORAL_CODEC_KEY[S|_FILE]``),
 so one environment file can serve the worker and the applier.
 
 oslo.config is imported lazily (it comes with python-watcher, not with
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from watcher_temporal.codec import KEY_FILE_ENV
+from watcher_temporal.codec import KEY_ENV, KEY_FILE_ENV, KEYS_ENV
 from watcher_temporal.config import TemporalSettings
 from watcher_temporal.contract import MAX_PARALLEL_LIMIT, OnFailure
 
@@ -130,6 +130,9 @@ def resolve(config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> 
         env: The process environment (``os.environ`` by default).
     """
     merged = dict(os.environ if env is None else env)
+    if config.get("codec_key_file"):  # the option replaces any key the environment names
+        for variable in (KEY_ENV, KEYS_ENV):
+            merged.pop(variable, None)
     for option, variable in _ENV_OF_OPTION.items():
         value = config.get(option)
         if value:
