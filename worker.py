@@ -16,6 +16,11 @@ and the HTTP connection pool to Nova. The waits hold no thread: they share one
 Nova observer per process (:mod:`watcher_temporal.activities.observer`), whose
 polls take one thread per tick; ``WATCHER_TEMPORAL_NOVA_OBSERVER=0`` makes each
 wait poll Nova for itself instead (the old path, kept for comparison).
+
+Payload encryption (``WATCHER_TEMPORAL_CODEC_KEY[S|_FILE]``,
+``WATCHER_TEMPORAL_REQUIRE_ENCRYPTION=1``) is :mod:`watcher_temporal.codec`'s.
+Log records are one line each, untrusted text escaped
+(:mod:`watcher_temporal.untrusted`).
 """
 
 from __future__ import annotations
@@ -34,11 +39,14 @@ from temporalio.worker import Worker
 from watcher_temporal.activities import all_activities
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.activities.observer import NovaObserver
+from watcher_temporal.codec import CodecKeyError
 from watcher_temporal.config import Settings, WorkerSettings, connect_client
 from watcher_temporal.errors import WatcherTemporalError
+from watcher_temporal.failures import install_activity_failure_log
 from watcher_temporal.metrics import prometheus_runtime
 from watcher_temporal.search_attributes import ensure_registered
 from watcher_temporal.telemetry import configure_tracing, tracing_interceptor
+from watcher_temporal.untrusted import install_log_filter
 from watcher_temporal.workflows import ALL_WORKFLOWS
 
 logger = logging.getLogger("watcher_temporal.worker")
@@ -141,6 +149,8 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
 def configure_logging(level: str = "INFO") -> None:
     """Log to stderr; openstacksdk/keystoneauth never below WARNING (their DEBUG prints headers)."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_filter()  # untrusted text (names, hosts, messages) never forges a log line
+    install_activity_failure_log()  # a deliberate failure is one line, not a traceback per attempt
     for noisy in ("openstack", "keystoneauth", "urllib3", "stevedore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -168,7 +178,7 @@ def main() -> None:
     configure_logging(settings.worker.log_level)
     try:
         asyncio.run(_main(settings))
-    except NovaNotUsable as err:
+    except (NovaNotUsable, CodecKeyError) as err:
         logger.error("%s; the worker does not start", err)
         raise SystemExit(2) from None
 

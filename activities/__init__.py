@@ -9,7 +9,9 @@ from watcher_temporal.activities.drain import DrainActivities
 from watcher_temporal.activities.migrate import MigrateActivities
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.activities.observer import NovaObserver
+from watcher_temporal.activities.server_actions import ServerActionActivities
 from watcher_temporal.activities.service_state import ServiceStateActivities
+from watcher_temporal.activities.watcher_actions import WatcherActionActivities
 
 
 def all_activities(nova: NovaGateway, *, observer: NovaObserver | None = None) -> list[Callable[..., Any]]:
@@ -21,4 +23,6 @@ def all_activities(nova: NovaGateway, *, observer: NovaObserver | None = None) -
         *MigrateActivities(nova, observer=observer).all(),
         *ServiceStateActivities(nova).all(),
         *DrainActivities(nova).all(),
+        *ServerActionActivities(nova).all(),
+        *WatcherActionActivities().all(),
     ]

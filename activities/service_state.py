@@ -26,6 +26,7 @@ from watcher_temporal.contract import (
     ServiceStateRequest,
 )
 from watcher_temporal.errors import PreconditionFailed
+from watcher_temporal.untrusted import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class ServiceStateActivities:
     @activity.defn(name=PlanActivity.NOP.value)
     async def nop(self, request: NopRequest) -> None:
         """Watcher's ``nop``: log the message, change nothing."""
-        logger.info("nop %s: %s", request.action_id, request.message)
+        logger.info("nop %s: %s", one_line(request.action_id), one_line(request.message))
 
 
 def _recorded_before() -> ServiceStateChange | None:

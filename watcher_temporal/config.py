@@ -19,6 +19,7 @@ never enter a workflow input, result or history.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +31,9 @@ from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
-from watcher_temporal.codec import codec_from_env, with_codec
+from watcher_temporal.codec import CodecSettings
 from watcher_temporal.contract import DEFAULT_TASK_QUEUE
+from watcher_temporal.failures import OneLineFailureConverter
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
@@ -200,12 +202,13 @@ class Settings:
 
 
 def data_converter(env: Mapping[str, str] | None = None) -> DataConverter:
-    """The pydantic data converter, encrypting when a codec key is configured.
+    """The pydantic data converter, encrypting when a codec key ring is configured.
 
-    See :mod:`watcher_temporal.codec` (``WATCHER_TEMPORAL_CODEC_KEY`` /
-    ``WATCHER_TEMPORAL_CODEC_KEY_FILE``).
+    See :class:`watcher_temporal.codec.CodecSettings` (``WATCHER_TEMPORAL_CODEC_KEY[S]``,
+    ``WATCHER_TEMPORAL_CODEC_KEY_FILE``, ``WATCHER_TEMPORAL_REQUIRE_ENCRYPTION``).
     """
-    return with_codec(pydantic_data_converter, codec_from_env(env))
+    base = dataclasses.replace(pydantic_data_converter, failure_converter_class=OneLineFailureConverter)
+    return CodecSettings.from_env(env).data_converter(base)
 
 
 async def connect_client(
