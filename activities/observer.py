@@ -16,11 +16,12 @@ migration (``GET /servers/{id}/migrations``) is read when its status changes
 and at most every :data:`DETAIL_EVERY_SECONDS`; clouds older than 2.59 get
 today's per-server reads (logged once).
 
-The loop runs in the worker's event loop; each tick's blocking calls run in
-the loop's default executor (the worker's Nova threads): one thread per tick,
-however many activities wait. A failed tick (5xx, dropped connection) is
-logged and retried at the next one; the waits keep waiting (their deadlines
-bound everything). The loop stops when nothing is watched and on
+The loop runs in the worker's event loop; each tick runs in the loop's
+default executor (the worker's Nova threads): one thread per tick, however
+many activities wait, plus :data:`READ_THREADS` threads for the tick's
+per-server reads, so a burst of first looks does not delay the next tick.
+A failed tick (5xx, dropped connection) is logged and retried at the next
+one; the waits keep waiting (their deadlines bound everything). The loop stops when nothing is watched and on
 :meth:`NovaObserver.close`.
 """
 
@@ -45,6 +46,8 @@ CHANGES_SINCE_MICROVERSION = "2.59"
 #: A running live migration's memory progress is read at most this often
 #: (and whenever its status changes).
 DETAIL_EVERY_SECONDS = 30.0
+#: Threads for a tick's per-server reads (first looks, memory progress).
+READ_THREADS = 4
 #: ``changes-since`` looks this far behind the previous tick's start, so a
 #: row committed late or a small clock skew between worker and Nova is not
 #: missed (rows seen twice are harmless: state is replaced by id).
@@ -116,6 +119,9 @@ class NovaObserver:
     ) -> None:
         self._nova = nova
         self._executor = executor
+        #: Per-server reads of one tick (first looks, memory progress) run
+        #: side by side on these few threads; the waits themselves take none.
+        self._reads = concurrent.futures.ThreadPoolExecutor(READ_THREADS, thread_name_prefix="nova-observer-read")
         self._detail_every = detail_every_seconds
         self._watches: set[Watch] = set()
         self._task: asyncio.Task[None] | None = None
@@ -191,6 +197,7 @@ class NovaObserver:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        self._reads.shutdown(wait=False, cancel_futures=True)
 
     async def _run(self) -> None:
         while self._watches:
@@ -240,12 +247,16 @@ class NovaObserver:
             new = list(wanted)
         elif self._since is not None and len(new) < len(wanted):
             self._read_changes(self._since)
-        for server_id in new:
-            self._seed(server_id)
+        for server_id, (server, records) in zip(new, self._reads.map(self._read_server, new), strict=True):
+            self._servers[server_id] = server
+            self._records.setdefault(server_id, {})
+            for record in records:
+                self._merge(server_id, record)
         self._since = started - SINCE_MARGIN
-        for server_id, live in wanted.items():
-            if live:
-                self._read_detail_if_due(server_id)
+        due = [server_id for server_id, live in wanted.items() if live and self._detail_due(server_id)]
+        for server_id, details in zip(due, self._reads.map(self._nova.in_progress_migrations, due), strict=True):
+            for detail in details:
+                self._merge(server_id, dataclasses.replace(detail, server_id=server_id))
         return {
             server_id: Observation(
                 server=self._servers.get(server_id),
@@ -263,12 +274,9 @@ class NovaObserver:
             if server_id in self._servers:
                 self._servers[server_id] = server
 
-    def _seed(self, server_id: str) -> None:
-        """First look at a newly watched server (and every look on an old cloud)."""
-        self._servers[server_id] = self._nova.get_server(server_id)
-        self._records.setdefault(server_id, {})
-        for record in self._nova.migrations_of(server_id):
-            self._merge(server_id, record)
+    def _read_server(self, server_id: str) -> tuple[ServerSnapshot | None, list[MigrationRecord]]:
+        """First look at a newly watched server (and every look on an old cloud); reads only."""
+        return self._nova.get_server(server_id), self._nova.migrations_of(server_id)
 
     def _merge(self, server_id: str, record: MigrationRecord) -> None:
         """Replace a record, keeping the memory progress os-migrations does not carry."""
@@ -278,22 +286,21 @@ class NovaObserver:
             record = dataclasses.replace(record, **kept)
         self._records[server_id][record.id] = record
 
-    def _read_detail_if_due(self, server_id: str) -> None:
-        """Read a running live migration's memory progress on a status change or every so often."""
+    def _detail_due(self, server_id: str) -> bool:
+        """Whether a running live migration's memory progress is due: status changed, or read long ago."""
         running = [
             r
             for r in self._records.get(server_id, {}).values()
             if not r.is_final and r.migration_type in (None, "live-migration")
         ]
         if not running:
-            return
+            return False
         record = max(running, key=_id_order)
         last = self._detail_read.get(record.id)
         if last is not None and last[1] == record.status and time.monotonic() - last[0] < self._detail_every:
-            return
+            return False
         self._detail_read[record.id] = (time.monotonic(), record.status)
-        for detail in self._nova.in_progress_migrations(server_id):
-            self._merge(server_id, dataclasses.replace(detail, server_id=server_id))
+        return True
 
 
 #: Fields one source of a record lacks and the other has (memory progress

@@ -148,10 +148,10 @@ async def test_a_failed_tick_is_retried_without_ending_the_watch(localnova: Loca
         await observer.close()
 
 
-async def test_a_thousand_waits_share_one_thread_and_the_http_pool(
+async def test_a_thousand_waits_take_no_thread_of_their_own(
     localnova: LocalNovaHandle, nova: NovaGateway, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """1,000 registered waits need no thread of their own: the observer's single thread serves them all."""
+    """1,000 registered waits need no thread: one tick thread (plus the observer's few read threads) serves them."""
     servers = [boot_on(localnova, "host1") for _ in range(10)]
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="observer") as one_thread:
         observer = NovaObserver(nova, executor=one_thread)
