@@ -121,7 +121,7 @@ class NovaObserver:
         self._executor = executor
         #: Per-server reads of one tick (first looks, memory progress) run
         #: side by side on these few threads; the waits themselves take none.
-        self._reads = concurrent.futures.ThreadPoolExecutor(READ_THREADS, thread_name_prefix="nova-observer-read")
+        self._reads: concurrent.futures.ThreadPoolExecutor | None = None
         self._detail_every = detail_every_seconds
         self._watches: set[Watch] = set()
         self._task: asyncio.Task[None] | None = None
@@ -197,7 +197,9 @@ class NovaObserver:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        self._reads.shutdown(wait=False, cancel_futures=True)
+        if self._reads is not None:
+            self._reads.shutdown(wait=False, cancel_futures=True)
+            self._reads = None
 
     async def _run(self) -> None:
         while self._watches:
@@ -230,6 +232,9 @@ class NovaObserver:
 
     def _tick(self, wanted: dict[str, bool]) -> dict[str, Observation]:
         started = datetime.now(UTC)
+        if self._reads is None:
+            self._reads = concurrent.futures.ThreadPoolExecutor(READ_THREADS, thread_name_prefix="nova-observer-read")
+        reads = self._reads
         for gone in set(self._servers) - set(wanted):
             self._servers.pop(gone, None)
             for migration_id in self._records.pop(gone, {}):
@@ -247,14 +252,14 @@ class NovaObserver:
             new = list(wanted)
         elif self._since is not None and len(new) < len(wanted):
             self._read_changes(self._since)
-        for server_id, (server, records) in zip(new, self._reads.map(self._read_server, new), strict=True):
+        for server_id, (server, records) in zip(new, reads.map(self._read_server, new), strict=True):
             self._servers[server_id] = server
             self._records.setdefault(server_id, {})
             for record in records:
                 self._merge(server_id, record)
         self._since = started - SINCE_MARGIN
         due = [server_id for server_id, live in wanted.items() if live and self._detail_due(server_id)]
-        for server_id, details in zip(due, self._reads.map(self._nova.in_progress_migrations, due), strict=True):
+        for server_id, details in zip(due, reads.map(self._nova.in_progress_migrations, due), strict=True):
             for detail in details:
                 self._merge(server_id, dataclasses.replace(detail, server_id=server_id))
         return {
