@@ -24,7 +24,7 @@ from tests.realstack import REPO, RunningWorker, boot_on
 from watcher_temporal.cli import drain_host
 from watcher_temporal.contract import (
     ActionState,
-    DrainPlan,
+    DrainResult,
     PlanState,
     PlanStatus,
     RevertOutcome,
@@ -128,7 +128,9 @@ async def test_dry_run_from_the_command_line_starts_nothing(
         subprocess.run, [*command, "--dry-run", "-o", "json"], env=env, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
-    drain = DrainPlan.model_validate({k: v for k, v in json.loads(proc.stdout).items() if k != "dry_run"})
+    doc = json.loads(proc.stdout)
+    assert doc["outcome"] == "DRY_RUN" and doc["workflow_id"].startswith("dry-run-drain-host2-")
+    drain = DrainResult.model_validate({k: v for k, v in doc.items() if k not in ("workflow_id", "outcome", "exit_code")})
     moves = {a.input_parameters["resource_id"]: a.input_parameters for a in drain.plan.actions[1:]}
     assert set(moves) == set(servers)
     assert {m["migration_type"] for m in moves.values()} == {"live", "cold"}
