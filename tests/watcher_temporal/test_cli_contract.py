@@ -221,6 +221,8 @@ async def test_no_worker_warns_and_wait_fails_fast_exit_7(dev_env: WorkflowEnvir
     accepted = await cli(dev_env, queue, "migrate", server, "--live", "--from", "host1")
     assert accepted.code == ExitCode.SUCCESS
     assert "warning: no worker polls task queue" in accepted.stderr
+    followed = await cli(dev_env, queue, "status", server, "--wait", "--worker-wait", "0")
+    assert followed.code == ExitCode.NO_WORKER and "no worker polls task queue" in followed.stderr
     await dev_env.client.get_workflow_handle(f"migrate-{server}").terminate(reason="test cleanup")
 
 

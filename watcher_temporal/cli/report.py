@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from dataclasses import dataclass, field
@@ -20,10 +21,11 @@ from watcher_temporal.contract import (
     DrainResult,
     MigrationProgress,
     MigrationResult,
+    Phase,
     PlanStatus,
     WorkflowType,
 )
-from watcher_temporal.progress import migration_progress
+from watcher_temporal.progress import latest_report, migration_progress
 from watcher_temporal.search_attributes import OUTCOME, keyword_values
 
 QUERY_TIMEOUT = timedelta(seconds=5)
@@ -83,8 +85,10 @@ class Report:
         return doc
 
 
-async def describe(client: Client, handle: WorkflowHandle[Any, Any]) -> Report:
+async def describe(client: Client, handle: WorkflowHandle[Any, Any], *, ask_workflow: bool = True) -> Report:
     """Where a workflow is now (no waiting); its progress if it runs.
+
+    ``ask_workflow=False``: no worker answers queries, read heartbeats only.
 
     Raises:
         UsageError: no workflow has that id.
@@ -103,7 +107,7 @@ async def describe(client: Client, handle: WorkflowHandle[Any, Any]) -> Report:
         search_attributes=keyword_values(desc.typed_search_attributes),
     )
     if desc.status == WorkflowExecutionStatus.RUNNING:
-        report.progress = await query_progress(client, handle, desc.workflow_type)
+        report.progress = await query_progress(client, handle, desc.workflow_type, ask_workflow=ask_workflow)
     return report
 
 
@@ -116,22 +120,47 @@ async def current_report(client: Client, handle: WorkflowHandle[Any, Any]) -> Re
 
 
 async def query_progress(
-    client: Client, handle: WorkflowHandle[Any, Any], workflow_type: str | None
+    client: Client, handle: WorkflowHandle[Any, Any], workflow_type: str | None, *, ask_workflow: bool = True
 ) -> Progress | None:
-    """Its progress as a model, or None (unknown type, no worker to answer...).
+    """Its progress as a model, or None (unknown type, nothing known yet...).
 
-    A migration's ``progress`` query is merged with the running wait
-    activity's last heartbeat (Nova's status, memory left); a plan's or a
-    drain's ``status`` query is its :class:`PlanStatus`.
+    A migration's progress is the running wait activity's last heartbeat
+    (Nova's status, memory left) merged into its ``progress`` query; when the
+    query gets no answer (no worker) the heartbeat alone is shown. A plan's
+    or a drain's is its ``status`` query (:class:`PlanStatus`). Each call is
+    bounded by :data:`QUERY_TIMEOUT`; ``ask_workflow=False`` (no worker to
+    answer a query) reads the heartbeat only.
     """
     if workflow_type not in PROGRESS_QUERIES:
         return None
+    seconds = QUERY_TIMEOUT.total_seconds()
+    if workflow_type != WorkflowType.MIGRATE_SERVER:
+        if not ask_workflow:
+            return None
+        try:
+            return await handle.query(
+                PROGRESS_QUERIES[workflow_type], result_type=PlanStatus, rpc_timeout=QUERY_TIMEOUT
+            )
+        except Exception:  # noqa: BLE001 - progress is best effort; the result decides
+            return None
+    if ask_workflow:
+        try:
+            return await asyncio.wait_for(migration_progress(client, handle.id), seconds)
+        except Exception:  # noqa: BLE001 - no answer to the query: fall back to the heartbeat
+            pass
     try:
-        if workflow_type == WorkflowType.MIGRATE_SERVER:
-            return await migration_progress(client, handle.id)
-        return await handle.query(PROGRESS_QUERIES[workflow_type], result_type=PlanStatus, rpc_timeout=QUERY_TIMEOUT)
-    except Exception:  # noqa: BLE001 - progress is best effort; the result decides
+        beat = await asyncio.wait_for(latest_report(client, handle.id), seconds)
+    except Exception:  # noqa: BLE001
         return None
+    if beat is None:
+        return None
+    return MigrationProgress(
+        phase=Phase.WAITING,
+        migration_id=beat.migration_id,
+        nova_migration_status=beat.nova_migration_status,
+        memory_total_bytes=beat.memory_total_bytes,
+        memory_remaining_bytes=beat.memory_remaining_bytes,
+    )
 
 
 def parse_result(workflow_type: str | None, result: Any) -> Result | None:
