@@ -123,7 +123,7 @@ async def test_dry_run_from_the_command_line_starts_nothing(
     cloud = clean_cloud
     servers = boot_mixed(cloud, "host2", active=1, shutoff=1)
     env = {**os.environ, **cli_env(dev_env, worker), "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "watcher_temporal.cli.drain_host", "--host", "host2", "--backup-host", "host3"]
+    command = [sys.executable, "-m", "watcher_temporal.cli", "drain-host", "--host", "host2", "--backup-host", "host3"]
     proc = await asyncio.to_thread(
         subprocess.run, [*command, "--dry-run", "-o", "json"], env=env, capture_output=True, text=True, timeout=120
     )
@@ -142,7 +142,7 @@ async def test_dry_run_from_the_command_line_starts_nothing(
 
     unknown = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "watcher_temporal.cli.drain_host", "--host", "nohost", "--dry-run"],
+        [sys.executable, "-m", "watcher_temporal.cli", "drain-host", "--host", "nohost", "--dry-run"],
         env=env,
         capture_output=True,
         text=True,

@@ -35,7 +35,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from watcher_temporal.cli.exit_codes import CommandError, ExitCode
-from watcher_temporal.cli.options import Session, add_common_options, add_deadline_options, wait_timeout
+from watcher_temporal.cli.options import Session, add_deadline_options, wait_timeout
 from watcher_temporal.cli.progress import finish
 from watcher_temporal.cli.render import safe, terminal_width, wrap
 from watcher_temporal.cli.report import Report, fail
@@ -69,7 +69,7 @@ def register(subparsers: Any) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``drain-host`` (also used by ``python -m``)."""
+    """The flags of ``drain-host``."""
     parser.add_argument("host_arg", nargs="?", metavar="HOST", help="the host to drain (or --host)")
     parser.add_argument("--host", help="compute host to drain; its service is disabled and not re-enabled")
     parser.add_argument("--backup-host", help="send every server here (enabled first if disabled)")
@@ -254,19 +254,3 @@ def _emit(args: argparse.Namespace, doc: dict[str, Any], lines: list[str]) -> No
         sys.stdout.write("\n")
     else:
         print("\n".join(lines))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m watcher_temporal.cli.drain_host``: the subcommand on its own."""
-    from watcher_temporal.cli import run_command
-
-    parser = argparse.ArgumentParser(prog="python -m watcher_temporal.cli.drain_host", description=__doc__)
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    add_arguments(parser)
-    add_common_options(parser)
-    parser.set_defaults(command_run=run)
-    return run_command(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
