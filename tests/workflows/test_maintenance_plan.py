@@ -265,7 +265,7 @@ async def test_validation_names_every_problem_before_anything_runs(time_skipping
         "actions": [
             migrate("a1", "not-a-uuid", "h1", "h2"),
             migrate("a4", str(uuid.uuid4()), "h1", "h1"),
-            {"id": "a2", "action_type": "resize", "input_parameters": {}},
+            {"id": "a2", "action_type": "teleport", "input_parameters": {}},
             {"id": "a3", "action_type": "sleep", "input_parameters": {"duration": -1}, "parents": ["ghost"]},
             {"id": "a3", "action_type": "nop", "input_parameters": {"message": "dup"}},
             {"id": "c1", "action_type": "nop", "parents": ["c2"]},

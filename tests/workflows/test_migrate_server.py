@@ -7,6 +7,7 @@ under ``histories/`` that ``test_replay.py`` replays.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -35,6 +36,7 @@ from watcher_temporal.contract import (
     migration_workflow_id,
 )
 from watcher_temporal.errors import MigrationAlreadyRunning
+from watcher_temporal.search_attributes import OUTCOME
 from watcher_temporal.starter import start_migration
 from watcher_temporal.workflows.migrate_server import MigrateServer
 
@@ -326,3 +328,55 @@ async def test_scheduler_choice_success_reports_the_host_nova_chose(time_skippin
     assert result.status is MigrationStatus.SUCCEEDED
     assert result.destination_node is None
     assert result.final_host == "host3"
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [([], "(input)"), ([fresh_input(), {"extra": 1}], "(arguments)")],
+    ids=["no input", "two inputs"],
+)
+async def test_wrong_argument_count_fails_at_once(
+    time_skipping_env: WorkflowEnvironment, args: list[Any], field: str
+) -> None:
+    acts = StandInActivities()
+    async with running_worker(time_skipping_env, acts) as tq:
+        handle = await time_skipping_env.client.start_workflow(
+            "MigrateServer", args=args, id=f"migrate-args-{uuid.uuid4().hex[:8]}", task_queue=tq
+        )
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidInput" and cause.non_retryable
+    assert [p["field"] for p in cause.details[0]] == [field]
+    assert acts.calls == []
+
+
+async def test_a_migration_runs_only_under_its_canonical_id(time_skipping_env: WorkflowEnvironment) -> None:
+    """migrate-<UPPER-CASE uuid> (or any other id) is refused, so one server never has two migrations."""
+    acts = StandInActivities()
+    payload = fresh_input()
+    async with running_worker(time_skipping_env, acts) as tq:
+        handle = await time_skipping_env.client.start_workflow(
+            "MigrateServer", payload, id=f"migrate-{payload['resource_id'].upper()}", task_queue=tq
+        )
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidInput"
+    assert f"migrate-{payload['resource_id']}" in cause.message
+    assert acts.calls == []  # refused before any Nova call
+
+
+async def test_every_ending_sets_the_outcome_search_attribute(time_skipping_env: WorkflowEnvironment) -> None:
+    endings = {
+        "SUCCEEDED": StandInActivities(),
+        "REVERTED": StandInActivities(wait_does=standins.fail_in_nova),
+        "FAILED": StandInActivities(pre_execute_does=standins.fail_precondition),
+    }
+    for outcome, acts in endings.items():
+        async with running_worker(time_skipping_env, acts) as tq:
+            handle = await start(time_skipping_env, tq, fresh_input())
+            with contextlib.suppress(WorkflowFailureError):
+                await handle.result()
+        described = await handle.describe()
+        assert described.typed_search_attributes.get(OUTCOME) == outcome
