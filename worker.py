@@ -111,6 +111,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
             settings.temporal,
             interceptors=[tracing_interceptor()],
             runtime=prometheus_runtime(settings.telemetry.metrics_address),
+            codec=settings.codec,
         )
         if settings.worker.register_search_attributes:
             await ensure_registered(client)

@@ -106,6 +106,11 @@ def _translate(action: str, err: Exception) -> Exception:
         return NovaAuthFailed(f"{action}: Nova refused the worker's credentials (401); {AUTH_HINT}")
     if isinstance(err, ks_exceptions.MissingRequiredOptions | ks_exceptions.AuthPluginException):
         return NovaAuthFailed(f"{action}: the cloud's auth settings are incomplete ({_first_line(err)}); {AUTH_HINT}")
+    if isinstance(err, ks_exceptions.DiscoveryFailure | ks_exceptions.EndpointNotFound):
+        # No version document or no compute endpoint: down, or a wrong URL in the cloud's configuration.
+        return NovaUnavailable(
+            f"{action}: cannot find the compute API ({_first_line(err)}); is Nova up? Otherwise {AUTH_HINT}"
+        )
     if isinstance(err, os_exceptions.ConflictException):
         return NovaBusy(f"{action}: Nova is busy with this server (409): {_nova_message(err)}")
     if isinstance(err, os_exceptions.ForbiddenException):
