@@ -30,6 +30,7 @@ from watcher_temporal.cli.exit_codes import EXIT_CODES_HELP, ExitCode
 from watcher_temporal.cli.options import add_common_options
 from watcher_temporal.cli.render import safe
 from watcher_temporal.cli.runner import run_command
+from watcher_temporal.process_exit import exit_process
 
 EPILOG = EXIT_CODES_HELP
 
@@ -95,6 +96,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on usage errors (JSON too with -o json)
     return run_command(args)
+
+
+def console_main() -> NoReturn:
+    """The ``watcher-temporal`` console script: :func:`main`, then exit without racing Temporal's core threads."""
+    try:
+        code = main()
+    except SystemExit as done:  # argparse's usage errors and --help
+        code = done.code if isinstance(done.code, int) else 2 if done.code else 0
+    exit_process(code)
 
 
 if __name__ == "__main__":
