@@ -52,14 +52,35 @@ def servers(localnova: LocalNovaHandle) -> Iterator[list[str]]:
     localnova.reset_config()  # no faults while cleaning up
     conn = localnova.conn
     for sid in booted:
-        # A failed test may leave a slow migration running; abort it so the
-        # delete does not wait for it.
-        for mig in conn.compute.server_migrations(sid):
-            if mig.status == "running":
-                conn.compute.abort_server_migration(mig, sid)
+        settle_migrations(localnova, sid)
         conn.compute.delete_server(sid, ignore_missing=True)
     for sid in booted:
         wait_for(lambda sid=sid: conn.compute.find_server(sid, ignore_missing=True) is None, what=f"delete of {sid}")
+
+
+def settle_migrations(cloud: LocalNovaHandle, sid: str, timeout: float = 60.0) -> None:
+    """Wait until a server has no migration in progress.
+
+    A failed test may leave a slow live migration running: it is aborted
+    so the delete does not wait for it.  A migration can finish between the
+    read and the abort (Nova then answers 400/409): that is not an error,
+    the state is read again until nothing is in progress.
+    """
+    conn = cloud.conn
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = list(conn.compute.server_migrations(sid))
+        if not pending:
+            return
+        for mig in pending:
+            if mig.status == "running":
+                try:
+                    conn.compute.abort_server_migration(mig, sid)
+                except (sdk_exc.ConflictException, sdk_exc.BadRequestException, sdk_exc.NotFoundException):
+                    pass  # finished (or finishing) meanwhile
+        if time.monotonic() > deadline:
+            pytest.fail(f"server {sid} still has migrations in progress: {[m.status for m in pending]}")
+        time.sleep(0.1)
 
 
 def boot_on(cloud: LocalNovaHandle, servers: list[str], host: str) -> Any:
@@ -134,6 +155,10 @@ def test_live_migrate_scheduler_picks(localnova: LocalNovaHandle, servers: list[
         what="server moved off its source",
     )
     assert moved.compute_host in localnova.hosts
+    # The server is ACTIVE on its destination before Nova marks the
+    # migration completed (post-live-migration runs after the host flip).
+    wait_for(lambda: last_status(localnova, server.id) == "completed", what="migration completed")
+    assert in_progress(localnova, server.id) == []
 
 
 def test_live_migration_progress_and_force_complete(localnova: LocalNovaHandle, servers: list[str]) -> None:
