@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument(
         "--fault-drop-rate", type=float, default=0.0, help="probability of closing the connection without a response"
     )
+    group.add_argument(
+        "--fault-lost-response-rate",
+        type=float,
+        default=0.0,
+        help="probability that Nova handles the request but the connection is closed before its response",
+    )
     group.add_argument("--latency-ms", type=float, default=0.0, help="latency added to every Compute API request")
     group.add_argument("--fault-methods", type=_csv, default=[], help="HTTP methods faults apply to (default: all)")
     return parser

@@ -142,8 +142,9 @@ class LocalNovaHandle:
             **knobs: Any of ``live_migration_seconds``,
                 ``cold_migration_seconds``, ``live_migration_fail_hosts``,
                 ``cold_migration_fail_hosts``, ``fault_500_rate``,
-                ``fault_503_rate``, ``fault_drop_rate``, ``latency_ms``,
-                ``fault_methods``.
+                ``fault_503_rate``, ``fault_drop_rate``,
+                ``fault_lost_response_rate``, ``latency_ms``,
+                ``fault_methods`` (see :class:`localnova.knobs.Knobs`).
 
         Returns:
             All knobs after the change.
@@ -321,7 +322,8 @@ class LocalNova:
         servers: Servers to boot at start (round-robin over hosts).
         live_migration_seconds, cold_migration_seconds,
         live_migration_fail_hosts, cold_migration_fail_hosts,
-        fault_500_rate, fault_503_rate, fault_drop_rate, latency_ms,
+        fault_500_rate, fault_503_rate, fault_drop_rate,
+        fault_lost_response_rate, latency_ms,
         fault_methods: Start-up knobs (see :class:`localnova.knobs.Knobs`).
         keystone: Run a real keystone (``keystone==30.0.0``, a child of the
             cloud process) with real keystonemiddleware in Nova; clouds.yaml
@@ -347,6 +349,7 @@ class LocalNova:
         fault_500_rate: float = 0.0,
         fault_503_rate: float = 0.0,
         fault_drop_rate: float = 0.0,
+        fault_lost_response_rate: float = 0.0,
         latency_ms: float = 0.0,
         fault_methods: Iterable[str] = (),
         keystone: bool = False,
@@ -368,6 +371,7 @@ class LocalNova:
                 "fault_500_rate": fault_500_rate,
                 "fault_503_rate": fault_503_rate,
                 "fault_drop_rate": fault_drop_rate,
+                "fault_lost_response_rate": fault_lost_response_rate,
                 "latency_ms": latency_ms,
                 "fault_methods": list(fault_methods),
             }

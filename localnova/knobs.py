@@ -15,7 +15,7 @@ from typing import Any
 #: Knob names whose values are lists of host names.
 _LIST_KNOBS = ("live_migration_fail_hosts", "cold_migration_fail_hosts", "fault_methods")
 #: Knob names whose values are probabilities in [0, 1].
-_RATE_KNOBS = ("fault_500_rate", "fault_503_rate", "fault_drop_rate")
+_RATE_KNOBS = ("fault_500_rate", "fault_503_rate", "fault_drop_rate", "fault_lost_response_rate")
 #: Knob names whose values are non-negative numbers.
 _SECONDS_KNOBS = ("live_migration_seconds", "cold_migration_seconds", "latency_ms")
 
@@ -40,6 +40,11 @@ class Knobs:
         fault_503_rate: Probability of an HTTP 503 (with Retry-After: 0).
         fault_drop_rate: Probability that the socket is closed without any
             response (clients see a connection reset / remote disconnect).
+            The request never reaches Nova.
+        fault_lost_response_rate: Probability that the request reaches
+            Nova and runs (a POST takes effect) but the connection is then
+            closed without sending Nova's answer: the client cannot tell
+            whether it was applied.
         latency_ms: Latency added to every Compute API request.
         fault_methods: HTTP methods the faults and latency apply to; empty
             means all methods.
@@ -52,6 +57,7 @@ class Knobs:
     fault_500_rate: float = 0.0
     fault_503_rate: float = 0.0
     fault_drop_rate: float = 0.0
+    fault_lost_response_rate: float = 0.0
     latency_ms: float = 0.0
     fault_methods: list[str] = dataclasses.field(default_factory=list)
 

@@ -312,6 +312,25 @@ def test_injected_faults_reach_the_client(localnova: LocalNovaHandle, servers: l
     assert faults.get("drop", 0) >= 1
 
 
+def test_lost_response_still_takes_effect(localnova: LocalNovaHandle, servers: list[str]) -> None:
+    """fault_lost_response_rate: Nova applies the POST, the client gets no answer."""
+    server = boot_on(localnova, servers, localnova.hosts[0])
+    conn = localnova.connect()  # fresh connection, no retries configured
+    conn.compute.get_server(server.id)  # version discovery before faults
+    with pytest.raises(ValueError, match="fault_lost_response_rate"):
+        localnova.configure(fault_lost_response_rate=1.5)
+    assert localnova.configure(fault_lost_response_rate=1.0, fault_methods=["POST"])["fault_lost_response_rate"] == 1.0
+    localnova.reset_stats()  # forget the boot's 202
+    with pytest.raises(ks_exc.ConnectionError):
+        conn.compute.stop_server(server)
+    # GETs are not faulted (fault_methods): the stop was applied anyway.
+    localnova.wait_server(server.id, "SHUTOFF")
+    stats = localnova.stats()
+    assert stats["faults"].get("lost") == 1
+    assert stats["by_path_template"]["POST /v2.1/servers/{id}/action"] == 1
+    assert "202" not in stats["by_status"], "the answer must not have been sent"
+
+
 def test_control_api_and_stats(localnova: LocalNovaHandle) -> None:
     conn = localnova.conn
     list(conn.compute.servers())
