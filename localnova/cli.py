@@ -74,6 +74,30 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--debug", action="store_true", help="log Nova at DEBUG (default WARNING) on stderr")
     group = up.add_argument_group("behaviour knobs (also settable at runtime: PATCH /localnova/config)")
     group.add_argument("--live-migration-seconds", type=float, default=0.0)
+    group.add_argument(
+        "--live-migration-mib-per-second",
+        type=float,
+        default=0.0,
+        help="live migration copy speed; > 0 makes the duration follow the flavor size",
+    )
+    group.add_argument(
+        "--live-migration-prepare-seconds",
+        type=float,
+        default=0.0,
+        help="how long a live migration stays 'preparing' (to test abort there)",
+    )
+    group.add_argument(
+        "--live-migration-stall-hosts",
+        type=_csv,
+        default=[],
+        help="comma separated destinations where the live migration copy stalls at half",
+    )
+    group.add_argument(
+        "--live-migration-stall-servers",
+        type=_csv,
+        default=[],
+        help="comma separated server UUIDs whose live migration copy stalls at half",
+    )
     group.add_argument("--cold-migration-seconds", type=float, default=0.0)
     group.add_argument(
         "--live-migration-fail-hosts",

@@ -1,0 +1,54 @@
+"""One lock around every database transaction of the in-process cloud.
+
+Nova's functional fixtures run the API, cell and placement databases as
+in-memory sqlite.  oslo.db gives an in-memory sqlite engine a ``StaticPool``:
+*one* DBAPI connection shared by every (green) thread.  Under eventlet, a
+green thread that yields inside a transaction (a contended lock, logging,
+a sleep) lets another green thread run statements -- and commit or roll
+back -- on the same connection.  Under a few dozen concurrent migrations
+this shows as placement's ``concurrent_update`` 409s after all its internal
+retries, half-moved allocations (Nova's ``MigrationError: 'project_id'``
+when a consumer suddenly has no allocations) and servers in ERROR.
+
+Nova ships the same remedy for its threading mode
+(``nova.tests.fixtures.DatabaseWriteLock``, writers only, one lock per
+database).  A shared *connection* needs more: readers are serialised too
+(the end of a read transaction rolls the shared connection back), and one
+lock covers all databases so two green threads can never wait on each
+other's database lock.  The lock is reentrant: a green thread may nest
+transactions (independent ones included).  Everything runs on one OS
+thread anyway, so the lock costs nothing but ordering.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from oslo_db.sqlalchemy import enginefacade
+
+_installed = False
+
+
+def install() -> None:
+    """Patch oslo.db so that every transaction scope holds one RLock.
+
+    Idempotent.  Must run after eventlet monkey patching (so the lock is a
+    green lock) and before the first transaction.
+    """
+    global _installed
+    if _installed:
+        return
+    lock = threading.RLock()
+    original = enginefacade._TransactionContextManager._transaction_scope
+
+    @contextlib.contextmanager
+    def locked_scope(tcm_self: Any, context: Any) -> Iterator[Any]:
+        with lock:
+            with original(tcm_self, context) as resource:
+                yield resource
+
+    enginefacade._TransactionContextManager._transaction_scope = locked_scope  # type: ignore[assignment]
+    _installed = True
