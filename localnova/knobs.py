@@ -161,7 +161,8 @@ class KnobStore:
     def get(self) -> Knobs:
         """Return a snapshot copy of the current knobs."""
         with self._lock:
-            return dataclasses.replace(self._knobs, **{name: list(getattr(self._knobs, name)) for name in _LIST_KNOBS})
+            lists: dict[str, Any] = {name: list(getattr(self._knobs, name)) for name in _LIST_KNOBS}
+            return dataclasses.replace(self._knobs, **lists)
 
     def update(self, changes: dict[str, Any]) -> Knobs:
         """Validate and apply a partial update; return the new knobs."""
