@@ -25,6 +25,8 @@ from localnova import knobs
 EXIT_START_FAILED = 3
 #: Exit status when the keystone child died while the cloud was running.
 EXIT_KEYSTONE_DIED = 1
+#: A stopping cloud exits after this long even if a fixture cleanup hangs.
+STOP_DEADLINE_SECONDS = 45.0
 
 
 def _csv(value: str) -> list[str]:
@@ -260,12 +262,33 @@ def cmd_up(args: argparse.Namespace, ready_out: Any) -> int:
             break
     else:
         LOG.info("signal %s received, stopping", stop.signum)
+    _exit_anyway_after(STOP_DEADLINE_SECONDS, status)
     if keystone is not None:
         keystone.terminate()  # stops while Nova's fixtures are torn down
     cloud.stop()
     if keystone is not None:
         keystone.stop(sleep=eventlet.sleep)
     return status
+
+
+def _exit_anyway_after(seconds: float, status: int) -> None:
+    """Exit the process from a native thread if stopping takes too long.
+
+    A green thread stuck in Nova (e.g. waiting on a lock forever) must not
+    keep a stopped cloud alive: SIGTERM means gone within ``seconds``.
+    """
+    import eventlet.patcher
+
+    native_threading = eventlet.patcher.original("threading")
+    native_time = eventlet.patcher.original("time")
+
+    def watchdog() -> None:
+        native_time.sleep(seconds)
+        sys.stderr.write(f"localnova: still stopping after {seconds:.0f} s; exiting anyway\n")
+        sys.stderr.flush()
+        os._exit(status)
+
+    native_threading.Thread(target=watchdog, name="localnova-stop-watchdog", daemon=True).start()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

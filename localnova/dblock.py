@@ -23,13 +23,34 @@ thread anyway, so the lock costs nothing but ordering.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import logging
 import threading
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
+import greenlet
 from oslo_db.sqlalchemy import enginefacade
 
 _installed = False
+#: After this long waiting for the lock, log who holds it (and keep waiting).
+WAIT_WARNING_SECONDS = 60.0
+#: Nesting depth of transaction scopes in the current green thread.
+_DEPTH: contextvars.ContextVar[int] = contextvars.ContextVar("localnova_dblock_depth")
+LOG = logging.getLogger(__name__)
+
+
+def _report_long_wait(holder: Any) -> None:
+    """Log the stacks of the waiting and the holding green threads."""
+    held_at = "".join(traceback.format_stack(holder.gr_frame)) if holder is not None and holder.gr_frame else "?"
+    LOG.warning(
+        "waited %.0f s for the database lock; waiting at:\n%sheld by %r at:\n%s",
+        WAIT_WARNING_SECONDS,
+        "".join(traceback.format_stack()),
+        holder,
+        held_at,
+    )
 
 
 def install() -> None:
@@ -42,13 +63,27 @@ def install() -> None:
     if _installed:
         return
     lock = threading.RLock()
+    owner: list[Any] = [None]  # the green thread holding the lock
     original = enginefacade._TransactionContextManager._transaction_scope
 
     @contextlib.contextmanager
     def locked_scope(tcm_self: Any, context: Any) -> Iterator[Any]:
-        with lock:
-            with original(tcm_self, context) as resource:
-                yield resource
+        while not lock.acquire(timeout=WAIT_WARNING_SECONDS):
+            _report_long_wait(owner[0])
+        try:
+            if owner[0] is None:
+                owner[0] = greenlet.getcurrent()
+            depth = _DEPTH.get(0)
+            token = _DEPTH.set(depth + 1)
+            try:
+                with original(tcm_self, context) as resource:
+                    yield resource
+            finally:
+                _DEPTH.reset(token)
+                if depth == 0:
+                    owner[0] = None
+        finally:
+            lock.release()
 
     enginefacade._TransactionContextManager._transaction_scope = locked_scope  # type: ignore[assignment]
     _installed = True
