@@ -22,20 +22,21 @@ from collections.abc import Callable, Sequence
 from temporalio import activity
 
 from watcher_temporal.activities.nova import ComputeService, NovaGateway
-from watcher_temporal.errors import PreconditionFailed
-from watcher_temporal.models import MigrationType, ServerSnapshot
-from watcher_temporal.plan_models import (
+from watcher_temporal.contract import (
     MAINTENANCE_DISABLED_REASON,
     ActionType,
     DrainPlan,
     DrainRequest,
     LeftBehind,
     MaintenancePlanInput,
+    MigrationType,
     PlanAction,
     PlanActivity,
+    ServerSnapshot,
     ServiceState,
     validate_plan,
 )
+from watcher_temporal.errors import PreconditionFailed
 
 #: Server statuses Nova can cold-migrate.
 COLD_MIGRATABLE = frozenset({"ACTIVE", "SHUTOFF"})

@@ -35,15 +35,7 @@ from watcher_temporal.activities.nova import (
     MigrationRecord,
     NovaGateway,
 )
-from watcher_temporal.errors import (
-    MigrationFailed,
-    MigrationTimedOut,
-    NovaBusy,
-    NovaUnavailable,
-    PreconditionFailed,
-    RevertFailed,
-)
-from watcher_temporal.models import (
+from watcher_temporal.contract import (
     DESTINATION_MICROVERSION,
     PROGRESS_SIGNAL,
     ExecuteRequest,
@@ -56,11 +48,18 @@ from watcher_temporal.models import (
     PreExecuteResult,
     RevertAction,
     RevertProgress,
-    RevertRequest,
     RevertResult,
     ServerSnapshot,
-    WaitRequest,
+    TrackedMigration,
     WaitResult,
+)
+from watcher_temporal.errors import (
+    MigrationFailed,
+    MigrationTimedOut,
+    NovaBusy,
+    NovaUnavailable,
+    PreconditionFailed,
+    RevertFailed,
 )
 
 logger = logging.getLogger(__name__)
@@ -244,7 +243,7 @@ class MigrateActivities:
     # -- wait_for_migration (poll) ---------------------------------------
 
     @activity.defn(name=MigrateActivity.WAIT.value)
-    async def wait_for_migration(self, request: WaitRequest) -> WaitResult:
+    async def wait_for_migration(self, request: TrackedMigration) -> WaitResult:
         """Wait until Nova finishes, heartbeating progress; confirm cold migrations.
 
         Raises:
@@ -291,7 +290,7 @@ class MigrateActivities:
             await asyncio.sleep(request.params.poll_interval_seconds)
 
     def _observe(
-        self, request: WaitRequest, report: MigrationProgressReport
+        self, request: TrackedMigration, report: MigrationProgressReport
     ) -> tuple[WaitResult | None, MigrationProgressReport]:
         """One poll: look at Nova, act (cold confirm), say whether it is over."""
         params, nova = request.params, self._nova
@@ -393,7 +392,7 @@ class MigrateActivities:
     # -- revert (compensation) -------------------------------------------
 
     @activity.defn(name=MigrateActivity.REVERT.value)
-    async def revert(self, request: RevertRequest) -> RevertResult:
+    async def revert(self, request: TrackedMigration) -> RevertResult:
         """Put the server back on its source, whatever state the migration reached.
 
         Live migration running → abort it; cold in VERIFY_RESIZE → revert the
@@ -425,7 +424,7 @@ class MigrateActivities:
             await asyncio.sleep(interval)
 
     def _revert_step(
-        self, request: RevertRequest, progress: RevertProgress
+        self, request: TrackedMigration, progress: RevertProgress
     ) -> tuple[RevertResult | None, RevertProgress]:
         params, nova = request.params, self._nova
         source = params.source_node

@@ -27,13 +27,13 @@ import openstack.exceptions as os_exceptions
 import requests
 from openstack import utils as os_utils
 
+from watcher_temporal.contract import ServerSnapshot
 from watcher_temporal.errors import (
     MigrationFailed,
     NovaBusy,
     NovaUnavailable,
     PreconditionFailed,
 )
-from watcher_temporal.models import ServerSnapshot
 
 logger = logging.getLogger(__name__)
 

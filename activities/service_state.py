@@ -18,14 +18,14 @@ from collections.abc import Callable
 from temporalio import activity
 
 from watcher_temporal.activities.nova import NovaGateway
-from watcher_temporal.errors import PreconditionFailed
-from watcher_temporal.plan_models import (
+from watcher_temporal.contract import (
     NopRequest,
     PlanActivity,
     ServiceState,
     ServiceStateChange,
     ServiceStateRequest,
 )
+from watcher_temporal.errors import PreconditionFailed
 
 logger = logging.getLogger(__name__)
 

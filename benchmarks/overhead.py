@@ -26,7 +26,7 @@ from localnova import LocalNova
 from localnova.harness import LocalNovaHandle
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.binaries import start_dev_server
-from watcher_temporal.models import MigrateServerInput, MigrationStatus, MigrationType
+from watcher_temporal.contract import MigrateServerInput, MigrationStatus, MigrationType
 from watcher_temporal.starter import start_migration
 from watcher_temporal.worker import build_worker
 

@@ -30,7 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 from localnova import LocalNova
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.binaries import start_dev_server
-from watcher_temporal.plan_models import PlanState, PlanStatus
+from watcher_temporal.contract import PlanState, PlanStatus
 from watcher_temporal.worker import build_worker
 
 

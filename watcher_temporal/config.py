@@ -25,7 +25,7 @@ from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
 from watcher_temporal.codec import codec_from_env, with_codec
-from watcher_temporal.models import DEFAULT_TASK_QUEUE
+from watcher_temporal.contract import DEFAULT_TASK_QUEUE
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"

@@ -33,7 +33,7 @@ from localnova import LocalNova
 from localnova.harness import LocalNovaHandle
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.binaries import start_dev_server
-from watcher_temporal.models import (
+from watcher_temporal.contract import (
     MigrateServerInput,
     MigrationProgress,
     MigrationResult,

@@ -1,8 +1,9 @@
 """Custom search attributes: find every migration of a server, host or plan.
 
-Five Keyword attributes, set by the starters at start time and upserted by
-``MigrateServer`` once its input is valid (so a workflow started by the
-``temporal`` CLI or a parent is found too)::
+Six Keyword attributes. Five are set by the starters at start time and
+upserted by ``MigrateServer`` once its input is valid (so a workflow started by
+the ``temporal`` CLI or a parent is found too); ``WatcherOutcome`` is upserted
+by every migration and plan as it ends::
 
     temporal workflow list --query 'WatcherServerId="<uuid>"'
     temporal workflow list --query 'WatcherSourceHost="host1" OR WatcherDestinationHost="host1"'
@@ -38,9 +39,19 @@ SOURCE_HOST = SearchAttributeKey.for_keyword("WatcherSourceHost")
 DESTINATION_HOST = SearchAttributeKey.for_keyword("WatcherDestinationHost")
 MIGRATION_TYPE = SearchAttributeKey.for_keyword("WatcherMigrationType")
 PLAN_ID = SearchAttributeKey.for_keyword("WatcherPlanId")
+#: How a migration or plan ended: SUCCEEDED, SKIPPED, REVERTED, CANCELLED or
+#: FAILED (Temporal's own status says COMPLETED for the first three).
+OUTCOME = SearchAttributeKey.for_keyword("WatcherOutcome")
 
 #: Every attribute of the project, in registration order.
-ALL_KEYS: tuple[SearchAttributeKey[str], ...] = (SERVER_ID, SOURCE_HOST, DESTINATION_HOST, MIGRATION_TYPE, PLAN_ID)
+ALL_KEYS: tuple[SearchAttributeKey[str], ...] = (
+    SERVER_ID,
+    SOURCE_HOST,
+    DESTINATION_HOST,
+    MIGRATION_TYPE,
+    PLAN_ID,
+    OUTCOME,
+)
 
 
 def dev_server_args() -> list[str]:

@@ -1,6 +1,6 @@
 """Start and follow ``MigrateServer`` workflows from Python.
 
-Every starter uses :func:`watcher_temporal.models.migration_workflow_id`
+Every starter uses :func:`watcher_temporal.contract.migration_workflow_id`
 (``migrate-<server uuid>``), and refuses to start a second migration of a
 server while one runs; a finished one may be started again.
 """
@@ -11,13 +11,13 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from watcher_temporal.errors import MigrationAlreadyRunning
-from watcher_temporal.models import (
+from watcher_temporal.contract import (
     DEFAULT_TASK_QUEUE,
     MigrateServerInput,
     MigrationResult,
     migration_workflow_id,
 )
+from watcher_temporal.errors import MigrationAlreadyRunning
 from watcher_temporal.search_attributes import migration_attributes
 from watcher_temporal.workflows.migrate_server import MigrateServer
 

@@ -1,9 +1,11 @@
 """Workflow definitions: decisions only, no I/O (see each module's docstring)."""
 
+from watcher_temporal.workflows.drain_host import DrainHost
 from watcher_temporal.workflows.maintenance_plan import BuildDrainPlan, MaintenancePlan
 from watcher_temporal.workflows.migrate_server import MigrateServer
 
-#: Every workflow the worker registers.
-ALL_WORKFLOWS = [MigrateServer, MaintenancePlan, BuildDrainPlan]
+#: Every workflow the worker registers (``BuildDrainPlan`` only so that runs an
+#: older CLI started still finish; ``DrainHost`` replaces it).
+ALL_WORKFLOWS = [MigrateServer, MaintenancePlan, DrainHost, BuildDrainPlan]
 
-__all__ = ["ALL_WORKFLOWS", "BuildDrainPlan", "MaintenancePlan", "MigrateServer"]
+__all__ = ["ALL_WORKFLOWS", "BuildDrainPlan", "DrainHost", "MaintenancePlan", "MigrateServer"]

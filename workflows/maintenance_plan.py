@@ -30,12 +30,11 @@ import heapq
 from collections import Counter
 from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import (
     ActivityError,
-    ApplicationError,
     ChildWorkflowError,
     FailureError,
     WorkflowAlreadyStartedError,
@@ -46,15 +45,7 @@ from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from pydantic import JsonValue
 
-    from watcher_temporal.errors import PreconditionFailed
-    from watcher_temporal.models import (
-        MigrateServerInput,
-        MigrationResult,
-        MigrationStatus,
-        migration_workflow_id,
-        validate_input,
-    )
-    from watcher_temporal.plan_models import (
+    from watcher_temporal.contract import (
         DONE_ACTION_STATES,
         MAX_PARALLEL_LIMIT,
         SET_MAX_PARALLEL_UPDATE,
@@ -66,6 +57,9 @@ with workflow.unsafe.imports_passed_through():
         DrainPlan,
         DrainRequest,
         MaintenancePlanInput,
+        MigrateServerInput,
+        MigrationResult,
+        MigrationStatus,
         NopParams,
         NopRequest,
         OnFailure,
@@ -80,18 +74,24 @@ with workflow.unsafe.imports_passed_through():
         ServiceStateRequest,
         SleepParams,
         UndoRecord,
+        WorkflowType,
         count_states,
+        migration_workflow_id,
+        plan_id_problem,
+        validate_input,
         validate_plan,
     )
-    from watcher_temporal.search_attributes import PLAN_ID, migration_attributes
-    from watcher_temporal.workflows.migrate_server import failure_text, short_options
+    from watcher_temporal.errors import InvalidInput, describe_failure, from_failure
+    from watcher_temporal.search_attributes import OUTCOME, PLAN_ID, migration_attributes
+    from watcher_temporal.workflows.activity_options import short_options
 
 T = TypeVar("T")
 
 #: A nop only logs; a local activity keeps it to one marker event.
 NOP_TIMEOUT = timedelta(seconds=30)
-#: Child workflow type of every migration.
-MIGRATE_WORKFLOW = "MigrateServer"
+#: ``workflow.patched`` ids (histories recorded before them replay without them).
+CANONICAL_ID_PATCH = "canonical-workflow-id"
+OUTCOME_PATCH = "outcome-search-attribute"
 #: History events one action adds (at least): child initiated/started/closed
 #: (+ cancel requests), activity scheduled/started/closed, timer started/fired,
 #: one local-activity marker.
@@ -116,16 +116,6 @@ class _Outcome:
         self.undo = undo
 
 
-def child_failure_text(err: BaseException) -> str:
-    """One line naming why a child workflow failed."""
-    if isinstance(err, ChildWorkflowError):
-        cause = err.cause
-        if isinstance(cause, ApplicationError):
-            return f"{err.workflow_type} failed: {cause.type or 'error'}: {cause.message}"
-        return f"{err.workflow_type} failed: {cause or err}"
-    return failure_text(err)
-
-
 async def _finish_even_if_cancelled(coro: Awaitable[T]) -> T:
     """Await ``coro`` to its end even if the plan is cancelled meanwhile.
 
@@ -139,7 +129,7 @@ async def _finish_even_if_cancelled(coro: Awaitable[T]) -> T:
         return await inner
 
 
-@workflow.defn(name="MaintenancePlan")
+@workflow.defn(name=WorkflowType.MAINTENANCE_PLAN)
 class MaintenancePlan:
     """Run a Watcher action plan with a sliding window and a failure policy."""
 
@@ -224,6 +214,17 @@ class MaintenancePlan:
             InvalidInput: the plan broke a rule; names every problem.
         """
         plan = validate_plan(request)
+        if workflow.patched(CANONICAL_ID_PATCH):
+            problem = plan_id_problem(workflow.info().workflow_id)
+            if problem is not None:
+                raise InvalidInput(
+                    f"workflow id {workflow.info().workflow_id[:120]!r}: {problem}",
+                    [{"action": "(plan)", "field": "(workflow id)", "rule": problem}],
+                )
+        return await self._run_plan(plan, progress)
+
+    async def _run_plan(self, plan: MaintenancePlanInput, progress: PlanProgress | None) -> PlanStatus:
+        """Run a validated plan to its end (or continue as new); the body of every plan workflow."""
         if progress is None:  # continue-as-new keeps the workflow's attributes
             workflow.upsert_search_attributes([PLAN_ID.value_set(workflow.info().workflow_id)])
         self._load(plan, progress)
@@ -234,15 +235,25 @@ class MaintenancePlan:
             if workflow.cancellation_reason() is None:
                 raise
             await self._cancel_running()
+            self._set_outcome(PlanState.CANCELLED.value)
             raise
         if carry_on:
             await workflow.wait_condition(workflow.all_handlers_finished)
-            workflow.continue_as_new(args=[plan, self._progress()])
+            self._continue_as_new(plan, self._progress())
         if self._failed and plan.on_failure is OnFailure.ROLLBACK:
             await asyncio.shield(asyncio.ensure_future(self._rollback()))
         self._finish()
+        self._set_outcome(self._state.value)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
+
+    def _continue_as_new(self, plan: MaintenancePlanInput, progress: PlanProgress) -> NoReturn:
+        workflow.continue_as_new(args=[plan, progress])
+
+    def _set_outcome(self, outcome: str) -> None:
+        """Make the plan's ending searchable (``WatcherOutcome``)."""
+        if workflow.patched(OUTCOME_PATCH):
+            workflow.upsert_search_attributes([OUTCOME.value_set(outcome)])
 
     def _load(self, plan: MaintenancePlanInput, progress: PlanProgress | None) -> None:
         self._plan = plan
@@ -331,7 +342,7 @@ class MaintenancePlan:
         except asyncio.CancelledError:
             outcome = _Outcome(ActionState.CANCELLED, "cancelled with the plan")
         except FailureError as err:  # an action's failure must not fail the plan (a bug should)
-            outcome = _Outcome(ActionState.FAILED, failure_text(err))
+            outcome = _Outcome(ActionState.FAILED, describe_failure(err))
         self._running.pop(action.id, None)
         self._host_load.subtract(self._hosts[action.id])
         self._set(action.id, state=outcome.state, reason=outcome.reason, finished_at=workflow.now())
@@ -420,7 +431,7 @@ class MaintenancePlan:
         except ChildWorkflowError as err:
             if is_cancelled_exception(err):
                 return _Outcome(ActionState.CANCELLED, f"cancelled with the plan; {child_id} aborted and reverted")
-            return _Outcome(ActionState.FAILED, child_failure_text(err))
+            return _Outcome(ActionState.FAILED, describe_failure(err))
         if result.status is MigrationStatus.SUCCEEDED:
             return _Outcome(ActionState.SUCCEEDED, result.reason, UndoRecord(final_host=result.final_host))
         if result.status is MigrationStatus.SKIPPED:
@@ -429,7 +440,7 @@ class MaintenancePlan:
 
     async def _child(self, params: MigrateServerInput, summary: str) -> MigrationResult:
         return await workflow.execute_child_workflow(
-            MIGRATE_WORKFLOW,
+            WorkflowType.MIGRATE_SERVER,
             params,
             id=migration_workflow_id(params.resource_id),
             result_type=MigrationResult,
@@ -467,7 +478,6 @@ class MaintenancePlan:
             request,
             result_type=ServiceStateChange,
             summary=f"{action_id}: set nova-compute on {request.host} {request.state.value}",
-            heartbeat_timeout=timedelta(seconds=30),
             **short_options(),
         )
 
@@ -488,7 +498,7 @@ class MaintenancePlan:
             try:
                 outcome, text = await self._revert(action_id)
             except FailureError as err:  # one failed revert must not stop the others
-                outcome, text = RevertOutcome.REVERT_FAILED, child_failure_text(err)
+                outcome, text = RevertOutcome.REVERT_FAILED, describe_failure(err)
             self._set(action_id, revert=outcome, revert_reason=text)
 
     async def _revert(self, action_id: str) -> tuple[RevertOutcome, str]:
@@ -540,7 +550,7 @@ def _describe(params: MigrateServerInput) -> str:
     return f"{params.migration_type.value} {params.resource_id} {params.source_node}→{dest}"
 
 
-@workflow.defn(name="BuildDrainPlan")
+@workflow.defn(name=WorkflowType.BUILD_DRAIN_PLAN)
 class BuildDrainPlan:
     """Build a ``drain-host`` plan on a worker (which holds the Nova credentials).
 
@@ -566,10 +576,7 @@ class BuildDrainPlan:
                 **short_options(),
             )
         except ActivityError as err:
-            cause = err.cause
-            if isinstance(cause, ApplicationError) and cause.type == PreconditionFailed.__name__:
-                raise PreconditionFailed(cause.message) from None
-            raise
+            raise from_failure(err) from None
 
 
 def parse_drain_request(request: DrainRequest | JsonValue) -> DrainRequest:

@@ -19,20 +19,12 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, JsonValue
 
-    from watcher_temporal.errors import (
-        NON_RETRYABLE_ERROR_TYPES,
-        PreconditionFailed,
-        RevertFailed,
-        WatcherTemporalError,
-    )
-    from watcher_temporal.metrics import record_migration, record_revert
-    from watcher_temporal.models import (
+    from watcher_temporal.contract import (
         PROGRESS_QUERY,
         PROGRESS_SIGNAL,
         ExecuteRequest,
@@ -46,58 +38,27 @@ with workflow.unsafe.imports_passed_through():
         Phase,
         PostExecuteRequest,
         PreExecuteResult,
-        RevertRequest,
         RevertResult,
         ServerSnapshot,
         Timings,
-        WaitRequest,
+        TrackedMigration,
         WaitResult,
+        WorkflowType,
+        migration_workflow_id,
         validate_input,
     )
-    from watcher_temporal.search_attributes import DESTINATION_HOST, as_updates, migration_attributes
+    from watcher_temporal.errors import InvalidInput, RevertFailed, describe_failure, from_failure
+    from watcher_temporal.metrics import record_migration, record_revert
+    from watcher_temporal.search_attributes import DESTINATION_HOST, OUTCOME, as_updates, migration_attributes
+    from watcher_temporal.workflows.activity_options import long_options, short_options
 
 R = TypeVar("R", bound=BaseModel)
 
-#: Retries for the short activities: transient Nova trouble, worker restarts.
-SHORT_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=8,
-    non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
-)
-#: Retries for the long, heartbeating activities: bounded by schedule-to-close.
-LONG_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-    non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
-)
-SHORT_TIMEOUT = timedelta(seconds=60)
-EXECUTE_TIMEOUT = timedelta(seconds=120)
-#: Slack given to the long activities beyond their own deadline: the activity
-#: raises MigrationTimedOut itself; Temporal's timeouts are the safety net.
-LONG_SLACK = timedelta(seconds=120)
-
-
-def short_options(start_to_close: timedelta = SHORT_TIMEOUT) -> dict[str, Any]:
-    """Options of a short activity: one Nova look or request, retried."""
-    return {"start_to_close_timeout": start_to_close, "retry_policy": SHORT_RETRY}
-
-
-def long_options(deadline_in: timedelta, poll_interval_seconds: float) -> dict[str, Any]:
-    """Options of a heartbeating activity that works until its own deadline.
-
-    It heartbeats once per poll interval, so three missed beats mean its
-    worker is gone and another worker should resume it.
-    """
-    budget = deadline_in + LONG_SLACK
-    return {
-        "start_to_close_timeout": budget,
-        "schedule_to_close_timeout": budget + LONG_SLACK,
-        "heartbeat_timeout": timedelta(seconds=max(10.0, 3 * poll_interval_seconds)),
-        "retry_policy": LONG_RETRY,
-    }
+#: ``workflow.patched`` id of the check that the workflow runs under its
+#: canonical id (histories recorded before it replay without the check).
+CANONICAL_ID_PATCH = "canonical-workflow-id"
+#: ``workflow.patched`` id of the ``WatcherOutcome`` upsert at the end.
+OUTCOME_PATCH = "outcome-search-attribute"
 
 
 def parse_migrate_input(request: MigrateServerInput | JsonValue) -> MigrateServerInput:
@@ -105,21 +66,7 @@ def parse_migrate_input(request: MigrateServerInput | JsonValue) -> MigrateServe
     return validate_input(MigrateServerInput, request, what="MigrateServer input")
 
 
-def failure_text(err: BaseException) -> str:
-    """One line naming what failed, for results and error messages."""
-    if is_cancelled_exception(err):
-        return "workflow cancelled"
-    if isinstance(err, ActivityError):
-        cause = err.cause
-        if isinstance(cause, ApplicationError):
-            return f"{err.activity_type} failed: {cause.type or 'error'}: {cause.message}"
-        if isinstance(cause, TimeoutError):
-            return f"{err.activity_type} timed out ({cause.type.name if cause.type else 'timeout'})"
-        return f"{err.activity_type} failed: {cause or err}"
-    return str(err)
-
-
-@workflow.defn(name="MigrateServer")
+@workflow.defn(name=WorkflowType.MIGRATE_SERVER)
 class MigrateServer:
     """Move one server between compute hosts, live or cold, and never lose it."""
 
@@ -167,9 +114,24 @@ class MigrateServer:
         self._record_outcome(result.status.value.lower())
         return result
 
+    def _record_outcome(self, outcome: str) -> None:
+        """Count the ending in metrics and make it searchable (``WatcherOutcome``)."""
+        seconds = (workflow.now() - workflow.info().start_time).total_seconds()
+        record_migration(workflow.metric_meter(), outcome=outcome, migration_type=self._migration_type, seconds=seconds)
+        if workflow.patched(OUTCOME_PATCH):
+            workflow.upsert_search_attributes([OUTCOME.value_set(outcome.upper())])
+
     async def _migrate(self, request: MigrateServerInput | JsonValue) -> MigrationResult:
         started = workflow.now()
         params = parse_migrate_input(request)
+        if workflow.patched(CANONICAL_ID_PATCH):
+            expected = migration_workflow_id(params.resource_id)
+            if workflow.info().workflow_id != expected:
+                raise InvalidInput(
+                    f"a migration of server {params.resource_id} runs only as workflow {expected!r} "
+                    f"(not {workflow.info().workflow_id[:120]!r}), so one server is never moved twice at once",
+                    [{"field": "(workflow id)", "rule": f"must be {expected}"}],
+                )
         self._update(resource_id=params.resource_id)
         self._migration_type = params.migration_type.value
         # Findable by server and host even when started without the attributes
@@ -194,7 +156,7 @@ class MigrateServer:
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise  # cancelled before anything moved: nothing to revert
-            raise _as_workflow_failure(err) from None
+            raise from_failure(err) from None
         if pre.skip_reason is not None or pre.server is None:
             return self._result(params, started, MigrationStatus.SKIPPED, pre.skip_reason or "skipped", pre.server)
         original = pre.server
@@ -208,7 +170,6 @@ class MigrateServer:
                 ExecuteRequest(params=params, original=original, baseline_migration_id=pre.baseline_migration_id),
                 ExecuteResult,
                 f"start {what}",
-                short_options(EXECUTE_TIMEOUT),
             )
             self._update(migration_id=executed.migration_id)
             budget = timedelta(seconds=params.timeout_seconds)
@@ -216,7 +177,7 @@ class MigrateServer:
             waited = await self._step(
                 Phase.WAITING,
                 MigrateActivity.WAIT,
-                WaitRequest(
+                TrackedMigration(
                     params=params,
                     original=original,
                     migration_id=executed.migration_id,
@@ -240,7 +201,7 @@ class MigrateServer:
             cancelled = workflow.cancellation_reason() is not None and is_cancelled_exception(err)
             if isinstance(err, asyncio.CancelledError) and not cancelled:
                 raise
-            cause = failure_text(err)
+            cause = describe_failure(err)
             self._update(error=cause)
             migration_id = executed.migration_id if executed else self._progress.migration_id
             revert = await self._revert(params, original, migration_id, pre.baseline_migration_id, cause, what)
@@ -284,9 +245,9 @@ class MigrateServer:
 
         It is shielded: a cancellation that triggered it must not cancel it.
         """
-        budget = timedelta(seconds=params.timeout_seconds)
+        budget = timedelta(seconds=params.revert_timeout_seconds)
         deadline = workflow.now() + budget
-        request = RevertRequest(
+        request = TrackedMigration(
             params=params,
             original=original,
             migration_id=migration_id,
@@ -309,8 +270,8 @@ class MigrateServer:
         except ActivityError as revert_err:
             self._update(phase=Phase.DONE)
             raise RevertFailed(
-                f"{cause}; and the revert failed: {failure_text(revert_err)}",
-                {"cause": cause, "revert_error": failure_text(revert_err)},
+                f"{cause}; and the revert failed: {describe_failure(revert_err)}",
+                {"cause": cause, "revert_error": describe_failure(revert_err)},
             ) from None
         self._update(revert=revert, phase=Phase.DONE)
         record_revert(workflow.metric_meter(), action=revert.action.value, migration_type=params.migration_type.value)
@@ -333,10 +294,6 @@ class MigrateServer:
         return await workflow.execute_activity(
             name.value, arg, result_type=result_type, summary=summary, **(options or short_options())
         )
-
-    def _record_outcome(self, outcome: str) -> None:
-        seconds = (workflow.now() - workflow.info().start_time).total_seconds()
-        record_migration(workflow.metric_meter(), outcome=outcome, migration_type=self._migration_type, seconds=seconds)
 
     def _enter(self, phase: Phase) -> None:
         now = workflow.now()
@@ -380,11 +337,3 @@ class MigrateServer:
                 phases=dict(self._phases),
             ),
         )
-
-
-def _as_workflow_failure(err: ActivityError) -> WatcherTemporalError | ApplicationError:
-    """Fail the workflow with the activity's own error type, not a wrapper."""
-    cause = err.cause
-    if isinstance(cause, ApplicationError) and cause.type == PreconditionFailed.__name__:
-        return PreconditionFailed(cause.message)
-    return ApplicationError(failure_text(err), type=type(err).__name__, non_retryable=True)

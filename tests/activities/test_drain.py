@@ -8,9 +8,8 @@ import pytest
 
 from watcher_temporal.activities.drain import build_drain_plan
 from watcher_temporal.activities.nova import ComputeService
+from watcher_temporal.contract import ActionType, DrainRequest, ServerSnapshot, validate_plan
 from watcher_temporal.errors import PreconditionFailed
-from watcher_temporal.models import ServerSnapshot
-from watcher_temporal.plan_models import ActionType, DrainRequest, validate_plan
 
 
 def svc(host: str, *, enabled: bool = True, up: bool = True) -> ComputeService:

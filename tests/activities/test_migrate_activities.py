@@ -20,17 +20,16 @@ from localnova.harness import LocalNovaHandle
 from tests.realstack import boot_on, nova_migrations
 from watcher_temporal.activities.migrate import MigrateActivities
 from watcher_temporal.activities.nova import NovaGateway
-from watcher_temporal.errors import MigrationTimedOut, PreconditionFailed
-from watcher_temporal.models import (
+from watcher_temporal.contract import (
     ExecuteRequest,
     ExecuteResult,
     MigrateServerInput,
     MigrationProgressReport,
     PreExecuteResult,
     RevertAction,
-    RevertRequest,
-    WaitRequest,
+    TrackedMigration,
 )
+from watcher_temporal.errors import MigrationTimedOut, PreconditionFailed
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +97,7 @@ async def test_revert_when_nothing_moved_does_nothing(acts: MigrateActivities, l
     server_id = boot_on(localnova, "host1")
     p = params(server_id)
     pre = await run(acts.pre_execute, p)
-    request = RevertRequest(params=p, original=pre.server, deadline=soon())
+    request = TrackedMigration(params=p, original=pre.server, deadline=soon())
     result = await run(acts.revert, request)
     twice = await run(acts.revert, request)
     assert result.action is twice.action is RevertAction.NOTHING_TO_DO
@@ -114,7 +113,7 @@ async def test_revert_after_a_finished_live_migration_moves_the_server_back(
     pre = await run(acts.pre_execute, p)
     localnova.conn.compute.live_migrate_server(server_id, host="host2", block_migration="auto")
     localnova.wait_server(server_id, "ACTIVE", host="host2")
-    result = await run(acts.revert, RevertRequest(params=p, original=pre.server, deadline=soon()))
+    result = await run(acts.revert, TrackedMigration(params=p, original=pre.server, deadline=soon()))
     assert result.action is RevertAction.MIGRATED_BACK
     assert result.server.host == "host1"
     assert [m.status for m in nova_migrations(localnova, server_id)] == ["completed", "completed"]
@@ -128,7 +127,7 @@ async def test_revert_of_a_cold_migration_in_verify_resize_reverts_the_resize(
     pre = await run(acts.pre_execute, p)
     localnova.conn.compute.migrate_server(server_id, host="host2")
     localnova.wait_server(server_id, "VERIFY_RESIZE")
-    result = await run(acts.revert, RevertRequest(params=p, original=pre.server, deadline=soon()))
+    result = await run(acts.revert, TrackedMigration(params=p, original=pre.server, deadline=soon()))
     assert result.action is RevertAction.RESIZE_REVERTED
     assert (result.server.host, result.server.status) == ("host1", "ACTIVE")
     assert [m.status for m in nova_migrations(localnova, server_id)] == ["reverted"]
@@ -141,7 +140,7 @@ async def test_wait_resumes_from_its_heartbeat_details(acts: MigrateActivities, 
     pre, executed = await started(acts, p)
     earlier = MigrationProgressReport(migration_id=executed.migration_id, polls=41, nova_migration_status="running")
     heartbeats: list[Any] = []
-    request = WaitRequest(
+    request = TrackedMigration(
         params=p,
         original=pre.server,
         migration_id=executed.migration_id,
@@ -162,13 +161,13 @@ async def test_wait_gives_up_at_its_deadline(acts: MigrateActivities, localnova:
     server_id = boot_on(localnova, "host1")
     p = params(server_id)
     pre, executed = await started(acts, p)
-    request = WaitRequest(params=p, original=pre.server, migration_id=executed.migration_id, deadline=soon(1))
+    request = TrackedMigration(params=p, original=pre.server, migration_id=executed.migration_id, deadline=soon(1))
     with pytest.raises(MigrationTimedOut) as timed_out:
         await run(acts.wait_for_migration, request)
     assert timed_out.value.non_retryable
     assert "at the deadline" in timed_out.value.message
     # Leave the cloud clean for the next test: abort what we started.
-    await run(acts.revert, RevertRequest(params=p, original=pre.server, deadline=soon()))
+    await run(acts.revert, TrackedMigration(params=p, original=pre.server, deadline=soon()))
 
 
 async def test_pre_execute_refuses_a_server_with_a_task_in_progress(

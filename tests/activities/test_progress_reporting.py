@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from watcher_temporal.activities.migrate import memory_copied, worth_telling
-from watcher_temporal.models import MigrationProgressReport
+from watcher_temporal.contract import MigrationProgressReport
 
 
 def report(status: str = "running", remaining: int | None = None, total: int | None = 1000) -> MigrationProgressReport:

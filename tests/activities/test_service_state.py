@@ -11,7 +11,7 @@ from temporalio.testing import ActivityEnvironment
 from localnova.harness import LocalNovaHandle
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.activities.service_state import ServiceStateActivities
-from watcher_temporal.plan_models import ServiceState, ServiceStateChange, ServiceStateRequest
+from watcher_temporal.contract import ServiceState, ServiceStateChange, ServiceStateRequest
 
 pytestmark = pytest.mark.integration
 

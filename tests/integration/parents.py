@@ -12,7 +12,7 @@ import asyncio
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from watcher_temporal.models import MigrateServerInput, MigrationResult, migration_workflow_id
+    from watcher_temporal.contract import MigrateServerInput, MigrationResult, migration_workflow_id
 
 
 @workflow.defn(name="MigrateMany")

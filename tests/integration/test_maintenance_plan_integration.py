@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from localnova.harness import LocalNovaHandle
 from tests.realstack import REPO, RunningWorker, boot_on
 from watcher_temporal.cli import drain_host
-from watcher_temporal.plan_models import (
+from watcher_temporal.contract import (
     ActionState,
     DrainPlan,
     PlanState,

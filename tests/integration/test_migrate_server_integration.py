@@ -21,7 +21,7 @@ from localnova.harness import LocalNovaHandle
 from tests.conditions import until
 from tests.realstack import RunningWorker, boot_on, nova_migrations
 from watcher_temporal.binaries import temporal_cli_path
-from watcher_temporal.models import (
+from watcher_temporal.contract import (
     MigrateServerInput,
     MigrationProgress,
     MigrationResult,

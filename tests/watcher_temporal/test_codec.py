@@ -31,7 +31,7 @@ from watcher_temporal.codec import (
     with_codec,
 )
 from watcher_temporal.codec_server import make_server
-from watcher_temporal.models import MigrateServerInput, MigrationResult, MigrationStatus
+from watcher_temporal.contract import MigrateServerInput, MigrationResult, MigrationStatus
 from watcher_temporal.starter import start_migration
 from watcher_temporal.worker import build_worker
 

@@ -7,7 +7,12 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from watcher_temporal.models import MigrateServerInput, MigrationType, describe_validation_error, migration_workflow_id
+from watcher_temporal.contract import (
+    MigrateServerInput,
+    MigrationType,
+    describe_validation_error,
+    migration_workflow_id,
+)
 
 UUID = "0B5B6C5A-9B8E-4F0A-8F4E-6F1D2B3C4D5E"
 

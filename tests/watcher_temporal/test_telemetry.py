@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from localnova.harness import LocalNova, LocalNovaHandle
 from watcher_temporal.activities.nova import NovaGateway
-from watcher_temporal.models import MigrateServerInput, MigrationStatus
+from watcher_temporal.contract import MigrateServerInput, MigrationStatus
 from watcher_temporal.starter import start_migration
 from watcher_temporal.telemetry import _span_name, instrument_requests, tracing_interceptor, uninstrument_requests
 from watcher_temporal.worker import build_worker

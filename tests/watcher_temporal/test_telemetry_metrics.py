@@ -15,8 +15,8 @@ from tests.conditions import until
 from tests.realstack import boot_on
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.config import data_converter
+from watcher_temporal.contract import MigrateServerInput, MigrationStatus
 from watcher_temporal.metrics import DURATION, MIGRATIONS, runtime_from_env
-from watcher_temporal.models import MigrateServerInput, MigrationStatus
 from watcher_temporal.starter import start_migration
 from watcher_temporal.worker import build_worker
 

@@ -24,20 +24,18 @@ from temporalio import activity, workflow
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from watcher_temporal.errors import PreconditionFailed
-    from watcher_temporal.models import (
+    from watcher_temporal.contract import (
         MigrateServerInput,
         MigrationResult,
         MigrationStatus,
-        Timings,
-    )
-    from watcher_temporal.plan_models import (
         NopRequest,
         PlanActivity,
         ServiceState,
         ServiceStateChange,
         ServiceStateRequest,
+        Timings,
     )
+    from watcher_temporal.errors import PreconditionFailed
 
 OK, REVERTED, PRECONDITION, SKIP = "ok", "reverted", "precondition", "skip"
 

@@ -14,8 +14,7 @@ from typing import Any
 
 from temporalio import activity
 
-from watcher_temporal.errors import MigrationFailed, MigrationTimedOut, PreconditionFailed, RevertFailed
-from watcher_temporal.models import (
+from watcher_temporal.contract import (
     PROGRESS_SIGNAL,
     ExecuteRequest,
     ExecuteResult,
@@ -25,12 +24,12 @@ from watcher_temporal.models import (
     PostExecuteRequest,
     PreExecuteResult,
     RevertAction,
-    RevertRequest,
     RevertResult,
     ServerSnapshot,
-    WaitRequest,
+    TrackedMigration,
     WaitResult,
 )
+from watcher_temporal.errors import MigrationFailed, MigrationTimedOut, PreconditionFailed, RevertFailed
 
 SERVER_ID = "3f0c6a1e-2b4d-4e8f-9a7b-5c6d7e8f9a0b"
 SOURCE, DEST = "host1", "host2"
@@ -62,7 +61,7 @@ async def _ok_execute(request: ExecuteRequest) -> ExecuteResult:
     return ExecuteResult(migration_id="7")
 
 
-async def _ok_wait(request: WaitRequest) -> WaitResult:
+async def _ok_wait(request: TrackedMigration) -> WaitResult:
     return WaitResult(server=server(DEST), nova_migration_status="completed", polls=3)
 
 
@@ -70,7 +69,7 @@ async def _ok_post(request: PostExecuteRequest) -> ServerSnapshot:
     return server(DEST)
 
 
-async def _ok_revert(request: RevertRequest) -> RevertResult:
+async def _ok_revert(request: TrackedMigration) -> RevertResult:
     return RevertResult(action=RevertAction.ABORTED, steps=["aborted live migration 7"], server=server())
 
 
@@ -78,19 +77,19 @@ async def fail_precondition(params: MigrateServerInput) -> PreExecuteResult:
     raise PreconditionFailed("destination_node 'host2': its compute service is disabled")
 
 
-async def fail_in_nova(request: WaitRequest) -> WaitResult:
+async def fail_in_nova(request: TrackedMigration) -> WaitResult:
     raise MigrationFailed("Nova marked migration 7 error")
 
 
-async def time_out(request: WaitRequest) -> WaitResult:
+async def time_out(request: TrackedMigration) -> WaitResult:
     raise MigrationTimedOut("migration 7 still running at the deadline (1 s)")
 
 
-async def fail_revert(request: RevertRequest) -> RevertResult:
+async def fail_revert(request: TrackedMigration) -> RevertResult:
     raise RevertFailed("moving the server back to 'host1' failed")
 
 
-async def wait_until_cancelled(request: WaitRequest) -> WaitResult:
+async def wait_until_cancelled(request: TrackedMigration) -> WaitResult:
     """Heartbeat with progress like the real wait, until cancelled."""
     info = activity.info()
     handle = activity.client().get_workflow_handle(info.workflow_id or "", run_id=info.workflow_run_id)
@@ -132,7 +131,7 @@ class StandInActivities:
         return await self._play("execute", self.execute_does, request)
 
     @activity.defn(name=MigrateActivity.WAIT.value)
-    async def wait_for_migration(self, request: WaitRequest) -> WaitResult:
+    async def wait_for_migration(self, request: TrackedMigration) -> WaitResult:
         return await self._play("wait_for_migration", self.wait_does, request)
 
     @activity.defn(name=MigrateActivity.POST_EXECUTE.value)
@@ -140,7 +139,7 @@ class StandInActivities:
         return await self._play("post_execute", self.post_execute_does, request)
 
     @activity.defn(name=MigrateActivity.REVERT.value)
-    async def revert(self, request: RevertRequest) -> RevertResult:
+    async def revert(self, request: TrackedMigration) -> RevertResult:
         return await self._play("revert", self.revert_does, request)
 
     def all(self) -> list[Callable[..., Any]]:

@@ -24,7 +24,7 @@ from temporalio.worker import Worker
 from tests.conditions import until
 from tests.workflows.plan_standins import PRECONDITION, REVERTED, SKIP, PlanRecorder, StandInMigrateServer
 from tests.workflows.test_migrate_server import record
-from watcher_temporal.plan_models import (
+from watcher_temporal.contract import (
     SET_MAX_PARALLEL_UPDATE,
     STATUS_QUERY,
     ActionState,

@@ -24,8 +24,7 @@ from temporalio.worker import Worker
 from tests.conditions import until
 from tests.workflows import standins
 from tests.workflows.standins import DEST, SOURCE, StandInActivities, migrate_input
-from watcher_temporal.errors import MigrationAlreadyRunning
-from watcher_temporal.models import (
+from watcher_temporal.contract import (
     MigrateServerInput,
     MigrationProgress,
     MigrationResult,
@@ -34,6 +33,7 @@ from watcher_temporal.models import (
     RevertAction,
     migration_workflow_id,
 )
+from watcher_temporal.errors import MigrationAlreadyRunning
 from watcher_temporal.starter import start_migration
 from watcher_temporal.workflows.migrate_server import MigrateServer
 
@@ -49,11 +49,15 @@ async def running_worker(env: WorkflowEnvironment, activities: StandInActivities
 
 async def start(env: WorkflowEnvironment, task_queue: str, payload: Any) -> WorkflowHandle[Any, Any]:
     """Start with raw JSON input, as the ``temporal`` CLI would."""
-    server_id = payload.get("resource_id", "none") if isinstance(payload, dict) else "none"
+    server_id = payload.get("resource_id") if isinstance(payload, dict) else None
+    try:
+        workflow_id = migration_workflow_id(str(server_id))
+    except ValueError:  # bad input: the workflow refuses it before looking at its id
+        workflow_id = f"migrate-bad-input-{uuid.uuid4().hex[:6]}"
     return await env.client.start_workflow(
         "MigrateServer",
         payload,
-        id=f"migrate-{server_id}-{uuid.uuid4().hex[:6]}",
+        id=workflow_id,
         task_queue=task_queue,
         result_type=MigrationResult,
     )

@@ -34,13 +34,13 @@ from watcher_temporal.cli.exit_codes import ExitCode
 from watcher_temporal.cli.options import Session
 from watcher_temporal.cli.progress import follow as follow_progress
 from watcher_temporal.cli.report import describe, fail, print_report
-from watcher_temporal.models import describe_validation_error
-from watcher_temporal.plan_models import (
+from watcher_temporal.contract import (
     PLAN_WORKFLOW_ID_PREFIX,
     DrainPlan,
     DrainRequest,
     OnFailure,
     PlanStatus,
+    describe_validation_error,
 )
 
 #: Seconds between two status polls while ``--wait`` follows the plan.

@@ -12,8 +12,8 @@ from watcher_temporal.cli.options import Session, add_wait_options
 from watcher_temporal.cli.progress import finish
 from watcher_temporal.cli.report import MIGRATE_WORKFLOW, Report, print_report
 from watcher_temporal.cli.servers import resolve_server
+from watcher_temporal.contract import MigrateServerInput, describe_validation_error
 from watcher_temporal.errors import MigrationAlreadyRunning
-from watcher_temporal.models import MigrateServerInput, describe_validation_error
 from watcher_temporal.starter import start_migration
 
 

@@ -10,7 +10,7 @@ import uuid
 from temporalio.client import Client
 
 from watcher_temporal.config import TemporalSettings, connect_client
-from watcher_temporal.models import migration_workflow_id
+from watcher_temporal.contract import migration_workflow_id
 from watcher_temporal.telemetry import configure_tracing, tracing_interceptor
 
 #: Default seconds between two progress polls while following a workflow.

@@ -14,8 +14,7 @@ from temporalio.exceptions import ApplicationError, CancelledError, TerminatedEr
 from temporalio.service import RPCError, RPCStatusCode
 
 from watcher_temporal.cli.exit_codes import ExitCode, UsageError
-from watcher_temporal.models import PROGRESS_QUERY
-from watcher_temporal.plan_models import STATUS_QUERY
+from watcher_temporal.contract import PROGRESS_QUERY, STATUS_QUERY
 from watcher_temporal.search_attributes import keyword_values
 
 MIGRATE_WORKFLOW = "MigrateServer"

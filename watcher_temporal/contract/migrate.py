@@ -16,42 +16,30 @@ rejected before any Nova call.
 from __future__ import annotations
 
 import enum
+import math
+import re
 import uuid
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from watcher_temporal.errors import InvalidInput
-
-#: Task queue the worker polls unless ``TEMPORAL_TASK_QUEUE`` says otherwise.
-DEFAULT_TASK_QUEUE = "watcher-actions"
+from watcher_temporal.contract.message import Message
 
 #: Watcher's applier defaults (``[watcher_applier]`` poll interval / timeout).
 DEFAULT_POLL_INTERVAL_SECONDS = 5.0
 DEFAULT_TIMEOUT_SECONDS = 900.0
+#: Bounds of the poll interval: Nova is asked at most 5 times a second.
+MIN_POLL_INTERVAL_SECONDS = 0.2
+MAX_POLL_INTERVAL_SECONDS = 300.0
+#: Longest timeout a migration or revert may be given (one week).
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600.0
+DEFAULT_REVERT_TIMEOUT_SECONDS = 900.0
 
 #: Nova microversion needed to name a destination host for a cold migration
 #: (and the first one where a live migration to a host goes through the
 #: scheduler without ``force``).
 DESTINATION_MICROVERSION = "2.56"
-
-
-def migration_workflow_id(server_id: str) -> str:
-    """Return the workflow id every starter uses for a server's migration.
-
-    One id per server means Temporal itself refuses a second concurrent
-    migration of the same server, whichever starter (CLI, Python, parent plan)
-    tries it.
-    """
-    return f"migrate-{server_id}"
 
 
 def _canonical_uuid(value: str) -> str:
@@ -61,22 +49,40 @@ def _canonical_uuid(value: str) -> str:
         raise ValueError("must be a server UUID, e.g. 0b5b6c5a-9b8e-4f0a-8f4e-6f1d2b3c4d5e") from None
 
 
+#: Nova's own rule for a compute host name in the Compute API (``parameter_types.fqdn``).
+_HOST_NAME = re.compile(r"[A-Za-z0-9._-]{1,255}")
+
+
 def _host_name(value: str) -> str:
     if not value.strip():
         raise ValueError("must be a non-empty compute host name")
-    if value != value.strip():
-        raise ValueError("must not start or end with white space")
+    if len(value) > 255:
+        raise ValueError(f"must be at most 255 characters (got {len(value)})")
+    if not _HOST_NAME.fullmatch(value):
+        raise ValueError("must be a compute host name: letters, digits, '.', '_' and '-' only (Nova's rule)")
+    return value
+
+
+def _seconds(value: Any) -> Any:
+    """Refuse what pydantic would coerce into a number of seconds: bools, strings, NaN, infinity."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number of seconds (not a bool or a string)")
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number of seconds")
+    return value
+
+
+def _server_name(value: str) -> str:
+    if len(value) > 255:
+        raise ValueError(f"must be at most 255 characters (got {len(value)})")
     return value
 
 
 ServerUUID = Annotated[str, AfterValidator(_canonical_uuid)]
 HostName = Annotated[str, AfterValidator(_host_name)]
-
-
-class _Model(BaseModel):
-    """Base for every message: immutable, unknown keys refused."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+#: A duration in seconds given as a JSON number (never a bool or a string).
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+ServerName = Annotated[str, AfterValidator(_server_name)]
 
 
 class MigrationType(enum.StrEnum):
@@ -111,7 +117,7 @@ class Phase(enum.StrEnum):
     DONE = "done"
 
 
-class MigrateServerInput(_Model):
+class MigrateServerInput(Message):
     """Input of the ``MigrateServer`` workflow: Watcher's ``migrate`` action.
 
     Attributes:
@@ -123,16 +129,21 @@ class MigrateServerInput(_Model):
         resource_name: Server name, informational only.
         poll_interval_seconds: How often Nova is polled while waiting.
         timeout_seconds: How long the migration may take before it is
-            aborted and reverted (also bounds the revert).
+            aborted and reverted.
+        revert_timeout_seconds: How long the revert may take (its own
+            budget: a tiny ``timeout_seconds`` must not starve the revert).
     """
 
     resource_id: ServerUUID
     migration_type: MigrationType
     source_node: HostName
     destination_node: HostName | None = None
-    resource_name: str | None = None
-    poll_interval_seconds: float = Field(default=DEFAULT_POLL_INTERVAL_SECONDS, gt=0, le=300)
-    timeout_seconds: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0, le=7 * 24 * 3600)
+    resource_name: ServerName | None = None
+    poll_interval_seconds: Seconds = Field(
+        default=DEFAULT_POLL_INTERVAL_SECONDS, ge=MIN_POLL_INTERVAL_SECONDS, le=MAX_POLL_INTERVAL_SECONDS
+    )
+    timeout_seconds: Seconds = Field(default=DEFAULT_TIMEOUT_SECONDS, ge=1, le=MAX_TIMEOUT_SECONDS)
+    revert_timeout_seconds: Seconds = Field(default=DEFAULT_REVERT_TIMEOUT_SECONDS, ge=1, le=MAX_TIMEOUT_SECONDS)
 
     @model_validator(mode="after")
     def _destination_differs(self) -> MigrateServerInput:
@@ -141,48 +152,7 @@ class MigrateServerInput(_Model):
         return self
 
 
-def describe_validation_error(err: ValidationError) -> list[dict[str, str]]:
-    """Turn a pydantic error into ``[{"field": ..., "rule": ...}]`` entries.
-
-    The list names every bad field once per broken rule, so an operator
-    fixes all of them in one go instead of one per attempt.
-    """
-    problems = []
-    for item in err.errors(include_url=False):
-        field = ".".join(str(p) for p in item["loc"]) or "(input)"
-        rule = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            rule = "unknown key (not a field of the migrate action)"
-        problems.append({"field": field, "rule": rule})
-    return problems
-
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-def validate_input(model: type[ModelT], raw: object, *, what: str) -> ModelT:
-    """Validate raw workflow input; raise ``InvalidInput`` naming every bad field.
-
-    Workflows take raw JSON (not only their model) so that bad input fails
-    the workflow with this readable, non-retryable error instead of failing
-    payload decoding, which Temporal would retry as a workflow-task failure.
-
-    Args:
-        model: The input model.
-        raw: What the starter sent (a model instance or plain JSON).
-        what: Names the input in the message, e.g. ``"MigrateServer input"``.
-    """
-    if isinstance(raw, model):
-        return raw
-    try:
-        return model.model_validate(raw)
-    except ValidationError as err:
-        problems = describe_validation_error(err)
-        text = "; ".join(f"{p['field']}: {p['rule']}" for p in problems)
-        raise InvalidInput(f"invalid {what}: {text}", problems) from None
-
-
-class ServerSnapshot(_Model):
+class ServerSnapshot(Message):
     """What Nova said about a server at one moment (no secrets, no addresses)."""
 
     id: str
@@ -193,7 +163,7 @@ class ServerSnapshot(_Model):
     vm_state: str | None = None
 
 
-class PreExecuteResult(_Model):
+class PreExecuteResult(Message):
     """Outcome of the precondition check.
 
     ``skip_reason`` set means Watcher would mark the action SKIPPED; a failed
@@ -205,7 +175,7 @@ class PreExecuteResult(_Model):
     baseline_migration_id: int | None = None
 
 
-class ExecuteRequest(_Model):
+class ExecuteRequest(Message):
     """Start (or adopt) the migration described by ``params``."""
 
     params: MigrateServerInput
@@ -213,7 +183,7 @@ class ExecuteRequest(_Model):
     baseline_migration_id: int | None = None
 
 
-class ExecuteResult(_Model):
+class ExecuteResult(Message):
     """The Nova migration that is now running (or already finished).
 
     Attributes:
@@ -227,8 +197,17 @@ class ExecuteResult(_Model):
     already_moved: bool = False
 
 
-class WaitRequest(_Model):
-    """Wait until Nova finishes the migration, or ``deadline`` passes."""
+class TrackedMigration(Message):
+    """A started migration to follow: what the wait and the revert activities get.
+
+    Attributes:
+        params: The workflow's input.
+        original: The server as ``pre_execute`` found it.
+        migration_id: Nova's migration id, when ``execute`` found it.
+        baseline_migration_id: The server's newest migration before ours.
+        deadline: When the activity gives up (the wait: the migration's
+            timeout; the revert: its own budget).
+    """
 
     params: MigrateServerInput
     original: ServerSnapshot
@@ -237,7 +216,7 @@ class WaitRequest(_Model):
     deadline: datetime
 
 
-class MigrationProgressReport(_Model):
+class MigrationProgressReport(Message):
     """What the waiting activity last saw; its heartbeat details and signal."""
 
     migration_id: str | None = None
@@ -253,7 +232,7 @@ class MigrationProgressReport(_Model):
     resize_confirmed: bool = False
 
 
-class WaitResult(_Model):
+class WaitResult(Message):
     """How Nova finished: the server's end state and the migration record."""
 
     server: ServerSnapshot
@@ -261,7 +240,7 @@ class WaitResult(_Model):
     polls: int
 
 
-class PostExecuteRequest(_Model):
+class PostExecuteRequest(Message):
     """Check the end state against what the migration promised."""
 
     params: MigrateServerInput
@@ -277,17 +256,7 @@ class RevertAction(enum.StrEnum):
     MIGRATED_BACK = "migrated_back"
 
 
-class RevertRequest(_Model):
-    """Put the server back on ``params.source_node`` in its original status."""
-
-    params: MigrateServerInput
-    original: ServerSnapshot
-    migration_id: str | None = None
-    baseline_migration_id: int | None = None
-    deadline: datetime
-
-
-class RevertProgress(_Model):
+class RevertProgress(Message):
     """Heartbeat details of the revert activity, so a retry resumes its plan."""
 
     steps: list[str] = Field(default_factory=list)
@@ -296,7 +265,7 @@ class RevertProgress(_Model):
     resize_reverted: bool = False
 
 
-class RevertResult(_Model):
+class RevertResult(Message):
     """Outcome of the compensation.
 
     Attributes:
@@ -311,7 +280,7 @@ class RevertResult(_Model):
     server: ServerSnapshot | None = None
 
 
-class MigrationProgress(_Model):
+class MigrationProgress(Message):
     """Answer of the ``progress`` query, for CLIs and parent workflows."""
 
     phase: Phase = Phase.VALIDATING
@@ -325,7 +294,7 @@ class MigrationProgress(_Model):
     error: str | None = None
 
 
-class Timings(_Model):
+class Timings(Message):
     """Wall-clock of the workflow (workflow time, so replay-safe)."""
 
     started_at: datetime
@@ -334,7 +303,7 @@ class Timings(_Model):
     phases: dict[str, float] = Field(default_factory=dict)
 
 
-class MigrationResult(_Model):
+class MigrationResult(Message):
     """Result of a ``MigrateServer`` workflow that did not fail or cancel."""
 
     status: MigrationStatus
@@ -348,23 +317,3 @@ class MigrationResult(_Model):
     migration_id: str | None = None
     revert: RevertResult | None = None
     timings: Timings
-
-
-class MigrateActivity(enum.StrEnum):
-    """Registered names of the migrate activities.
-
-    Workflows call activities by these names, so workflow code never imports
-    the activity modules (and, through them, openstacksdk).
-    """
-
-    PRE_EXECUTE = "migrate.pre_execute"
-    EXECUTE = "migrate.execute"
-    WAIT = "migrate.wait_for_migration"
-    POST_EXECUTE = "migrate.post_execute"
-    REVERT = "migrate.revert"
-
-
-#: Query name of ``MigrateServer``'s progress.
-PROGRESS_QUERY = "progress"
-#: Signal the waiting activity sends its workflow (throttled) with progress.
-PROGRESS_SIGNAL = "report_progress"

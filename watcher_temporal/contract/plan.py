@@ -20,27 +20,26 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, NoReturn
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import Field, JsonValue, ValidationError
 
-from watcher_temporal.errors import InvalidInput
-from watcher_temporal.models import HostName, MigrateServerInput, describe_validation_error
+from watcher_temporal.contract.message import Message, describe_validation_error
+from watcher_temporal.contract.migrate import (
+    MAX_POLL_INTERVAL_SECONDS,
+    MAX_TIMEOUT_SECONDS,
+    MIN_POLL_INTERVAL_SECONDS,
+    HostName,
+    MigrateServerInput,
+    Seconds,
+)
+from watcher_temporal.errors import InvalidInput, bounded_problems
 
-#: Query name of the plan's status.
-STATUS_QUERY = "status"
-#: Update name that changes ``max_parallel`` while the plan runs.
-SET_MAX_PARALLEL_UPDATE = "set_max_parallel"
 #: Upper bound of ``max_parallel`` (each slot may be a child workflow).
 MAX_PARALLEL_LIMIT = 1000
+#: Most actions one plan may hold (its input must fit Temporal's 2 MB payload
+#: limit with room to spare, and its history must stay bounded).
+MAX_PLAN_ACTIONS = 5000
 #: ``disabled_reason`` Watcher's host_maintenance strategy sets.
 MAINTENANCE_DISABLED_REASON = "watcher_maintaining"
-#: Workflow id prefix of plans started by ``drain-host``.
-PLAN_WORKFLOW_ID_PREFIX = "plan-"
-
-
-class _Model(BaseModel):
-    """Base for every message: immutable, unknown keys refused."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ActionType(enum.StrEnum):
@@ -101,7 +100,7 @@ class ServiceState(enum.StrEnum):
     DISABLED = "disabled"
 
 
-class ChangeNovaServiceStateParams(_Model):
+class ChangeNovaServiceStateParams(Message):
     """``input_parameters`` of Watcher's ``change_nova_service_state``.
 
     Attributes:
@@ -117,22 +116,22 @@ class ChangeNovaServiceStateParams(_Model):
     disabled_reason: str | None = Field(default=None, max_length=255)
 
 
-class NopParams(_Model):
+class NopParams(Message):
     """``input_parameters`` of Watcher's ``nop``: a message to log."""
 
-    message: str = ""
+    message: str = Field(default="", max_length=1000)
 
 
-class SleepParams(_Model):
+class SleepParams(Message):
     """``input_parameters`` of Watcher's ``sleep`` (seconds)."""
 
-    duration: float = Field(default=1.0, ge=0, le=7 * 24 * 3600)
+    duration: Seconds = Field(default=1.0, ge=0, le=MAX_TIMEOUT_SECONDS)
 
 
 ActionParams = MigrateServerInput | ChangeNovaServiceStateParams | NopParams | SleepParams
 
 #: Parameter model of each action type.
-PARAMS_MODEL: dict[ActionType, type[_Model] | type[MigrateServerInput]] = {
+PARAMS_MODEL: dict[ActionType, type[Message] | type[MigrateServerInput]] = {
     ActionType.MIGRATE: MigrateServerInput,
     ActionType.CHANGE_NOVA_SERVICE_STATE: ChangeNovaServiceStateParams,
     ActionType.NOP: NopParams,
@@ -140,13 +139,13 @@ PARAMS_MODEL: dict[ActionType, type[_Model] | type[MigrateServerInput]] = {
 }
 
 
-class PlanAction(_Model):
+class PlanAction(Message):
     """One action of a plan, as Watcher represents it."""
 
     id: str = Field(min_length=1, max_length=255)
     action_type: ActionType
     input_parameters: dict[str, JsonValue] = Field(default_factory=dict)
-    parents: list[str] = Field(default_factory=list)
+    parents: list[str] = Field(default_factory=list, max_length=MAX_PLAN_ACTIONS)
 
     def params(self) -> ActionParams:
         """The typed parameters (valid once :func:`validate_plan` passed)."""
@@ -162,7 +161,7 @@ class PlanAction(_Model):
         return frozenset(h for h in (params.source_node, params.destination_node) if h)
 
 
-class MaintenancePlanInput(_Model):
+class MaintenancePlanInput(Message):
     """Input of the ``MaintenancePlan`` workflow.
 
     Attributes:
@@ -176,7 +175,7 @@ class MaintenancePlanInput(_Model):
             holds this many events (or when Temporal suggests it earlier).
     """
 
-    actions: list[PlanAction]
+    actions: list[PlanAction] = Field(max_length=MAX_PLAN_ACTIONS)
     max_parallel: int = Field(default=4, ge=1, le=MAX_PARALLEL_LIMIT)
     max_parallel_per_host: int = Field(default=2, ge=1, le=MAX_PARALLEL_LIMIT)
     on_failure: OnFailure = OnFailure.STOP
@@ -191,7 +190,7 @@ class RevertOutcome(enum.StrEnum):
     REVERT_FAILED = "revert_failed"
 
 
-class ActionStatus(_Model):
+class ActionStatus(Message):
     """Where one action of a plan is.
 
     Attributes:
@@ -217,7 +216,7 @@ class ActionStatus(_Model):
     revert_reason: str = ""
 
 
-class UndoRecord(_Model):
+class UndoRecord(Message):
     """What a rollback needs to revert one SUCCEEDED action.
 
     Attributes:
@@ -229,7 +228,7 @@ class UndoRecord(_Model):
     service: ServiceStateChange | None = None
 
 
-class PlanProgress(_Model):
+class PlanProgress(Message):
     """What a run of the plan hands its continued-as-new successor.
 
     Attributes:
@@ -252,7 +251,7 @@ class PlanProgress(_Model):
     undo: dict[str, UndoRecord] = Field(default_factory=dict)
 
 
-class PlanStatus(_Model):
+class PlanStatus(Message):
     """Answer of the ``status`` query, and the workflow's result.
 
     Attributes:
@@ -283,7 +282,7 @@ class PlanStatus(_Model):
     reason: str = ""
 
 
-class ServiceStateRequest(_Model):
+class ServiceStateRequest(Message):
     """Ask the ``change_nova_service_state`` activity for a state."""
 
     host: str
@@ -291,7 +290,7 @@ class ServiceStateRequest(_Model):
     disabled_reason: str | None = None
 
 
-class ServiceStateChange(_Model):
+class ServiceStateChange(Message):
     """What ``change_nova_service_state`` found and did.
 
     Attributes:
@@ -308,19 +307,11 @@ class ServiceStateChange(_Model):
     changed: bool
 
 
-class NopRequest(_Model):
+class NopRequest(Message):
     """Input of the ``nop`` activity: the action id and its message."""
 
     action_id: str
     message: str = ""
-
-
-class PlanActivity(enum.StrEnum):
-    """Registered names of the plan's own activities."""
-
-    CHANGE_SERVICE_STATE = "plan.change_nova_service_state"
-    NOP = "plan.nop"
-    BUILD_DRAIN_PLAN = "plan.build_drain_plan"
 
 
 def count_states(statuses: Iterable[ActionStatus]) -> dict[str, int]:
@@ -467,6 +458,11 @@ def validate_plan(request: MaintenancePlanInput | JsonValue) -> MaintenancePlanI
     """
     if isinstance(request, MaintenancePlanInput):
         plan = request
+    elif isinstance(raw := request.get("actions") if isinstance(request, Mapping) else None, list) and (
+        len(raw) > MAX_PLAN_ACTIONS
+    ):
+        # Refuse at once: checking every action of a huge plan would hold a workflow task.
+        _raise([_problem("(plan)", "actions", f"at most {MAX_PLAN_ACTIONS} actions (got {len(raw)})")])
     else:
         try:
             plan = MaintenancePlanInput.model_validate(request)
@@ -482,15 +478,17 @@ def validate_plan(request: MaintenancePlanInput | JsonValue) -> MaintenancePlanI
 
 
 def _raise(problems: list[dict[str, str]]) -> NoReturn:
+    count = len(problems)
+    problems = bounded_problems(problems)
     text = "; ".join(f"{p['action']}: {p['field']}: {p['rule']}" for p in problems)
-    raise InvalidInput(f"invalid MaintenancePlan input ({len(problems)} problems): {text}", problems)
+    raise InvalidInput(f"invalid MaintenancePlan input ({count} problems): {text}", problems)
 
 
 UndoRecord.model_rebuild()
 PlanProgress.model_rebuild()
 
 
-class DrainRequest(_Model):
+class DrainRequest(Message):
     """What ``drain-host`` asks for: Watcher's host_maintenance strategy.
 
     Attributes:
@@ -507,6 +505,7 @@ class DrainRequest(_Model):
         poll_interval_seconds: Each migration's Nova poll interval (default
             MigrateServer's).
         timeout_seconds: Each migration's timeout (default MigrateServer's).
+        dry_run: Build the plan and return it; change nothing.
     """
 
     host: HostName
@@ -516,11 +515,14 @@ class DrainRequest(_Model):
     max_parallel: int = Field(default=4, ge=1, le=MAX_PARALLEL_LIMIT)
     max_parallel_per_host: int | None = Field(default=None, ge=1, le=MAX_PARALLEL_LIMIT)
     on_failure: OnFailure = OnFailure.STOP
-    poll_interval_seconds: float | None = Field(default=None, gt=0, le=300)
-    timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)
+    poll_interval_seconds: Seconds | None = Field(
+        default=None, ge=MIN_POLL_INTERVAL_SECONDS, le=MAX_POLL_INTERVAL_SECONDS
+    )
+    timeout_seconds: Seconds | None = Field(default=None, ge=1, le=MAX_TIMEOUT_SECONDS)
+    dry_run: bool = False
 
 
-class LeftBehind(_Model):
+class LeftBehind(Message):
     """A server ``drain-host`` cannot move, and why."""
 
     resource_id: str
@@ -529,7 +531,7 @@ class LeftBehind(_Model):
     reason: str
 
 
-class DrainPlan(_Model):
+class DrainPlan(Message):
     """A host-maintenance plan built from live Nova state.
 
     Attributes:
@@ -541,3 +543,21 @@ class DrainPlan(_Model):
     host: str
     plan: MaintenancePlanInput
     left_behind: list[LeftBehind] = Field(default_factory=list)
+
+
+class DrainResult(Message):
+    """Result of a ``DrainHost`` workflow.
+
+    Attributes:
+        host: The drained host.
+        dry_run: True when the plan was only built.
+        plan: The plan built from live Nova state.
+        left_behind: Servers on the host the plan does not move.
+        status: How the plan ran (absent for a dry run).
+    """
+
+    host: str
+    dry_run: bool = False
+    plan: MaintenancePlanInput
+    left_behind: list[LeftBehind] = Field(default_factory=list)
+    status: PlanStatus | None = None

@@ -1,0 +1,108 @@
+"""Every name that crosses a process boundary: workflow types, ids, task queue, queries, signals, updates, activities.
+
+Starters, the CLI, parent workflows, workers and Watcher's applier agree on
+these strings; Temporal stores them in histories, so **none of them ever
+changes** (a renamed workflow type orphans every running workflow of the old
+name). Pure constants and string functions: importable anywhere, workflow
+code included.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import uuid
+
+#: Task queue the worker polls unless ``TEMPORAL_TASK_QUEUE`` says otherwise.
+DEFAULT_TASK_QUEUE = "watcher-actions"
+
+
+class WorkflowType(enum.StrEnum):
+    """Registered workflow type names."""
+
+    MIGRATE_SERVER = "MigrateServer"
+    MAINTENANCE_PLAN = "MaintenancePlan"
+    DRAIN_HOST = "DrainHost"
+    #: Superseded by ``DrainHost``; still registered so runs started by an
+    #: older CLI finish.
+    BUILD_DRAIN_PLAN = "BuildDrainPlan"
+
+
+class MigrateActivity(enum.StrEnum):
+    """Registered names of the migrate activities.
+
+    Workflows call activities by these names, so workflow code never imports
+    the activity modules (and, through them, openstacksdk).
+    """
+
+    PRE_EXECUTE = "migrate.pre_execute"
+    EXECUTE = "migrate.execute"
+    WAIT = "migrate.wait_for_migration"
+    POST_EXECUTE = "migrate.post_execute"
+    REVERT = "migrate.revert"
+
+
+class PlanActivity(enum.StrEnum):
+    """Registered names of the plan's own activities."""
+
+    CHANGE_SERVICE_STATE = "plan.change_nova_service_state"
+    NOP = "plan.nop"
+    BUILD_DRAIN_PLAN = "plan.build_drain_plan"
+
+
+#: Query of ``MigrateServer``: its :class:`MigrationProgress`.
+PROGRESS_QUERY = "progress"
+#: Signal the waiting activity sent its workflow with progress (histories
+#: recorded before progress moved to heartbeats still carry it).
+PROGRESS_SIGNAL = "report_progress"
+#: Query of ``MaintenancePlan`` and ``DrainHost``: their :class:`PlanStatus`.
+STATUS_QUERY = "status"
+#: Update of ``MaintenancePlan`` and ``DrainHost``: a new global limit.
+SET_MAX_PARALLEL_UPDATE = "set_max_parallel"
+
+#: The query that reports progress, per workflow type.
+PROGRESS_QUERIES: dict[str, str] = {
+    WorkflowType.MIGRATE_SERVER: PROGRESS_QUERY,
+    WorkflowType.MAINTENANCE_PLAN: STATUS_QUERY,
+    WorkflowType.DRAIN_HOST: STATUS_QUERY,
+}
+
+MIGRATION_ID_PREFIX = "migrate-"
+PLAN_ID_PREFIX = "plan-"
+DRAIN_ID_PREFIX = "drain-"
+WATCHER_PLAN_ID_PREFIX = "plan-watcher-"
+#: What may follow ``plan-`` in a plan's workflow id.
+_PLAN_SUFFIX = re.compile(r"[a-z0-9][a-z0-9._:-]{0,199}")
+
+
+def migration_workflow_id(server_id: str) -> str:
+    """The one workflow id of a server's migration: ``migrate-<lower-case uuid>``.
+
+    One id per server means Temporal itself refuses a second concurrent
+    migration of the same server, whoever starts it; ``MigrateServer`` refuses
+    to run under any other id.
+    """
+    return f"{MIGRATION_ID_PREFIX}{uuid.UUID(server_id)}"
+
+
+def drain_workflow_id(host: str) -> str:
+    """The one workflow id of a host's drain: ``drain-<host>``, so a host is never drained twice at once."""
+    return f"{DRAIN_ID_PREFIX}{host}"
+
+
+def watcher_plan_workflow_id(action_plan_uuid: str) -> str:
+    """The workflow id of a Watcher action plan run by the ``temporal`` engine."""
+    return f"{WATCHER_PLAN_ID_PREFIX}{uuid.UUID(action_plan_uuid)}"
+
+
+def plan_id_problem(workflow_id: str) -> str | None:
+    """Why ``workflow_id`` is not a canonical ``MaintenancePlan`` id, or None.
+
+    Plans run as ``plan-<name>``: lower-case letters, digits and ``._:-``,
+    so ids that differ only in case or in look-alike characters cannot name
+    two plans at once.
+    """
+    suffix = workflow_id.removeprefix(PLAN_ID_PREFIX)
+    if suffix == workflow_id or not _PLAN_SUFFIX.fullmatch(suffix):
+        return "a MaintenancePlan runs as plan-<name>, <name> of lower-case letters, digits and ._:- (max 200)"
+    return None
