@@ -358,6 +358,28 @@ def test_control_api_and_stats(localnova: LocalNovaHandle) -> None:
     assert info.value.code == 401
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"live_migration_seconds": True},
+        {"live_migration_prepare_seconds": -1},
+        {"live_migration_mib_per_second": "nan"},
+        {"live_migration_stall_hosts": [1, 2]},
+        {"fault_lost_response_rate": 2},
+    ],
+)
+def test_control_api_refuses_bad_knob_values(localnova: LocalNovaHandle, body: dict[str, Any]) -> None:
+    before = localnova.config()
+    req = urllib.request.Request(
+        f"{localnova.base_url}/localnova/config", method="PATCH", data=json.dumps(body).encode()
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=10)
+    assert info.value.code == 400
+    assert next(iter(body)) in json.loads(info.value.read())["error"]
+    assert localnova.config() == before
+
+
 # -- CLI ------------------------------------------------------------------------
 
 
