@@ -86,4 +86,33 @@ def install() -> None:
             lock.release()
 
     enginefacade._TransactionContextManager._transaction_scope = locked_scope  # type: ignore[assignment]
+    _never_wait_for_the_cell_lock_inside_a_transaction(lock)
     _installed = True
+
+
+def _never_wait_for_the_cell_lock_inside_a_transaction(lock: Any) -> None:
+    """Break the one lock-order cycle with Nova's ``CellDatabases`` fixture.
+
+    The fixture holds a reader-writer lock for the whole body of every
+    ``target_cell`` block (whose transactions then take the database lock),
+    and takes the same lock, as a reader, in ``get_context_manager`` -- which
+    Nova calls again for every *nested* transaction, i.e. while holding the
+    database lock.  With a writer queued (the next ``target_cell``), that
+    reader waits, and the three green threads wait on each other forever
+    (seen at 1,000 servers and once in 4 CI-sized runs: the cloud idles, every
+    request hangs).  Inside a transaction the green thread cannot switch
+    cells anyway, so it reads the fixture's current cell without the lock.
+    Must run before the fixture is set up (it binds the method then).
+    """
+    from nova.tests import fixtures as nova_fixtures
+
+    cells = nova_fixtures.CellDatabases
+    original = cells._wrap_get_context_manager
+
+    def get_context_manager(self: Any, context: Any) -> Any:
+        if not lock._is_owned():
+            return original(self, context)
+        connection = getattr(context, "db_connection", None)
+        return connection if connection else self._last_ctxt_mgr
+
+    cells._wrap_get_context_manager = get_context_manager  # type: ignore[method-assign]
