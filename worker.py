@@ -1,20 +1,23 @@
-"""The watcher-temporal worker: ``python worker.py``.
+"""The watcher-temporal worker: ``watcher-temporal-worker`` (or ``python worker.py``).
 
-Connects to Temporal from the environment (see :mod:`watcher_temporal.config`),
-to Nova through openstacksdk's own configuration (``OS_CLOUD`` + clouds.yaml,
-or ``OS_*``), registers every workflow and activity on the task queue
-(``TEMPORAL_TASK_QUEUE``, default ``watcher-actions``) and runs until SIGINT or
-SIGTERM, then shuts down gracefully: running activities get
-``WORKER_SHUTDOWN_SECONDS`` to finish, and anything unfinished is retried by
-another worker (the heartbeating waits resume from their last heartbeat).
+Reads every setting once (:class:`watcher_temporal.config.Settings`), checks
+that Nova answers and accepts its credentials (openstacksdk's own
+configuration: ``OS_CLOUD`` + clouds.yaml, or ``OS_*``) and refuses to start
+otherwise, registers missing search attributes, then runs every workflow and
+activity of the project on the task queue until SIGINT or SIGTERM. On
+shutdown, running activities get ``shutdown_seconds`` to finish; anything
+unfinished is retried by another worker (the waits resume from their last
+heartbeat).
 
-Operations: ``WATCHER_TEMPORAL_METRICS_ADDRESS`` (e.g. ``0.0.0.0:9464``) serves
-Prometheus metrics (:mod:`watcher_temporal.metrics`); ``OTEL_EXPORTER_OTLP_ENDPOINT``
-/ ``WATCHER_TEMPORAL_TRACE_CONSOLE=1`` export traces down to each Nova request
-(:mod:`watcher_temporal.telemetry`); ``WATCHER_TEMPORAL_CODEC_KEY[_FILE]``
-encrypts payloads (:mod:`watcher_temporal.codec`). At start-up the worker
-registers the project's search attributes if the namespace lacks them
-(``WATCHER_TEMPORAL_REGISTER_SEARCH_ATTRIBUTES=0`` skips that).
+Concurrency is sized from one setting, ``WATCHER_TEMPORAL_MAX_IN_FLIGHT``
+(default 1,000 migrations per process): activity slots, workflow-task slots;
+``WATCHER_TEMPORAL_NOVA_THREADS`` sizes the threads for blocking Nova calls
+and the HTTP connection pool to Nova.
+
+Payload encryption (``WATCHER_TEMPORAL_CODEC_KEY[S|_FILE]``,
+``WATCHER_TEMPORAL_REQUIRE_ENCRYPTION=1``) is :mod:`watcher_temporal.codec`'s.
+Log records are one line each, untrusted text escaped
+(:mod:`watcher_temporal.untrusted`).
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import os
 import signal
+import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -32,79 +35,136 @@ from temporalio.worker import Worker
 
 from watcher_temporal.activities import all_activities
 from watcher_temporal.activities.nova import NovaGateway
-from watcher_temporal.config import TemporalSettings, connect_client
-from watcher_temporal.metrics import runtime_from_env
+from watcher_temporal.codec import CodecKeyError
+from watcher_temporal.config import Settings, WorkerSettings, connect_client
+from watcher_temporal.errors import WatcherTemporalError
+from watcher_temporal.failures import install_activity_failure_log
+from watcher_temporal.metrics import prometheus_runtime
 from watcher_temporal.search_attributes import ensure_registered
 from watcher_temporal.telemetry import configure_tracing, tracing_interceptor
+from watcher_temporal.untrusted import install_log_filter
 from watcher_temporal.workflows import ALL_WORKFLOWS
 
 logger = logging.getLogger("watcher_temporal.worker")
 
-#: Threads for blocking openstacksdk calls; each in-flight Nova call holds one.
-NOVA_THREADS = 64
-WORKER_SHUTDOWN_SECONDS = 30.0
+#: Longest delay between an activity's heartbeat and its report to the server.
+HEARTBEAT_THROTTLE = timedelta(seconds=2)
+
+
+class NovaNotUsable(RuntimeError):
+    """The worker's Nova cannot be reached or refuses its credentials; the worker does not start."""
 
 
 def build_worker(
-    client: Client, *, task_queue: str, nova: NovaGateway, workflows: Sequence[type] = tuple(ALL_WORKFLOWS)
+    client: Client,
+    *,
+    task_queue: str,
+    nova: NovaGateway,
+    settings: WorkerSettings | None = None,
+    workflows: Sequence[type] = tuple(ALL_WORKFLOWS),
 ) -> Worker:
     """A worker with every workflow and activity of the project registered."""
+    settings = settings or WorkerSettings()
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(workflows),
         activities=all_activities(nova),
-        graceful_shutdown_timeout=timedelta(seconds=WORKER_SHUTDOWN_SECONDS),
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_seconds),
+        # Heartbeats (and with them cancels and a dead worker's detection) reach the
+        # server within HEARTBEAT_THROTTLE instead of 80 % of the heartbeat timeout.
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
     )
 
 
-async def run_worker(settings: TemporalSettings, *, stop: asyncio.Event, nova: NovaGateway | None = None) -> None:
-    """Run until ``stop`` is set."""
-    loop = asyncio.get_running_loop()
-    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(NOVA_THREADS, thread_name_prefix="nova"))
-    client = await connect_client(settings, interceptors=[tracing_interceptor()], runtime=runtime_from_env())
-    await ensure_registered(client)
-    nova = nova or NovaGateway()
+async def check_nova(nova: NovaGateway) -> None:
+    """Fail fast, with what to fix, when Nova cannot serve this worker.
+
+    Raises:
+        NovaNotUsable: unreachable, wrong credentials, unknown cloud, or no
+            admin rights (the migrate actions need them).
+    """
     try:
-        async with build_worker(client, task_queue=settings.task_queue, nova=nova):
+        hosts = await asyncio.to_thread(nova.compute_services)
+    except WatcherTemporalError as err:
+        raise NovaNotUsable(f"cannot use Nova: {err.message}") from None
+    logger.info("Nova answers: %d nova-compute services", len(hosts))
+
+
+async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGateway | None = None) -> None:
+    """Run until ``stop`` is set.
+
+    Raises:
+        NovaNotUsable: see :func:`check_nova` (unless ``check_nova`` is off).
+    """
+    loop = asyncio.get_running_loop()
+    threads = settings.worker.nova_threads
+    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="nova"))
+    nova = nova or NovaGateway(pool_size=threads)
+    try:
+        if settings.worker.check_nova:
+            await check_nova(nova)
+        client = await connect_client(
+            settings.temporal,
+            interceptors=[tracing_interceptor()],
+            runtime=prometheus_runtime(settings.telemetry.metrics_address),
+            codec=settings.codec,
+        )
+        if settings.worker.register_search_attributes:
+            await ensure_registered(client)
+        worker = build_worker(client, task_queue=settings.temporal.task_queue, nova=nova, settings=settings.worker)
+        async with worker:
             logger.info(
-                "worker polling task queue %r on %s (namespace %s)",
-                settings.task_queue,
-                settings.address,
-                settings.namespace,
+                "worker polling task queue %r on %s (namespace %s), up to %d in flight",
+                settings.temporal.task_queue,
+                settings.temporal.address,
+                settings.temporal.namespace,
+                settings.worker.max_in_flight,
             )
             await stop.wait()
-            logger.info("shutting down: waiting up to %gs for running activities", WORKER_SHUTDOWN_SECONDS)
+            logger.info("shutting down: waiting up to %gs for running activities", settings.worker.shutdown_seconds)
     finally:
         nova.close()
 
 
-def configure_logging() -> None:
-    """Log to stderr; openstacksdk/keystoneauth never below INFO (DEBUG prints headers)."""
-    logging.basicConfig(
-        level=os.environ.get("WATCHER_TEMPORAL_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def configure_logging(level: str = "INFO") -> None:
+    """Log to stderr; openstacksdk/keystoneauth never below WARNING (their DEBUG prints headers)."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_filter()  # untrusted text (names, hosts, messages) never forges a log line
+    install_activity_failure_log()  # a deliberate failure is one line, not a traceback per attempt
     for noisy in ("openstack", "keystoneauth", "urllib3", "stevedore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-async def _main() -> None:
+async def _main(settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    provider = configure_tracing("watcher-temporal-worker")
+    provider = configure_tracing("watcher-temporal-worker", settings.telemetry)
     try:
-        await run_worker(TemporalSettings.from_env(), stop=stop)
+        await run_worker(settings, stop=stop)
     finally:
         if provider is not None:
             provider.shutdown()
 
 
 def main() -> None:
-    configure_logging()
-    asyncio.run(_main())
+    """Entry point of ``watcher-temporal-worker``: exit 2 on a configuration it cannot run with."""
+    try:
+        settings = Settings.from_env()
+    except ValueError as err:
+        print(f"watcher-temporal-worker: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(settings.worker.log_level)
+    try:
+        asyncio.run(_main(settings))
+    except (NovaNotUsable, CodecKeyError) as err:
+        logger.error("%s; the worker does not start", err)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

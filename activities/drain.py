@@ -16,11 +16,11 @@ on the worker, so the CLI needs no Nova credentials.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 
 from temporalio import activity
 
+from watcher_temporal.activities.blocking import call_blocking
 from watcher_temporal.activities.nova import ComputeService, NovaGateway
 from watcher_temporal.contract import (
     MAINTENANCE_DISABLED_REASON,
@@ -163,6 +163,6 @@ class DrainActivities:
         Raises:
             PreconditionFailed: see :func:`build_drain_plan`.
         """
-        services = await asyncio.to_thread(self._nova.compute_services)
-        servers = await asyncio.to_thread(self._nova.servers_on_host, request.host)
+        services = await call_blocking(self._nova.compute_services)
+        servers = await call_blocking(self._nova.servers_on_host, request.host)
         return build_drain_plan(request, servers, services)

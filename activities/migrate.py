@@ -12,8 +12,12 @@ Nova and then acts only on what is still missing.
 * ``revert`` looks at the server before every step and records its plan in
   its heartbeat details, so repeating it never undoes its own work.
 
-Blocking openstacksdk calls run in threads (``asyncio.to_thread``) so the
-event loop stays free to heartbeat and to receive cancellation.
+Blocking openstacksdk calls run in threads through
+:func:`~watcher_temporal.activities.blocking.call_blocking`, which heartbeats
+while they run and lets a cancel through only once the call has returned.
+Progress is not signalled to the workflow (that would grow its history with
+the migration's length): it lives in the wait activity's heartbeat details,
+which readers get on demand from Temporal's description of the workflow.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import TypeVar
 
 from temporalio import activity
 
+from watcher_temporal.activities.blocking import call_blocking, cancel_requested
 from watcher_temporal.activities.nova import (
     COLD_TASK_STATES,
     LIVE_TASK_STATES,
@@ -37,7 +42,6 @@ from watcher_temporal.activities.nova import (
 )
 from watcher_temporal.contract import (
     DESTINATION_MICROVERSION,
-    PROGRESS_SIGNAL,
     ExecuteRequest,
     ExecuteResult,
     MigrateActivity,
@@ -57,6 +61,7 @@ from watcher_temporal.errors import (
     MigrationFailed,
     MigrationTimedOut,
     NovaBusy,
+    NovaRefused,
     NovaUnavailable,
     PreconditionFailed,
     RevertFailed,
@@ -71,11 +76,8 @@ T = TypeVar("T")
 RECORD_APPEAR_SECONDS = 30.0
 #: Revert checks the server at most this often: an abort must be seen quickly.
 REVERT_CHECK_SECONDS = 1.0
-#: Progress signals to the workflow cost history events, so one is sent only
-#: when Nova's status changes, another tenth of the memory has been copied,
-#: or this long has passed since the last one.
-PROGRESS_SIGNAL_SECONDS = 30.0
-PROGRESS_SIGNAL_STEP = 0.1
+#: Progress is logged at each tenth of the memory copied.
+PROGRESS_LOG_STEP = 0.1
 
 MOVING_TASK_STATES = LIVE_TASK_STATES | COLD_TASK_STATES
 MOVING_STATUSES = frozenset({"MIGRATING", "RESIZE", "VERIFY_RESIZE", "REVERT_RESIZE"})
@@ -110,16 +112,14 @@ def memory_copied(report: MigrationProgressReport) -> float | None:
 
 
 def worth_telling(previous: MigrationProgressReport, current: MigrationProgressReport) -> bool:
-    """Whether the workflow should hear of ``current`` (see ``PROGRESS_SIGNAL_STEP``)."""
+    """Whether ``current`` is worth a log line: a new Nova status or another tenth copied."""
     if current.nova_migration_status != previous.nova_migration_status:
         return True
     before, now = memory_copied(previous), memory_copied(current)
     if now is None:
         return False
     # Tell when a new step (a tenth) is crossed; the epsilon absorbs float error.
-    return before is None or math.floor(now / PROGRESS_SIGNAL_STEP + 1e-9) > math.floor(
-        before / PROGRESS_SIGNAL_STEP + 1e-9
-    )
+    return before is None or math.floor(now / PROGRESS_LOG_STEP + 1e-9) > math.floor(before / PROGRESS_LOG_STEP + 1e-9)
 
 
 def _now() -> datetime:
@@ -131,19 +131,17 @@ class MigrateActivities:
 
     Args:
         nova: The gateway every Nova call goes through.
-        progress_signal_seconds: Longest time without a progress signal.
     """
 
-    def __init__(self, nova: NovaGateway, *, progress_signal_seconds: float = PROGRESS_SIGNAL_SECONDS) -> None:
+    def __init__(self, nova: NovaGateway) -> None:
         self._nova = nova
-        self._progress_signal_seconds = progress_signal_seconds
 
     def all(self) -> list[Callable[..., object]]:
         """Every activity, for ``Worker(activities=...)``."""
         return [self.pre_execute, self.execute, self.wait_for_migration, self.post_execute, self.revert]
 
     async def _call(self, fn: Callable[..., T], *args: object) -> T:
-        return await asyncio.to_thread(fn, *args)
+        return await call_blocking(fn, *args)
 
     # -- pre_execute -----------------------------------------------------
 
@@ -262,23 +260,22 @@ class MigrateActivities:
         report = report.model_copy(update={"attempt": info.attempt})
         if details:
             activity.logger.info("resuming wait after %d polls (attempt %d)", report.polls, info.attempt)
-        last_signal: tuple[float, MigrationProgressReport | None] = (0.0, None)
         while True:
+            previous = report
             try:
-                result, report = await self._call(self._observe, request, report)
+                result, report = await call_blocking(self._observe, request, report, details=(report,))
             except NovaUnavailable as err:
                 # One bad poll does not end the wait; the deadline does.
                 activity.logger.warning("poll failed, will poll again: %s", err.message)
                 result = None
             activity.heartbeat(report)
-            since, previous = last_signal
-            if (
-                previous is None
-                or worth_telling(previous, report)
-                or time.monotonic() - since >= self._progress_signal_seconds
-            ):
-                last_signal = (time.monotonic(), report)
-                await self._signal_progress(report)
+            if worth_telling(previous, report):
+                activity.logger.info(
+                    "migration %s: %s, %s of memory copied",
+                    report.migration_id or "?",
+                    report.nova_migration_status or "?",
+                    f"{memory_copied(report):.0%}" if memory_copied(report) is not None else "unknown",
+                )
             if result is not None:
                 return result
             if _now() >= request.deadline:
@@ -328,6 +325,8 @@ class MigrateActivities:
         if server.task_state is not None or running is not None:
             return None, report
         if params.migration_type is MigrationType.COLD and server.status == "VERIFY_RESIZE":
+            if cancel_requested():
+                return None, report  # cancelled: the revert decides, the wait must not confirm
             if not report.resize_confirmed or report.polls % 5 == 0:
                 try:
                     nova.confirm_resize(params.resource_id)
@@ -348,20 +347,6 @@ class MigrateActivities:
                 report,
             )
         return None, report
-
-    async def _signal_progress(self, report: MigrationProgressReport) -> None:
-        """Tell the workflow what Nova reports, for its ``progress`` query.
-
-        Best effort: a lost signal only makes the query staler.
-        """
-        info = activity.info()
-        if info.workflow_id is None:
-            return  # started outside a workflow (standalone activity)
-        try:
-            handle = activity.client().get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id)
-            await handle.signal(PROGRESS_SIGNAL, report)
-        except Exception as err:  # noqa: BLE001 - progress is advisory
-            activity.logger.debug("progress signal not sent: %s", err)
 
     # -- post_execute ----------------------------------------------------
 
@@ -408,9 +393,15 @@ class MigrateActivities:
         interval = min(request.params.poll_interval_seconds, REVERT_CHECK_SECONDS)
         while True:
             try:
-                result, progress = await self._call(self._revert_step, request, progress)
+                result, progress = await call_blocking(self._revert_step, request, progress, details=(progress,))
             except NovaUnavailable as err:
                 activity.logger.warning("revert step failed, will look again: %s", err.message)
+                result = None
+            except NovaRefused as err:
+                # Nova refused a step for the state it saw (e.g. "Instance has not been
+                # resized" because the resize was confirmed meanwhile): look again and
+                # act on what is there now.
+                activity.logger.warning("revert step refused, will look again: %s", err.message)
                 result = None
             activity.heartbeat(progress)
             if result is not None:

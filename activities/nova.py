@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -30,7 +31,9 @@ from openstack import utils as os_utils
 from watcher_temporal.contract import ServerSnapshot
 from watcher_temporal.errors import (
     MigrationFailed,
+    NovaAuthFailed,
     NovaBusy,
+    NovaRefused,
     NovaUnavailable,
     PreconditionFailed,
 )
@@ -86,8 +89,28 @@ class ComputeService:
     disabled_reason: str | None
 
 
+#: What to fix when Nova refuses the worker's credentials or configuration.
+AUTH_HINT = (
+    "check the worker's cloud: OS_CLOUD names an entry of clouds.yaml (OS_CLIENT_CONFIG_FILE) whose "
+    "credentials are valid and have admin rights"
+)
+
+
 def _translate(action: str, err: Exception) -> Exception:
-    """Map an openstacksdk/transport exception to the error taxonomy."""
+    """Map an openstacksdk/transport exception to the error taxonomy (the one table)."""
+    if isinstance(err, os_exceptions.ConfigException):
+        return NovaAuthFailed(f"{action}: the cloud configuration is unusable ({_first_line(err)}); {AUTH_HINT}")
+    if isinstance(err, ks_exceptions.Unauthorized) or (
+        isinstance(err, os_exceptions.HttpException) and err.status_code == 401
+    ):
+        return NovaAuthFailed(f"{action}: Nova refused the worker's credentials (401); {AUTH_HINT}")
+    if isinstance(err, ks_exceptions.MissingRequiredOptions | ks_exceptions.AuthPluginException):
+        return NovaAuthFailed(f"{action}: the cloud's auth settings are incomplete ({_first_line(err)}); {AUTH_HINT}")
+    if isinstance(err, ks_exceptions.DiscoveryFailure | ks_exceptions.EndpointNotFound):
+        # No version document or no compute endpoint: down, or a wrong URL in the cloud's configuration.
+        return NovaUnavailable(
+            f"{action}: cannot find the compute API ({_first_line(err)}); is Nova up? Otherwise {AUTH_HINT}"
+        )
     if isinstance(err, os_exceptions.ConflictException):
         return NovaBusy(f"{action}: Nova is busy with this server (409): {_nova_message(err)}")
     if isinstance(err, os_exceptions.ForbiddenException):
@@ -95,7 +118,7 @@ def _translate(action: str, err: Exception) -> Exception:
             f"{action}: Nova refused the request (403); the worker's cloud needs admin rights: {_nova_message(err)}"
         )
     if isinstance(err, os_exceptions.BadRequestException):
-        return MigrationFailed(f"{action}: Nova rejected the request (400): {_nova_message(err)}")
+        return NovaRefused(f"{action}: Nova rejected the request (400): {_nova_message(err)}")
     if isinstance(err, os_exceptions.HttpException):
         code = err.status_code or 0
         if code >= 500 or code in (0, 408, 429):
@@ -113,6 +136,10 @@ def _translate(action: str, err: Exception) -> Exception:
     if isinstance(err, ks_exceptions.http.HttpError) and (err.http_status or 0) >= 500:
         return NovaUnavailable(f"{action}: identity/compute answered {err.http_status}")
     return err
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
 
 
 def _nova_message(err: os_exceptions.HttpException) -> str:
@@ -196,6 +223,17 @@ def _newest_first(records: Iterable[MigrationRecord]) -> list[MigrationRecord]:
     return sorted(records, key=lambda r: int(r.id), reverse=True)
 
 
+def _size_http_pool(conn: openstack.connection.Connection, size: int) -> None:
+    """Hold ``size`` connections per host (requests keeps 10), so every Nova thread reuses one."""
+    if size <= 10:
+        return
+    from keystoneauth1.session import TCPKeepAliveAdapter
+
+    http = conn.session.session  # keystoneauth wraps a requests.Session
+    for scheme in ("https://", "http://"):
+        http.mount(scheme, TCPKeepAliveAdapter(pool_connections=size, pool_maxsize=size))
+
+
 class NovaGateway:
     """Blocking Nova operations used by the migrate activities.
 
@@ -203,10 +241,15 @@ class NovaGateway:
         connect: Returns an openstacksdk connection. Defaults to
             ``openstack.connect()``, which reads ``OS_CLOUD`` / clouds.yaml /
             ``OS_*``. Called lazily, once, on first use.
+        pool_size: HTTP connections kept per host (the worker passes its
+            number of Nova threads).
     """
 
-    def __init__(self, *, connect: Callable[[], openstack.connection.Connection] | None = None) -> None:
+    def __init__(
+        self, *, connect: Callable[[], openstack.connection.Connection] | None = None, pool_size: int = 10
+    ) -> None:
         self._connect = connect or openstack.connect
+        self._pool_size = pool_size
         self._conn: openstack.connection.Connection | None = None
         self._lock = threading.Lock()
 
@@ -214,7 +257,9 @@ class NovaGateway:
     def conn(self) -> openstack.connection.Connection:
         with self._lock:
             if self._conn is None:
-                self._conn = self._connect()
+                conn = self._connect()
+                _size_http_pool(conn, self._pool_size)
+                self._conn = conn
             return self._conn
 
     def close(self) -> None:
@@ -303,6 +348,19 @@ class NovaGateway:
             self.conn.compute.disable_service(
                 matches[0], host=host, binary="nova-compute", disabled_reason=disabled_reason
             )
+
+    @nova_call("find servers by name", read=True)
+    def find_servers_by_name(self, name: str, *, limit: int = 2) -> list[ServerSnapshot]:
+        """Servers (all projects) named exactly ``name``, at most ``limit`` (2 tells one from many)."""
+        pattern = "^" + re.escape(name) + "$"  # Nova filters names by regular expression
+        servers = self.conn.compute.servers(details=True, all_projects=True, name=pattern)
+        found: list[ServerSnapshot] = []
+        for server in servers:
+            if server.name == name:
+                found.append(_snapshot(server))
+                if len(found) >= limit:
+                    break
+        return found
 
     @nova_call("list servers on a host", read=True)
     def servers_on_host(self, host: str) -> list[ServerSnapshot]:

@@ -10,13 +10,13 @@ sleeps on a durable timer.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from collections.abc import Callable
 
 from temporalio import activity
 
+from watcher_temporal.activities.blocking import call_blocking
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.contract import (
     NopRequest,
@@ -26,6 +26,7 @@ from watcher_temporal.contract import (
     ServiceStateRequest,
 )
 from watcher_temporal.errors import PreconditionFailed
+from watcher_temporal.untrusted import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ class ServiceStateActivities:
             PreconditionFailed: the host has no nova-compute service.
         """
         recorded = _recorded_before()
-        service = await asyncio.to_thread(self._nova.compute_service, request.host)
+        recorded_details: tuple[ServiceStateChange, ...] = (recorded,) if recorded else ()
+        service = await call_blocking(self._nova.compute_service, request.host, details=recorded_details)
         if service is None:
             raise PreconditionFailed(f"{request.host!r} is not a nova-compute host of this cloud")
         found = ServiceState.ENABLED if service.enabled else ServiceState.DISABLED
@@ -71,13 +73,14 @@ class ServiceStateActivities:
             before = recorded
             if found is request.state:
                 return before
-        await asyncio.to_thread(
+        await call_blocking(
             functools.partial(
                 self._nova.set_compute_service_state,
                 request.host,
                 enabled=request.state is ServiceState.ENABLED,
                 disabled_reason=request.disabled_reason,
-            )
+            ),
+            details=(before,),
         )
         logger.info("nova-compute on %s: %s -> %s", request.host, found.value, request.state.value)
         return before
@@ -85,7 +88,7 @@ class ServiceStateActivities:
     @activity.defn(name=PlanActivity.NOP.value)
     async def nop(self, request: NopRequest) -> None:
         """Watcher's ``nop``: log the message, change nothing."""
-        logger.info("nop %s: %s", request.action_id, request.message)
+        logger.info("nop %s: %s", one_line(request.action_id), one_line(request.message))
 
 
 def _recorded_before() -> ServiceStateChange | None:

@@ -1,153 +1,325 @@
 """Codec server for the Temporal Web UI and CLI: decrypts payloads for people allowed to.
 
-    WATCHER_TEMPORAL_CODEC_KEY=... python -m watcher_temporal.codec_server --port 8888
+    WATCHER_TEMPORAL_CODEC_KEYS=... WATCHER_TEMPORAL_CODEC_SERVER_TOKENS=... \\
+        python -m watcher_temporal.codec_server --port 8888
 
 Implements Temporal's remote codec protocol: ``POST /decode`` and ``POST
 /encode`` (also under a ``/{namespace}/`` prefix) with a body
 ``{"payloads": [{"metadata": {...base64...}, "data": "...base64..."}]}``,
-answered in the same shape; CORS for the Web UI's origin
-(``WATCHER_TEMPORAL_CODEC_CORS_ORIGINS``, comma-separated, default
-``http://localhost:8233,http://localhost:8080``). Point the UI at it (Settings →
-Codec Server, or ``TEMPORAL_CODEC_ENDPOINT``) and the ``temporal`` CLI with
-``--codec-endpoint http://localhost:8888``.
+answered in the same shape.
 
-The key never leaves this process; run it where only operators can reach it
-(it decrypts anything it is sent) and put an authenticating proxy in front of
-it outside a lab (``--require-header`` checks the UI's Authorization header is
-present, not that it is valid).
+Safe by default (docs/security.md):
+
+* every ``/encode`` and ``/decode`` needs ``Authorization: Bearer <token>``
+  (:mod:`watcher_temporal.codec_server_auth`: static tokens compared in
+  constant time, or the Web UI's OIDC access token); otherwise 401. The
+  server refuses to start without a credential unless ``--insecure-no-auth``
+  (loopback only, logged loudly);
+* CORS only for the configured origins (``WATCHER_TEMPORAL_CODEC_CORS_ORIGINS``,
+  comma-separated, default ``http://localhost:8233,http://localhost:8080``;
+  ``*`` is refused);
+* requests need a ``Content-Length`` (a non-negative integer up to
+  :data:`MAX_BODY_BYTES`), a JSON ``{"payloads": [...]}`` body, and must
+  arrive within :data:`READ_TIMEOUT_SECONDS` (a stalled client frees its thread);
+* it listens on 127.0.0.1 unless ``--host`` says otherwise.
+
+Point the CLI at it with ``temporal --codec-endpoint http://localhost:8888
+--codec-auth "Bearer $TOKEN"``; the Web UI with ``TEMPORAL_CODEC_ENDPOINT`` and
+"pass access token" (its OIDC token, verified here when OIDC is configured).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
-from watcher_temporal.codec import KEY_ENV, KEY_FILE_ENV, AesGcmCodec, CodecKeyError, codec_from_env
+from watcher_temporal.codec import KEY_ENV, KEY_FILE_ENV, KEYS_ENV, AesGcmCodec, CodecKeyError, CodecSettings
+from watcher_temporal.codec_server_auth import (
+    OIDC_ISSUER_ENV,
+    TOKEN_FILE_ENV,
+    TOKENS_ENV,
+    AuthConfigError,
+    Authenticator,
+    CodecServerAuth,
+)
+from watcher_temporal.untrusted import one_line
 
 CORS_ENV = "WATCHER_TEMPORAL_CODEC_CORS_ORIGINS"
 DEFAULT_ORIGINS = ("http://localhost:8233", "http://localhost:8080")
-MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_BODY_BYTES = 4 * 1024 * 1024
+#: A request (headers and body) must arrive within this; a stalled client frees its thread.
+READ_TIMEOUT_SECONDS = 10.0
+PAYLOAD_FIELDS = frozenset({"metadata", "data", "externalPayloads"})
 
 logger = logging.getLogger("watcher_temporal.codec_server")
+
+
+class RequestError(ValueError):
+    """A request refused before decoding; ``status`` is the HTTP answer."""
+
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_origin(origin: str) -> str:
+    if origin == "*" or "*" in origin:
+        raise AuthConfigError(f"{CORS_ENV}: '*' is refused, list the Web UI's origins")
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") or parts.query:
+        raise AuthConfigError(
+            f"{CORS_ENV}: {one_line(origin, limit=200)!r} is not an origin like https://ui.example:8080"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CodecServerSettings:
+    """How the codec server listens and whom it answers.
+
+    Attributes:
+        host: Address to listen on; loopback unless an operator asks.
+        port: Port (0 picks a free one).
+        auth: Credentials accepted on ``/encode`` and ``/decode``.
+        origins: Web origins allowed by CORS (never ``*``).
+        insecure_no_auth: Answer without authentication (loopback only).
+        max_body_bytes: Largest request body.
+        read_timeout_seconds: Time a request (headers, body) may take to arrive.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8888
+    auth: CodecServerAuth = field(default_factory=CodecServerAuth)
+    origins: tuple[str, ...] = DEFAULT_ORIGINS
+    insecure_no_auth: bool = False
+    max_body_bytes: int = MAX_BODY_BYTES
+    read_timeout_seconds: float = READ_TIMEOUT_SECONDS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "origins", tuple(_check_origin(o) for o in self.origins))
+        if not self.auth.configured and not self.insecure_no_auth:
+            raise AuthConfigError(
+                f"the codec server decrypts for whoever calls it: set {TOKENS_ENV} or {TOKEN_FILE_ENV} "
+                f"(or OIDC with {OIDC_ISSUER_ENV}...), or pass --insecure-no-auth for a lab on localhost"
+            )
+        if self.insecure_no_auth and not _is_loopback(self.host):
+            raise AuthConfigError("--insecure-no-auth only on a loopback address (127.0.0.1, ::1)")
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8888,
+        insecure_no_auth: bool = False,
+    ) -> CodecServerSettings:
+        """Credentials and origins from the environment, the rest from the arguments.
+
+        Raises:
+            AuthConfigError: see :meth:`CodecServerAuth.from_env` and the checks above.
+        """
+        env = os.environ if env is None else env
+        origins = tuple(o.strip() for o in env.get(CORS_ENV, ",".join(DEFAULT_ORIGINS)).split(",") if o.strip())
+        return cls(
+            host=host,
+            port=port,
+            auth=CodecServerAuth.from_env(env),
+            origins=origins,
+            insecure_no_auth=insecure_no_auth,
+        )
 
 
 def transform(codec: AesGcmCodec, action: str, body: bytes) -> bytes:
     """Run ``encode``/``decode`` over a JSON ``{"payloads": [...]}`` body.
 
     Raises:
-        ValueError: malformed JSON or payloads.
-        CodecKeyError: a payload was encrypted with another key.
+        RequestError: not JSON of that shape.
+        CodecKeyError: a payload was encrypted with a key not in the ring.
     """
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise RequestError(HTTPStatus.BAD_REQUEST, "body is not JSON") from None
+    if not isinstance(document, dict) or set(document) - {"payloads"}:
+        raise RequestError(HTTPStatus.BAD_REQUEST, 'body must be {"payloads": [...]}')
+    items = document.get("payloads", [])
+    if not isinstance(items, list) or not all(isinstance(p, dict) and set(p) <= PAYLOAD_FIELDS for p in items):
+        raise RequestError(HTTPStatus.BAD_REQUEST, 'payloads must be a list of {"metadata": {...}, "data": "..."}')
     payloads = Payloads()
-    json_format.Parse(body or b"{}", payloads)
+    try:
+        json_format.ParseDict(document, payloads)
+    except json_format.ParseError as err:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"malformed payloads: {one_line(err, limit=300)}") from None
     run = codec.encode if action == "encode" else codec.decode
     done = asyncio.run(run(list(payloads.payloads)))
     return json_format.MessageToJson(Payloads(payloads=done)).encode()
 
 
-def make_handler(codec: AesGcmCodec, origins: Sequence[str], require_header: bool) -> type[BaseHTTPRequestHandler]:
-    """A request handler class bound to ``codec`` and the allowed origins."""
+def make_handler(codec: AesGcmCodec, settings: CodecServerSettings) -> type[BaseHTTPRequestHandler]:
+    """A request handler class bound to ``codec`` and ``settings``."""
+    authenticate = Authenticator(settings.auth)
+    origins = frozenset(settings.origins)
 
     class CodecHandler(BaseHTTPRequestHandler):
         server_version = "watcher-temporal-codec"
+        sys_version = ""
+        timeout = settings.read_timeout_seconds
+
+        def _allowed_origin(self) -> str | None:
+            origin = self.headers.get("Origin")
+            return origin if origin in origins else None
 
         def _cors(self) -> None:
-            origin = self.headers.get("Origin")
-            if origin and ("*" in origins or origin in origins):
+            origin = self._allowed_origin()
+            if origin:
                 self.send_header("Access-Control-Allow-Origin", origin)
-                self.send_header("Vary", "Origin")
                 self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
                 self.send_header("Access-Control-Allow-Headers", "Content-Type, X-Namespace, Authorization")
                 self.send_header("Access-Control-Allow-Credentials", "true")
+                self.send_header("Access-Control-Max-Age", "600")
+            self.send_header("Vary", "Origin")
 
         def _reply(self, status: HTTPStatus, body: bytes, content_type: str = "application/json") -> None:
             self.send_response(status)
             self._cors()
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            if status is HTTPStatus.UNAUTHORIZED:
+                self.send_header("WWW-Authenticate", 'Bearer realm="watcher-temporal-codec"')
             self.end_headers()
             self.wfile.write(body)
 
         def _error(self, status: HTTPStatus, message: str) -> None:
+            self.close_connection = True  # the body may be unread
             self._reply(status, json.dumps({"error": message}).encode())
 
         def do_OPTIONS(self) -> None:
-            self._reply(HTTPStatus.OK, b"", "text/plain")
+            if self.headers.get("Origin") and self._allowed_origin() is None:
+                self._error(HTTPStatus.FORBIDDEN, "origin not allowed")
+                return
+            self._reply(HTTPStatus.NO_CONTENT, b"", "text/plain")
 
         def do_GET(self) -> None:
-            if self.path.rstrip("/") in ("", "/health"):
-                self._reply(HTTPStatus.OK, json.dumps({"status": "ok", "key_id": codec.key_id}).encode())
+            if self.path.split("?", 1)[0].rstrip("/") in ("", "/health"):
+                self._reply(HTTPStatus.OK, b'{"status": "ok"}')
             else:
                 self._error(HTTPStatus.NOT_FOUND, "POST /encode or /decode")
+
+        def _body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding"):
+                raise RequestError(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not accepted: send Content-Length")
+            values = self.headers.get_all("Content-Length") or []
+            if not values:
+                raise RequestError(HTTPStatus.LENGTH_REQUIRED, "Content-Length required")
+            text = values[0].strip()
+            if len(values) > 1 or not text.isdigit() or not text.isascii():
+                raise RequestError(HTTPStatus.BAD_REQUEST, "Content-Length must be one non-negative integer")
+            length = int(text)
+            if length > settings.max_body_bytes:
+                raise RequestError(
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body larger than {settings.max_body_bytes} bytes"
+                )
+            body = self.rfile.read(length)
+            if len(body) != length:
+                raise RequestError(HTTPStatus.BAD_REQUEST, "body shorter than Content-Length")
+            return body
 
         def do_POST(self) -> None:
             action = self.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
             if action not in ("encode", "decode"):
                 self._error(HTTPStatus.NOT_FOUND, "POST /encode or /decode")
                 return
-            if require_header and not self.headers.get("Authorization"):
-                self._error(HTTPStatus.UNAUTHORIZED, "Authorization header required")
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
+            if not settings.insecure_no_auth and not authenticate(self.headers.get("Authorization")):
+                logger.warning("refused unauthenticated %s from %s", action, self.address_string())
+                self._error(HTTPStatus.UNAUTHORIZED, "Authorization: Bearer <token> required")
                 return
             try:
-                body = transform(codec, action, self.rfile.read(length))
+                body = transform(codec, action, self._body())
+            except RequestError as err:
+                self._error(err.status, str(err))
+                return
             except CodecKeyError as err:
                 self._error(HTTPStatus.BAD_REQUEST, str(err))
                 return
-            except (ValueError, json_format.ParseError) as err:
-                self._error(HTTPStatus.BAD_REQUEST, f"malformed payloads: {err}")
+            except TimeoutError:
+                self._error(HTTPStatus.REQUEST_TIMEOUT, "body not received in time")
                 return
             self._reply(HTTPStatus.OK, body)
 
         def log_message(self, format: str, *args: Any) -> None:
-            logger.info("%s %s", self.address_string(), format % args)
+            logger.info("%s %s", self.address_string(), one_line(format % args, limit=500))
 
     return CodecHandler
 
 
-def make_server(
-    codec: AesGcmCodec, host: str, port: int, *, origins: Sequence[str] = DEFAULT_ORIGINS, require_header: bool = False
-) -> ThreadingHTTPServer:
+def make_server(codec: AesGcmCodec, settings: CodecServerSettings) -> ThreadingHTTPServer:
     """A ready (not yet serving) codec server; ``server_address`` has the port."""
-    return ThreadingHTTPServer((host, port), make_handler(codec, origins, require_header))
+    server = ThreadingHTTPServer((settings.host, settings.port), make_handler(codec, settings))
+    server.daemon_threads = True
+    return server
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m watcher_temporal.codec_server", description=__doc__.splitlines()[0]
+        prog="python -m watcher_temporal.codec_server", description=(__doc__ or "").splitlines()[0]
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     parser.add_argument("--port", type=int, default=8888, help="port (default %(default)s)")
-    parser.add_argument("--require-header", action="store_true", help="refuse requests without Authorization")
+    parser.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="DANGER: decrypt for any caller without a token (loopback only, for a lab)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        codec = codec_from_env()
-    except CodecKeyError as err:
+        keys = CodecSettings.from_env().keys
+        # Never require encryption here: the UI must see plaintext payloads as they are.
+        codec = AesGcmCodec(*keys) if keys else None
+        settings = CodecServerSettings.from_env(host=args.host, port=args.port, insecure_no_auth=args.insecure_no_auth)
+    except (CodecKeyError, AuthConfigError) as err:
         parser.error(str(err))
     if codec is None:
-        parser.error(f"set {KEY_ENV} or {KEY_FILE_ENV}: without a key there is nothing to decode")
-    origins = [o.strip() for o in os.environ.get(CORS_ENV, ",".join(DEFAULT_ORIGINS)).split(",") if o.strip()]
-    server = make_server(codec, args.host, args.port, origins=origins, require_header=args.require_header)
+        parser.error(f"set {KEYS_ENV}, {KEY_ENV} or {KEY_FILE_ENV}: without a key there is nothing to decode")
+    server = make_server(codec, settings)
+    if settings.insecure_no_auth:
+        logger.warning("!" * 72)
+        logger.warning("--insecure-no-auth: ANY local process can decrypt this namespace's payloads")
+        logger.warning("!" * 72)
+    if not _is_loopback(settings.host):
+        logger.warning("listening on %s: reachable from other machines, keep the token secret", settings.host)
     logger.info(
-        "codec server (key %s) on http://%s:%d, CORS origins %s",
-        codec.key_id,
-        args.host,
+        "codec server (keys %s) on http://%s:%d, CORS origins %s, auth: %d token(s)%s",
+        ", ".join(codec.key_ids),
+        settings.host,
         server.server_address[1],
-        ", ".join(origins),
+        ", ".join(settings.origins) or "none",
+        len(settings.auth.tokens),
+        ", OIDC" if settings.auth.oidc else "",
     )
     try:
         server.serve_forever()

@@ -1,4 +1,10 @@
-"""Where the worker and the starters find Temporal, from the environment.
+"""The settings of watcher-temporal: one object, built once from the environment, passed down.
+
+:class:`Settings` gathers everything a process of the project reads from its
+environment; :meth:`Settings.from_env` is the only place that reads it
+(besides openstacksdk, which reads its own ``OS_*`` / clouds.yaml, and the
+SDK's ``temporalio.envconfig``). ``docs/operations.md`` lists every variable
+in one table.
 
 Temporal settings follow the ``temporal`` CLI's own conventions, read by the
 SDK's ``temporalio.envconfig``: ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``,
@@ -13,6 +19,7 @@ never enter a workflow input, result or history.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,11 +31,39 @@ from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
-from watcher_temporal.codec import codec_from_env, with_codec
+from watcher_temporal.codec import CodecSettings
 from watcher_temporal.contract import DEFAULT_TASK_QUEUE
+from watcher_temporal.failures import OneLineFailureConverter
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
+
+#: ``host:port`` where the worker serves Prometheus metrics.
+METRICS_ADDRESS_ENV = "WATCHER_TEMPORAL_METRICS_ADDRESS"
+#: Migrations one worker process holds in flight by default; sizes its activity
+#: slots, workflow-task slots, Nova threads and HTTP connection pool.
+DEFAULT_MAX_IN_FLIGHT = 1000
+#: Threads for blocking Nova calls by default (each in-flight call holds one).
+DEFAULT_NOVA_THREADS = 64
+
+
+def _truthy(value: str | None, *, default: bool) -> bool:
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw[:40]!r}: must be a positive integer") from None
+    if value < 1:
+        raise ValueError(f"{name}={value}: must be a positive integer")
+    return value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,13 +97,114 @@ class TemporalSettings:
         return cls(connect=loaded, task_queue=env.get("TEMPORAL_TASK_QUEUE") or DEFAULT_TASK_QUEUE)
 
 
-def data_converter(env: Mapping[str, str] | None = None) -> DataConverter:
-    """The pydantic data converter, encrypting when a codec key is configured.
+@dataclass(frozen=True, kw_only=True)
+class WorkerSettings:
+    """How the worker process runs.
 
-    See :mod:`watcher_temporal.codec` (``WATCHER_TEMPORAL_CODEC_KEY`` /
-    ``WATCHER_TEMPORAL_CODEC_KEY_FILE``).
+    Attributes:
+        max_in_flight: Migrations (and other actions) one worker holds at
+            once; the activity and workflow-task slots are sized from it.
+        nova_threads: Threads for blocking Nova calls; also the size of the
+            HTTP connection pool to Nova.
+        shutdown_seconds: On SIGINT/SIGTERM, how long running activities get
+            before another worker resumes them.
+        register_search_attributes: Add missing search attributes at start-up.
+        check_nova: Refuse to start when Nova cannot be reached or refuses
+            the worker's credentials.
+        log_level: Level of the worker's log.
     """
-    return with_codec(pydantic_data_converter, codec_from_env(env))
+
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    nova_threads: int = DEFAULT_NOVA_THREADS
+    shutdown_seconds: float = 30.0
+    register_search_attributes: bool = True
+    check_nova: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def max_concurrent_activities(self) -> int:
+        """Activity slots: every in-flight migration holds one (its wait), plus room for short steps."""
+        return self.max_in_flight + max(10, self.max_in_flight // 10)
+
+    @property
+    def max_concurrent_workflow_tasks(self) -> int:
+        """Workflow-task slots: bursts of decisions when many migrations change phase at once."""
+        return max(10, min(200, self.max_in_flight // 5))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WorkerSettings:
+        return cls(
+            max_in_flight=_positive_int(env, "WATCHER_TEMPORAL_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT),
+            nova_threads=_positive_int(env, "WATCHER_TEMPORAL_NOVA_THREADS", DEFAULT_NOVA_THREADS),
+            shutdown_seconds=float(_positive_int(env, "WATCHER_TEMPORAL_SHUTDOWN_SECONDS", 30)),
+            register_search_attributes=_truthy(env.get("WATCHER_TEMPORAL_REGISTER_SEARCH_ATTRIBUTES"), default=True),
+            check_nova=_truthy(env.get("WATCHER_TEMPORAL_CHECK_NOVA"), default=True),
+            log_level=(env.get("WATCHER_TEMPORAL_LOG_LEVEL") or "INFO").strip().upper(),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TelemetrySettings:
+    """Where traces and metrics go.
+
+    Attributes:
+        otlp_endpoint: OTLP/HTTP collector (``OTEL_EXPORTER_OTLP_ENDPOINT`` or
+            ``..._TRACES_ENDPOINT``); the exporter reads the rest of ``OTEL_*``.
+        trace_console: Print spans to stderr.
+        metrics_address: ``host:port`` serving Prometheus ``/metrics``.
+    """
+
+    otlp_endpoint: str | None = None
+    trace_console: bool = False
+    metrics_address: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TelemetrySettings:
+        env = os.environ if env is None else env
+        return cls(
+            otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+            trace_console=_truthy(env.get("WATCHER_TEMPORAL_TRACE_CONSOLE"), default=False),
+            metrics_address=(env.get(METRICS_ADDRESS_ENV) or "").strip() or None,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Every setting of a watcher-temporal process, built once by :meth:`from_env`.
+
+    Attributes:
+        temporal: Where Temporal is, and the task queue.
+        worker: How the worker runs.
+        telemetry: Traces and metrics.
+        codec: Payload encryption (:mod:`watcher_temporal.codec`): the key
+            ring and whether plaintext is refused (keys never shown by repr).
+    """
+
+    temporal: TemporalSettings = field(default_factory=TemporalSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    codec: CodecSettings = field(default_factory=CodecSettings)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting; a bad value raises ``ValueError`` naming the variable."""
+        env = dict(os.environ if env is None else env)
+        return cls(
+            temporal=TemporalSettings.from_env(env),
+            worker=WorkerSettings.from_env(env),
+            telemetry=TelemetrySettings.from_env(env),
+            codec=CodecSettings.from_env(env),
+        )
+
+
+def data_converter(env: Mapping[str, str] | None = None, *, codec: CodecSettings | None = None) -> DataConverter:
+    """The pydantic data converter, encrypting when a codec key ring is configured.
+
+    See :class:`watcher_temporal.codec.CodecSettings` (``WATCHER_TEMPORAL_CODEC_KEY[S]``,
+    ``WATCHER_TEMPORAL_CODEC_KEY_FILE``, ``WATCHER_TEMPORAL_REQUIRE_ENCRYPTION``).
+    """
+    base = dataclasses.replace(pydantic_data_converter, failure_converter_class=OneLineFailureConverter)
+    return (codec or CodecSettings.from_env(env)).data_converter(base)
 
 
 async def connect_client(
@@ -76,6 +212,7 @@ async def connect_client(
     *,
     interceptors: Sequence[Interceptor] = (),
     runtime: Runtime | None = None,
+    codec: CodecSettings | None = None,
 ) -> Client:
     """Connect with the data converter every part of the project uses.
 
@@ -83,13 +220,14 @@ async def connect_client(
         settings: Where Temporal is; from the environment by default.
         interceptors: Client (and, through a worker, worker) interceptors.
         runtime: Temporal runtime, e.g. one exporting Prometheus metrics
-            (:func:`watcher_temporal.metrics.runtime_from_env`); workers
+            (:func:`watcher_temporal.metrics.prometheus_runtime`); workers
             built on this client use it too.
+        codec: Payload encryption; from the environment by default.
     """
     settings = settings or TemporalSettings.from_env()
     return await Client.connect(
         **settings.connect,
-        data_converter=data_converter(),
+        data_converter=data_converter(codec=codec),
         interceptors=list(interceptors),
         runtime=runtime,
     )

@@ -8,7 +8,7 @@ Starts everything on this machine, with nothing to configure:
 
 then migrates a few servers the way Watcher's applier would (live to a named
 host, live with the scheduler choosing, cold from ACTIVE and from SHUTOFF, and
-one whose destination fails so the saga reverts it), shows their progress,
+one whose destination fails a cold migration so the saga reverts it), shows their progress,
 prints their results, and exits 0 when every outcome is the expected one.
 ``--keep-running`` leaves it all up to explore with the ``temporal`` CLI, the
 Web UI and ``openstack`` tools.
@@ -21,12 +21,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from temporalio.client import WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from localnova import LocalNova
@@ -41,6 +43,7 @@ from watcher_temporal.contract import (
     MigrationType,
     Phase,
 )
+from watcher_temporal.progress import migration_progress
 from watcher_temporal.starter import start_migration
 from watcher_temporal.worker import build_worker, configure_logging
 
@@ -64,7 +67,8 @@ SCENARIOS = (
     Scenario("live, scheduler picks", MigrationType.LIVE, None, MigrationStatus.SUCCEEDED),
     Scenario("cold from ACTIVE (confirmed)", MigrationType.COLD, "host2", MigrationStatus.SUCCEEDED),
     Scenario("cold from SHUTOFF", MigrationType.COLD, "host2", MigrationStatus.SUCCEEDED, stopped=True),
-    Scenario(f"live to failing {FAILING_HOST} (reverted)", MigrationType.LIVE, FAILING_HOST, MigrationStatus.REVERTED),
+    # Cold migrations to FAILING_HOST fail; live ones work there, so the scheduler may pick it for scenario 2.
+    Scenario(f"cold to failing {FAILING_HOST} (reverted)", MigrationType.COLD, FAILING_HOST, MigrationStatus.REVERTED),
 )
 
 
@@ -86,13 +90,13 @@ def boot(cloud: LocalNovaHandle, scenario: Scenario, index: int) -> str:
     return server_id
 
 
-async def follow(handle: Any, label: str) -> MigrationResult | str:
+async def follow(client: Client, handle: Any, label: str) -> MigrationResult | str:
     """Print phase changes and memory progress until the workflow ends."""
     task = asyncio.ensure_future(handle.result())
     last = ""
     while not task.done():
         with contextlib.suppress(Exception):
-            p: MigrationProgress = await handle.query("progress", result_type=MigrationProgress)
+            p: MigrationProgress = await migration_progress(client, handle.id)
             line = p.phase.value
             if p.phase is Phase.WAITING and p.nova_migration_status:
                 line += f" (Nova: {p.nova_migration_status}"
@@ -123,7 +127,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             port=args.nova_port,
             live_migration_seconds=args.live_seconds,
             cold_migration_seconds=1.0,
-            live_migration_fail_hosts=[FAILING_HOST],
+            cold_migration_fail_hosts=[FAILING_HOST],
         ) as cloud:
             nova = NovaGateway(connect=cloud.connect)
             task_queue = "watcher-actions"
@@ -157,7 +161,7 @@ async def migrate_all(env: WorkflowEnvironment, cloud: LocalNovaHandle, task_que
         print(f"Started {handle.id}: {scenario.title}", flush=True)
         runs.append((scenario, handle))
     print()
-    results = await asyncio.gather(*(follow(h, s.title) for s, h in runs))
+    results = await asyncio.gather(*(follow(env.client, h, s.title) for s, h in runs))
     print("\nResults")
     print(f"  {'scenario':<34} {'status':<10} {'from':<6} {'to':<6} {'seconds':>7}  reason")
     ok = True
@@ -178,11 +182,13 @@ async def migrate_all(env: WorkflowEnvironment, cloud: LocalNovaHandle, task_que
 
 
 async def wait_for_ctrl_c(cloud: LocalNovaHandle, args: argparse.Namespace) -> None:
+    bin_dir = Path(sys.executable).parent
     print(
         f"\nStill running (Ctrl-C to stop). Try:\n"
-        f"  temporal workflow list --address localhost:{args.temporal_port}\n"
+        f"  {bin_dir}/temporal workflow list --address localhost:{args.temporal_port}\n"
+        f"  {bin_dir}/watcher-temporal list --address localhost:{args.temporal_port}\n"
         f"  OS_CLIENT_CONFIG_FILE={cloud.clouds_yaml} OS_CLOUD=localnova "
-        f"python -c 'import openstack; print([s.name for s in openstack.connect().compute.servers()])'\n",
+        f"{sys.executable} -c 'import openstack; print([s.name for s in openstack.connect().compute.servers()])'\n",
         flush=True,
     )
     stop = asyncio.Event()
@@ -192,11 +198,27 @@ async def wait_for_ctrl_c(cloud: LocalNovaHandle, args: argparse.Namespace) -> N
     await stop.wait()
 
 
+def port_in_use(port: int) -> bool:
+    """True when something already listens on 127.0.0.1:``port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    for port, flag in ((args.temporal_port, "--temporal-port"), (args.ui_port, "--ui-port")):
+        if port and port_in_use(port):
+            print(
+                f"watcher-temporal-demo: port {port} is already in use (another Temporal server or demo?); "
+                f"stop it, or pick another port with {flag} N",
+                file=sys.stderr,
+            )
+            sys.exit(1)
     configure_logging()
     logging.getLogger().setLevel(logging.WARNING)  # the demo prints its own story
     logging.getLogger("temporalio").setLevel(logging.ERROR)  # the reverted scenario fails on purpose
-    sys.exit(asyncio.run(run_demo(parse_args(argv))))
+    sys.exit(asyncio.run(run_demo(args)))
 
 
 if __name__ == "__main__":

@@ -18,8 +18,10 @@ its identity across the worker → server → workflow/client boundary, and whos
         │   │                                        failed (migration error/failed,
         │   │                                        server ERROR, server left on the
         │   │                                        source, wrong end state)
-        │   └── MigrationTimedOut ... non-retryable  the deadline passed while Nova
-        │                                            was still migrating
+        │   ├── MigrationTimedOut ... non-retryable  the deadline passed while Nova
+        │   │                                        was still migrating
+        │   └── NovaRefused ......... non-retryable  Nova refused a request for the
+        │                                            server's current state (400)
         ├── RevertFailed ............ non-retryable  the compensation could not put
         │                                            the server back
         ├── NovaAuthFailed .......... non-retryable  401/unknown cloud/bad clouds.yaml:
@@ -95,6 +97,10 @@ class MigrationFailed(WatcherTemporalError):
 
 class MigrationTimedOut(MigrationFailed):
     """The migration's deadline passed while Nova was still working."""
+
+
+class NovaRefused(MigrationFailed):
+    """Nova refused a request for the server's current state (400); look again before acting."""
 
 
 class RevertFailed(WatcherTemporalError):

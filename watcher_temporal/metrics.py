@@ -3,7 +3,7 @@
 ``WATCHER_TEMPORAL_METRICS_ADDRESS=0.0.0.0:9464`` makes the worker serve
 ``http://<address>/metrics`` from Temporal's Rust core (the SDK's own metrics:
 task latencies, slots, polls, activity and workflow outcomes) through the
-runtime built by :func:`runtime_from_env`. The project's metrics are recorded
+runtime built by :func:`prometheus_runtime`. The project's metrics are recorded
 through ``workflow.metric_meter()`` so they land on the same endpoint and are
 skipped while a workflow replays:
 
@@ -23,8 +23,6 @@ Workflow code imports this module: no I/O, no clock, nothing but the meter.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from temporalio.common import MetricMeter
@@ -32,7 +30,6 @@ from temporalio.common import MetricMeter
 if TYPE_CHECKING:
     from temporalio.runtime import Runtime
 
-METRICS_ADDRESS_ENV = "WATCHER_TEMPORAL_METRICS_ADDRESS"
 
 MIGRATIONS = "watcher_migrations_total"
 DURATION = "watcher_migration_duration_seconds"
@@ -63,15 +60,13 @@ def record_revert(meter: MetricMeter, *, action: str, migration_type: str) -> No
         )
 
 
-def runtime_from_env(env: Mapping[str, str] | None = None) -> Runtime | None:
-    """A Temporal runtime exporting to Prometheus, when an address is configured.
+def prometheus_runtime(address: str | None) -> Runtime | None:
+    """A Temporal runtime exporting to Prometheus on ``address`` (``host:port``), if one is given.
 
     Returns:
         The runtime to pass to ``Client.connect(runtime=...)`` (the worker
         uses the client's), or None: the SDK's default runtime, no endpoint.
     """
-    env = os.environ if env is None else env
-    address = env.get(METRICS_ADDRESS_ENV, "").strip()
     if not address:
         return None
     from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig

@@ -149,25 +149,17 @@ async def register_search_attributes(client: Client, namespace: str | None = Non
     return missing
 
 
-REGISTER_ENV = "WATCHER_TEMPORAL_REGISTER_SEARCH_ATTRIBUTES"
+async def ensure_registered(client: Client) -> None:
+    """Worker start-up: register missing attributes (``WorkerSettings.register_search_attributes``).
 
-
-async def ensure_registered(client: Client, env: Mapping[str, str] | None = None) -> None:
-    """Worker start-up check: register missing attributes unless told not to.
-
-    ``WATCHER_TEMPORAL_REGISTER_SEARCH_ATTRIBUTES=0`` skips it (namespaces
-    managed elsewhere). A refusal (no permission) is logged, not raised: the
-    worker still serves namespaces an administrator prepared.
+    A refusal (no permission) is logged, not raised: the worker still serves
+    namespaces an administrator prepared.
     """
     import logging
-    import os
 
     from temporalio.service import RPCError
 
-    env = os.environ if env is None else env
     log = logging.getLogger("watcher_temporal.search_attributes")
-    if env.get(REGISTER_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
-        return
     try:
         added = await register_search_attributes(client)
     except RPCError as err:

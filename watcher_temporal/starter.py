@@ -7,6 +7,8 @@ server while one runs; a finished one may be started again.
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -15,11 +17,11 @@ from watcher_temporal.contract import (
     DEFAULT_TASK_QUEUE,
     MigrateServerInput,
     MigrationResult,
+    WorkflowType,
     migration_workflow_id,
 )
 from watcher_temporal.errors import MigrationAlreadyRunning
 from watcher_temporal.search_attributes import migration_attributes
-from watcher_temporal.workflows.migrate_server import MigrateServer
 
 
 async def start_migration(
@@ -28,7 +30,7 @@ async def start_migration(
     *,
     task_queue: str = DEFAULT_TASK_QUEUE,
     plan_id: str | None = None,
-) -> WorkflowHandle[MigrateServer, MigrationResult]:
+) -> WorkflowHandle[Any, MigrationResult]:
     """Start ``MigrateServer`` for ``params`` under ``migrate-<server uuid>``.
 
     The workflow carries the search attributes of
@@ -41,8 +43,9 @@ async def start_migration(
     dest = params.destination_node or "scheduler's choice"
     try:
         return await client.start_workflow(
-            MigrateServer.run,
+            WorkflowType.MIGRATE_SERVER.value,
             params,
+            result_type=MigrationResult,
             id=migration_workflow_id(params.resource_id),
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

@@ -30,7 +30,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import trace
@@ -39,7 +39,8 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
-TRACE_CONSOLE_ENV = "WATCHER_TEMPORAL_TRACE_CONSOLE"
+from watcher_temporal.config import TelemetrySettings
+
 #: Headers whose values are replaced by ``[REDACTED]`` if headers are captured.
 SENSITIVE_HEADERS = ("x-auth-token", "x-subject-token", "x-service-token", "authorization", "cookie", "set-cookie")
 _SANITIZE_ENV = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS"
@@ -50,26 +51,21 @@ _instrument_lock = threading.Lock()
 _instrumented = False
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def exporters_from_env(env: Mapping[str, str] | None = None) -> list[SpanExporter]:
-    """The span exporters the environment asks for (none: tracing off)."""
-    env = os.environ if env is None else env
+def exporters_for(settings: TelemetrySettings) -> list[SpanExporter]:
+    """The span exporters the settings ask for (none: tracing off)."""
     exporters: list[SpanExporter] = []
-    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+    if settings.otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporters.append(OTLPSpanExporter())
-    if _truthy(env.get(TRACE_CONSOLE_ENV)):
+    if settings.trace_console:
         exporters.append(ConsoleSpanExporter(out=sys.stderr))
     return exporters
 
 
 def build_tracer_provider(
     service_name: str,
-    env: Mapping[str, str] | None = None,
+    settings: TelemetrySettings | None = None,
     *,
     processors: Sequence[SpanProcessor] = (),
 ) -> TracerProvider | None:
@@ -79,7 +75,7 @@ def build_tracer_provider(
         The provider, or None when neither the environment nor ``processors``
         ask for any export.
     """
-    exporters = exporters_from_env(env)
+    exporters = exporters_for(settings or TelemetrySettings.from_env())
     if not exporters and not processors:
         return None
     resource = Resource.create({"service.name": service_name})
@@ -91,14 +87,14 @@ def build_tracer_provider(
     return provider
 
 
-def configure_tracing(service_name: str, env: Mapping[str, str] | None = None) -> TracerProvider | None:
+def configure_tracing(service_name: str, settings: TelemetrySettings | None = None) -> TracerProvider | None:
     """Install a global tracer provider and instrument Nova's HTTP requests.
 
     Returns:
         The provider (flush it with ``shutdown()`` on exit), or None when no
         exporter was asked for.
     """
-    provider = build_tracer_provider(service_name, env)
+    provider = build_tracer_provider(service_name, settings)
     if provider is None:
         return None
     trace.set_tracer_provider(provider)

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         PlanProgress,
         WorkflowType,
         drain_workflow_id,
+        refuse_extra_arguments,
         validate_input,
     )
     from watcher_temporal.errors import InvalidInput, from_failure
@@ -49,9 +50,10 @@ class DrainHost(MaintenancePlan):
     @workflow.run
     async def run(  # type: ignore[override]
         self,
-        request: DrainRequest | JsonValue,
+        request: DrainRequest | JsonValue = None,
         built: DrainPlan | None = None,
         progress: PlanProgress | None = None,
+        *extra: JsonValue,
     ) -> DrainResult:
         """Build the plan, then run it unless this is a dry run.
 
@@ -65,7 +67,11 @@ class DrainHost(MaintenancePlan):
                 ``drain-<host>``.
             PreconditionFailed: unknown host or backup host, backup down.
         """
+        refuse_extra_arguments("drain-host request", extra)
         drain = validate_input(DrainRequest, request, what="drain-host request")
+        # With ``*extra`` in the signature the SDK hands arguments over as plain JSON.
+        built = DrainPlan.model_validate(built) if built is not None else None
+        progress = PlanProgress.model_validate(progress) if progress is not None else None
         self._request = drain
         expected = drain_workflow_id(drain.host)
         if not drain.dry_run and workflow.info().workflow_id != expected:

@@ -33,6 +33,7 @@ from datetime import timedelta
 from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ChildWorkflowError,
@@ -48,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from watcher_temporal.contract import (
         DONE_ACTION_STATES,
         MAX_PARALLEL_LIMIT,
+        SERVER_ACTION_TYPES,
         SET_MAX_PARALLEL_UPDATE,
         STATUS_QUERY,
         ActionState,
@@ -56,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         ChangeNovaServiceStateParams,
         DrainPlan,
         DrainRequest,
+        GenericActionParams,
         MaintenancePlanInput,
         MigrateServerInput,
         MigrationResult,
@@ -68,16 +71,22 @@ with workflow.unsafe.imports_passed_through():
         PlanProgress,
         PlanState,
         PlanStatus,
+        ResizeParams,
         RevertOutcome,
+        ServerActionRequest,
+        ServerParams,
         ServiceState,
         ServiceStateChange,
         ServiceStateRequest,
         SleepParams,
         UndoRecord,
+        WatcherActionRequest,
+        WatcherActionResult,
         WorkflowType,
         count_states,
         migration_workflow_id,
         plan_id_problem,
+        refuse_extra_arguments,
         validate_input,
         validate_plan,
     )
@@ -100,7 +109,16 @@ EVENTS_PER_ACTION = {
     ActionType.CHANGE_NOVA_SERVICE_STATE: 3,
     ActionType.SLEEP: 2,
     ActionType.NOP: 1,
+    ActionType.STOP: 3,
+    ActionType.SHELVE: 3,
+    ActionType.DELETE: 3,
+    ActionType.RESIZE: 3,
+    ActionType.WATCHER_ACTION: 3,
 }
+#: A Watcher action class runs Nova calls and waits itself; it heartbeats meanwhile.
+WATCHER_ACTION_TIMEOUT = timedelta(hours=2)
+#: Time a server action may take beyond its own wait for Nova (its calls, a retry).
+NOVA_GRACE = timedelta(minutes=5)
 #: Events of one workflow task (scheduled, started, completed).
 EVENTS_PER_WAKE = 3
 
@@ -200,7 +218,9 @@ class MaintenancePlan:
     # -- the run ------------------------------------------------------------
 
     @workflow.run
-    async def run(self, request: MaintenancePlanInput | JsonValue, progress: PlanProgress | None = None) -> PlanStatus:
+    async def run(
+        self, request: MaintenancePlanInput | JsonValue = None, progress: PlanProgress | None = None, *extra: JsonValue
+    ) -> PlanStatus:
         """Run the plan; see the module docstring.
 
         Args:
@@ -213,7 +233,10 @@ class MaintenancePlan:
         Raises:
             InvalidInput: the plan broke a rule; names every problem.
         """
+        refuse_extra_arguments("MaintenancePlan input", extra)
         plan = validate_plan(request)
+        # With ``*extra`` in the signature the SDK hands arguments over as plain JSON.
+        progress = PlanProgress.model_validate(progress) if progress is not None else None
         if workflow.patched(CANONICAL_ID_PATCH):
             problem = plan_id_problem(workflow.info().workflow_id)
             if problem is not None:
@@ -278,7 +301,9 @@ class MaintenancePlan:
         for action in plan.actions:
             if self._statuses[action.id].state is not ActionState.PENDING:
                 continue
-            self._waiting_on[action.id] = sum(self._statuses[p].state not in DONE_ACTION_STATES for p in action.parents)
+            self._waiting_on[action.id] = sum(
+                not self._releases_children(self._statuses[p].state) for p in action.parents
+            )
             if not self._waiting_on[action.id]:
                 heapq.heappush(self._ready, (self._index[action.id], action.id))
         self._settle_blocked()
@@ -318,7 +343,14 @@ class MaintenancePlan:
             await workflow.wait_condition(lambda: self._wake)
 
     def _stopped(self, plan: MaintenancePlanInput) -> bool:
-        return self._failed and plan.on_failure is not OnFailure.CONTINUE
+        return self._failed and plan.on_failure not in (OnFailure.CONTINUE, OnFailure.WATCHER)
+
+    def _releases_children(self, state: ActionState) -> bool:
+        """Whether an action ending in ``state`` lets its children start."""
+        if state in DONE_ACTION_STATES:
+            return True
+        # Watcher's taskflow decider ALWAYS: children of a FAILED action run too.
+        return state is ActionState.FAILED and self._plan is not None and self._plan.on_failure is OnFailure.WATCHER
 
     def _start_ready(self, plan: MaintenancePlanInput) -> None:
         """Start every ready action that fits, in plan order."""
@@ -350,12 +382,12 @@ class MaintenancePlan:
             self._completed.append(action.id)
             if outcome.undo is not None:
                 self._undo[action.id] = outcome.undo
-        if outcome.state in DONE_ACTION_STATES:
+        if self._releases_children(outcome.state):
             for child in self._children[action.id]:
                 self._waiting_on[child] -= 1
                 if not self._waiting_on[child] and self._statuses[child].state is ActionState.PENDING:
                     heapq.heappush(self._ready, (self._index[child], child))
-        elif outcome.state is ActionState.FAILED:
+        if outcome.state is ActionState.FAILED:
             self._failed = True
             self._failed_first = self._failed_first or action.id
         self._settle_blocked()
@@ -369,6 +401,7 @@ class MaintenancePlan:
             if s.state is ActionState.PENDING
             for p in self._actions[a].parents
             if self._statuses[p].state in (ActionState.FAILED, ActionState.CANCELLED)
+            and not self._releases_children(self._statuses[p].state)
         ]
         while blocked:
             action_id, parent = blocked.pop()
@@ -403,6 +436,10 @@ class MaintenancePlan:
     # -- one action ---------------------------------------------------------
 
     async def _execute(self, action: PlanAction) -> _Outcome:
+        if action.action_type in SERVER_ACTION_TYPES:
+            return await self._server_action(action)
+        if action.action_type is ActionType.WATCHER_ACTION:
+            return await self._watcher_action(action)
         params = action.params()
         if isinstance(params, MigrateServerInput):
             return await self._migrate(action, params)
@@ -481,6 +518,51 @@ class MaintenancePlan:
             **short_options(),
         )
 
+    async def _watcher_action(self, action: PlanAction) -> _Outcome:
+        return _outcome_of(await self._watcher_activity(PlanActivity.WATCHER_ACTION, action))
+
+    async def _server_action(self, action: PlanAction) -> _Outcome:
+        return _outcome_of(await self._server_activity(PlanActivity.SERVER_ACTION, action))
+
+    def _server_activity(self, name: PlanActivity, action: PlanAction) -> Awaitable[WatcherActionResult]:
+        params = action.params()
+        assert isinstance(params, ServerParams)
+        request = ServerActionRequest(
+            action_id=action.id,
+            action_type=action.action_type,
+            resource_id=params.resource_id,
+            flavor=params.flavor if isinstance(params, ResizeParams) else None,
+            poll_interval_seconds=params.poll_interval_seconds,
+            timeout_seconds=params.timeout_seconds,
+        )
+        return workflow.execute_activity(
+            name.value,
+            request,
+            result_type=WatcherActionResult,
+            summary=f"{action.id}: {action.action_type.value} {params.resource_id}",
+            start_to_close_timeout=timedelta(seconds=params.timeout_seconds) + NOVA_GRACE,
+            heartbeat_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+        )
+
+    def _watcher_activity(self, name: PlanActivity, action: PlanAction) -> Awaitable[WatcherActionResult]:
+        params = action.params()
+        assert isinstance(params, GenericActionParams)
+        request = WatcherActionRequest(
+            action_id=action.id, action_type=params.action_type, input_parameters=params.parameters
+        )
+        return workflow.execute_activity(
+            name.value,
+            request,
+            result_type=WatcherActionResult,
+            summary=f"{action.id}: {request.action_type}",
+            start_to_close_timeout=WATCHER_ACTION_TIMEOUT,
+            heartbeat_timeout=timedelta(seconds=30),
+            # Watcher's actions are not all idempotent: one more attempt, only
+            # after a lost worker (their pre_condition then sees what was done).
+            retry_policy=RetryPolicy(maximum_attempts=2),
+        )
+
     # -- rollback -----------------------------------------------------------
 
     async def _rollback(self) -> None:
@@ -515,6 +597,16 @@ class MaintenancePlan:
             if result.status is MigrationStatus.SKIPPED:
                 return RevertOutcome.NOTHING_TO_REVERT, result.reason
             return RevertOutcome.REVERT_FAILED, result.reason
+        if action.action_type in SERVER_ACTION_TYPES | {ActionType.WATCHER_ACTION}:
+            if action.action_type is ActionType.WATCHER_ACTION:
+                reverted = await self._watcher_activity(PlanActivity.WATCHER_ACTION_REVERT, action)
+            else:
+                reverted = await self._server_activity(PlanActivity.SERVER_ACTION_REVERT, action)
+            if reverted.state is ActionState.SKIPPED:
+                return RevertOutcome.NOTHING_TO_REVERT, reverted.reason
+            if reverted.state is ActionState.SUCCEEDED:
+                return RevertOutcome.REVERTED, reverted.reason or "reverted by Watcher's own revert()"
+            return RevertOutcome.REVERT_FAILED, reverted.reason
         if isinstance(params, ChangeNovaServiceStateParams) and undo.service is not None:
             before = undo.service
             request = ServiceStateRequest(
@@ -539,6 +631,12 @@ class MaintenancePlan:
 
     def _set(self, action_id: str, **changes: Any) -> None:
         self._statuses[action_id] = self._statuses[action_id].model_copy(update=changes)
+
+
+def _outcome_of(result: WatcherActionResult) -> _Outcome:
+    """A Watcher action's result as the plan records it (a failure names its phase)."""
+    reason = f"{result.phase}: {result.reason}" if result.state is ActionState.FAILED else result.reason
+    return _Outcome(result.state, reason)
 
 
 def _reenables(undo: UndoRecord | None) -> bool:

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         WaitResult,
         WorkflowType,
         migration_workflow_id,
+        refuse_extra_arguments,
         validate_input,
     )
     from watcher_temporal.errors import InvalidInput, RevertFailed, describe_failure, from_failure
@@ -93,7 +94,7 @@ class MigrateServer:
         )
 
     @workflow.run
-    async def run(self, request: MigrateServerInput | JsonValue) -> MigrationResult:
+    async def run(self, request: MigrateServerInput | JsonValue = None, *extra: JsonValue) -> MigrationResult:
         """Run the migration; see the module docstring for the flow.
 
         Every ending is counted in the project's metrics
@@ -106,6 +107,7 @@ class MigrateServer:
                 put back; names both causes.
         """
         try:
+            refuse_extra_arguments("MigrateServer input", extra)
             result = await self._migrate(request)
         except (Exception, asyncio.CancelledError) as err:
             cancelled = workflow.cancellation_reason() is not None and is_cancelled_exception(err)

@@ -30,6 +30,7 @@ from watcher_temporal.contract import (
     RevertAction,
     migration_workflow_id,
 )
+from watcher_temporal.progress import migration_progress
 from watcher_temporal.starter import start_migration
 
 pytestmark = pytest.mark.integration
@@ -176,7 +177,7 @@ async def test_cancel_aborts_a_running_live_migration_and_the_server_is_back_wit
     )
 
     async def migrating_with_progress() -> bool:
-        progress = await handle.query("progress", result_type=MigrationProgress)
+        progress = await migration_progress(dev_env.client, handle.id)
         return progress.phase is Phase.WAITING and progress.memory_remaining_bytes is not None
 
     await until(migrating_with_progress, timeout=30, what="the live migration runs and reports memory progress")
@@ -210,7 +211,7 @@ async def test_worker_killed_while_waiting_resumes_and_nova_saw_exactly_one_migr
     handle = await start_migration(dev_env.client, move(server_id, "live", "host1", "host2"), task_queue=task_queue)
 
     async def waiting() -> bool:
-        progress = await handle.query("progress", result_type=MigrationProgress)
+        progress = await migration_progress(dev_env.client, handle.id)
         return progress.phase is Phase.WAITING and progress.nova_migration_status is not None
 
     await until(waiting, timeout=60, what="the first worker is polling the migration")

@@ -8,10 +8,20 @@ import pytest
 from pydantic import ValidationError
 
 from watcher_temporal.contract import (
+    MAX_PLAN_ACTIONS,
     MigrateServerInput,
     MigrationType,
     describe_validation_error,
     migration_workflow_id,
+    validate_input,
+    validate_plan,
+)
+from watcher_temporal.errors import (
+    ERROR_TYPES,
+    MAX_MESSAGE_CHARS,
+    MAX_PROBLEMS,
+    NON_RETRYABLE_ERROR_TYPES,
+    InvalidInput,
 )
 
 UUID = "0B5B6C5A-9B8E-4F0A-8F4E-6F1D2B3C4D5E"
@@ -45,9 +55,16 @@ def test_absent_or_null_destination_lets_the_scheduler_choose() -> None:
         ({"migration_type": "LIVE"}, "migration_type", "'live' or 'cold'"),
         ({"source_node": ""}, "source_node", "non-empty"),
         ({"destination_node": ""}, "destination_node", "non-empty"),  # Watcher let this through
-        ({"destination_node": " compute-2"}, "destination_node", "white space"),
+        ({"destination_node": " compute-2"}, "destination_node", "letters, digits"),
+        ({"destination_node": "host\x1b[31m"}, "destination_node", "letters, digits"),
+        ({"source_node": "h" * 10_000}, "source_node", "at most 255"),
         ({"destination_node": "compute-1"}, "(input)", "destination_node must differ from source_node"),
-        ({"timeout_seconds": 0}, "timeout_seconds", "greater than 0"),
+        ({"timeout_seconds": 0}, "timeout_seconds", "greater than or equal to 1"),
+        ({"timeout_seconds": True}, "timeout_seconds", "not a bool"),
+        ({"timeout_seconds": "900"}, "timeout_seconds", "not a bool or a string"),
+        ({"timeout_seconds": float("inf")}, "timeout_seconds", "finite"),
+        ({"poll_interval_seconds": 1e-9}, "poll_interval_seconds", "greater than or equal to 0.2"),
+        ({"revert_timeout_seconds": False}, "revert_timeout_seconds", "not a bool"),
         ({"flavor": "m1"}, "flavor", "unknown key"),
     ],
 )
@@ -62,3 +79,35 @@ def test_each_rule_names_its_field(change: dict[str, object], field: str, rule: 
 
 def test_the_workflow_id_convention() -> None:
     assert migration_workflow_id(UUID.lower()) == f"migrate-{UUID.lower()}"
+
+
+def test_invalid_input_error_is_bounded_whatever_the_input() -> None:
+    """A huge bad input gives an error that Temporal can store (well under 2 MB)."""
+    raw = {"resource_id": "x" * 100_000, "migration_type": "y" * 100_000, "source_node": "z" * 100_000}
+    raw |= {f"extra{i}": i for i in range(10_000)}
+    with pytest.raises(InvalidInput) as err:
+        validate_input(MigrateServerInput, raw, what="MigrateServer input")
+    problems = err.value.details[0]
+    assert len(problems) == MAX_PROBLEMS and problems[-1]["field"] == "(more)"
+    assert len(err.value.message) <= MAX_MESSAGE_CHARS
+    assert len(json.dumps(err.value.details)) < 50_000
+
+
+def test_a_plan_over_the_action_limit_is_refused_without_checking_each_action() -> None:
+    actions = [{"id": f"n{i}", "action_type": "nop"} for i in range(MAX_PLAN_ACTIONS + 1)]
+    with pytest.raises(InvalidInput) as err:
+        validate_plan({"actions": actions})
+    assert err.value.details[0] == [
+        {
+            "action": "(plan)",
+            "field": "actions",
+            "rule": f"at most {MAX_PLAN_ACTIONS} actions (got {MAX_PLAN_ACTIONS + 1})",
+        }
+    ]
+
+
+def test_non_retryable_types_are_derived_from_the_taxonomy() -> None:
+    assert set(NON_RETRYABLE_ERROR_TYPES) == {
+        name for name, cls in ERROR_TYPES.items() if not cls.retryable and name != "WatcherTemporalError"
+    }
+    assert "NovaUnavailable" not in NON_RETRYABLE_ERROR_TYPES and "NovaAuthFailed" in NON_RETRYABLE_ERROR_TYPES

@@ -16,7 +16,7 @@ from tests.realstack import boot_on
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.config import data_converter
 from watcher_temporal.contract import MigrateServerInput, MigrationStatus
-from watcher_temporal.metrics import DURATION, MIGRATIONS, runtime_from_env
+from watcher_temporal.metrics import DURATION, MIGRATIONS, prometheus_runtime
 from watcher_temporal.starter import start_migration
 from watcher_temporal.worker import build_worker
 
@@ -30,14 +30,14 @@ def free_port() -> int:
 
 
 def test_no_address_no_runtime() -> None:
-    assert runtime_from_env({}) is None
+    assert prometheus_runtime(None) is None
 
 
 async def test_prometheus_endpoint_has_sdk_and_migration_metrics(
     dev_env: WorkflowEnvironment, localnova: LocalNovaHandle
 ) -> None:
     address = f"127.0.0.1:{free_port()}"
-    runtime = runtime_from_env({"WATCHER_TEMPORAL_METRICS_ADDRESS": address})
+    runtime = prometheus_runtime(address)
     assert runtime is not None
     client = await Client.connect(
         dev_env.client.service_client.config.target_host,

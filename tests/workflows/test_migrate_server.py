@@ -7,10 +7,12 @@ under ``histories/`` that ``test_replay.py`` replays.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +36,26 @@ from watcher_temporal.contract import (
     migration_workflow_id,
 )
 from watcher_temporal.errors import MigrationAlreadyRunning
+from watcher_temporal.search_attributes import OUTCOME
 from watcher_temporal.starter import start_migration
 from watcher_temporal.workflows.migrate_server import MigrateServer
 
 HISTORIES = Path(__file__).parent / "histories"
+#: As the real worker: heartbeats (and so cancels) reach the server within a second.
+HEARTBEAT_THROTTLE = timedelta(seconds=1)
 
 
 @asynccontextmanager
 async def running_worker(env: WorkflowEnvironment, activities: StandInActivities) -> AsyncIterator[str]:
     task_queue = f"tq-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=task_queue, workflows=[MigrateServer], activities=activities.all()):
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[MigrateServer],
+        activities=activities.all(),
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+    ):
         yield task_queue
 
 
@@ -292,6 +304,9 @@ async def test_second_start_for_the_same_server_is_refused(time_skipping_env: Wo
             await start_migration(time_skipping_env.client, params, task_queue=tq)
         assert refused.value.workflow_id == first.id
         assert "already running" in str(refused.value)
+        # Cancel once it waits on Nova (Temporal's time-skipping test server mishandles
+        # a cancel racing the completion of a short activity: ACTIVITY_UNKNOWN).
+        await until(lambda: "wait_for_migration" in acts.calls, timeout=10, what="the wait runs")
         await first.cancel()
         with pytest.raises(WorkflowFailureError):
             await first.result()
@@ -313,3 +328,55 @@ async def test_scheduler_choice_success_reports_the_host_nova_chose(time_skippin
     assert result.status is MigrationStatus.SUCCEEDED
     assert result.destination_node is None
     assert result.final_host == "host3"
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [([], "(input)"), ([fresh_input(), {"extra": 1}], "(arguments)")],
+    ids=["no input", "two inputs"],
+)
+async def test_wrong_argument_count_fails_at_once(
+    time_skipping_env: WorkflowEnvironment, args: list[Any], field: str
+) -> None:
+    acts = StandInActivities()
+    async with running_worker(time_skipping_env, acts) as tq:
+        handle = await time_skipping_env.client.start_workflow(
+            "MigrateServer", args=args, id=f"migrate-args-{uuid.uuid4().hex[:8]}", task_queue=tq
+        )
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidInput" and cause.non_retryable
+    assert [p["field"] for p in cause.details[0]] == [field]
+    assert acts.calls == []
+
+
+async def test_a_migration_runs_only_under_its_canonical_id(time_skipping_env: WorkflowEnvironment) -> None:
+    """migrate-<UPPER-CASE uuid> (or any other id) is refused, so one server never has two migrations."""
+    acts = StandInActivities()
+    payload = fresh_input()
+    async with running_worker(time_skipping_env, acts) as tq:
+        handle = await time_skipping_env.client.start_workflow(
+            "MigrateServer", payload, id=f"migrate-{payload['resource_id'].upper()}", task_queue=tq
+        )
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidInput"
+    assert f"migrate-{payload['resource_id']}" in cause.message
+    assert acts.calls == []  # refused before any Nova call
+
+
+async def test_every_ending_sets_the_outcome_search_attribute(time_skipping_env: WorkflowEnvironment) -> None:
+    endings = {
+        "SUCCEEDED": StandInActivities(),
+        "REVERTED": StandInActivities(wait_does=standins.fail_in_nova),
+        "FAILED": StandInActivities(pre_execute_does=standins.fail_precondition),
+    }
+    for outcome, acts in endings.items():
+        async with running_worker(time_skipping_env, acts) as tq:
+            handle = await start(time_skipping_env, tq, fresh_input())
+            with contextlib.suppress(WorkflowFailureError):
+                await handle.result()
+        described = await handle.describe()
+        assert described.typed_search_attributes.get(OUTCOME) == outcome

@@ -53,3 +53,17 @@ def validate_input(model: type[ModelT], raw: object, *, what: str) -> ModelT:
         problems = bounded_problems(describe_validation_error(err))
         text = "; ".join(f"{p['field']}: {p['rule']}" for p in problems)
         raise InvalidInput(f"invalid {what}: {text}", problems) from None
+
+
+def refuse_extra_arguments(what: str, extra: tuple[object, ...]) -> None:
+    """Raise ``InvalidInput`` when a starter passed more workflow arguments than ``what`` takes.
+
+    Workflows take ``*extra`` so that a wrong argument count fails the
+    workflow at once instead of failing its task (which Temporal retries
+    forever).
+    """
+    if extra:
+        raise InvalidInput(
+            f"invalid {what}: expected one input, got {1 + len(extra)} arguments",
+            [{"field": "(arguments)", "rule": f"exactly one input (got {1 + len(extra)})"}],
+        )

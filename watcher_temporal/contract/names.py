@@ -48,6 +48,12 @@ class PlanActivity(enum.StrEnum):
     CHANGE_SERVICE_STATE = "plan.change_nova_service_state"
     NOP = "plan.nop"
     BUILD_DRAIN_PLAN = "plan.build_drain_plan"
+    #: Watcher's stop / shelve / delete / resize on one server.
+    SERVER_ACTION = "plan.server_action"
+    SERVER_ACTION_REVERT = "plan.server_action_revert"
+    #: Any other Watcher action type, run by Watcher's own class.
+    WATCHER_ACTION = "plan.watcher_action"
+    WATCHER_ACTION_REVERT = "plan.watcher_action_revert"
 
 
 #: Query of ``MigrateServer``: its :class:`MigrationProgress`.

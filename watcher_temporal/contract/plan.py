@@ -24,12 +24,15 @@ from pydantic import Field, JsonValue, ValidationError
 
 from watcher_temporal.contract.message import Message, describe_validation_error
 from watcher_temporal.contract.migrate import (
+    DEFAULT_POLL_INTERVAL_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
     MAX_POLL_INTERVAL_SECONDS,
     MAX_TIMEOUT_SECONDS,
     MIN_POLL_INTERVAL_SECONDS,
     HostName,
     MigrateServerInput,
     Seconds,
+    ServerUUID,
 )
 from watcher_temporal.errors import InvalidInput, bounded_problems
 
@@ -49,6 +52,13 @@ class ActionType(enum.StrEnum):
     CHANGE_NOVA_SERVICE_STATE = "change_nova_service_state"
     NOP = "nop"
     SLEEP = "sleep"
+    STOP = "stop"
+    SHELVE = "shelve"
+    DELETE = "delete"
+    RESIZE = "resize"
+    #: Any other Watcher action type (volume_migrate, change_node_power_state,
+    #: third-party ones): Watcher's own class runs inside an activity.
+    WATCHER_ACTION = "watcher_action"
 
 
 class OnFailure(enum.StrEnum):
@@ -58,11 +68,14 @@ class OnFailure(enum.StrEnum):
     * ``stop``: start nothing new; running actions finish.
     * ``rollback``: stop, then revert every completed action in reverse
       order of completion.
+    * ``watcher``: what Watcher's taskflow engine does (decider ``ALWAYS``):
+      keep going, and the children of a FAILED action still run.
     """
 
     CONTINUE = "continue"
     STOP = "stop"
     ROLLBACK = "rollback"
+    WATCHER = "watcher"
 
 
 class PlanState(enum.StrEnum):
@@ -128,7 +141,50 @@ class SleepParams(Message):
     duration: Seconds = Field(default=1.0, ge=0, le=MAX_TIMEOUT_SECONDS)
 
 
-ActionParams = MigrateServerInput | ChangeNovaServiceStateParams | NopParams | SleepParams
+class ServerParams(Message):
+    """``input_parameters`` of Watcher's ``stop``, ``shelve`` and ``delete``.
+
+    Attributes:
+        resource_id: UUID of the server.
+        poll_interval_seconds: How often Nova is polled while waiting
+            (the engine sets Watcher's ``[nova] migration_interval``).
+        timeout_seconds: How long the action may wait for Nova.
+    """
+
+    resource_id: ServerUUID
+    poll_interval_seconds: Seconds = Field(
+        default=DEFAULT_POLL_INTERVAL_SECONDS, ge=MIN_POLL_INTERVAL_SECONDS, le=MAX_POLL_INTERVAL_SECONDS
+    )
+    timeout_seconds: Seconds = Field(default=DEFAULT_TIMEOUT_SECONDS, ge=1, le=MAX_TIMEOUT_SECONDS)
+
+
+class ResizeParams(ServerParams):
+    """``input_parameters`` of Watcher's ``resize``: the server and the flavor (name or id)."""
+
+    flavor: str = Field(min_length=1, max_length=255)
+
+
+class GenericActionParams(Message):
+    """``input_parameters`` of ``watcher_action``: another Watcher action type and its parameters.
+
+    Attributes:
+        action_type: A name registered in Watcher's ``watcher_actions`` entry points.
+        parameters: That action's own ``input_parameters``.
+    """
+
+    action_type: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$")
+    parameters: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+ActionParams = (
+    MigrateServerInput
+    | ChangeNovaServiceStateParams
+    | NopParams
+    | SleepParams
+    | ServerParams
+    | ResizeParams
+    | GenericActionParams
+)
 
 #: Parameter model of each action type.
 PARAMS_MODEL: dict[ActionType, type[Message] | type[MigrateServerInput]] = {
@@ -136,7 +192,14 @@ PARAMS_MODEL: dict[ActionType, type[Message] | type[MigrateServerInput]] = {
     ActionType.CHANGE_NOVA_SERVICE_STATE: ChangeNovaServiceStateParams,
     ActionType.NOP: NopParams,
     ActionType.SLEEP: SleepParams,
+    ActionType.STOP: ServerParams,
+    ActionType.SHELVE: ServerParams,
+    ActionType.DELETE: ServerParams,
+    ActionType.RESIZE: ResizeParams,
+    ActionType.WATCHER_ACTION: GenericActionParams,
 }
+#: Action types run on one server by ``plan.server_action`` (Watcher's semantics, our Nova gateway).
+SERVER_ACTION_TYPES = frozenset({ActionType.STOP, ActionType.SHELVE, ActionType.DELETE, ActionType.RESIZE})
 
 
 class PlanAction(Message):
@@ -312,6 +375,54 @@ class NopRequest(Message):
 
     action_id: str
     message: str = ""
+
+
+class ServerActionRequest(Message):
+    """Run (or revert) Watcher's stop, shelve, delete or resize on one server.
+
+    Attributes:
+        action_id: The plan action's id.
+        action_type: ``stop``, ``shelve``, ``delete`` or ``resize``.
+        resource_id: The server.
+        flavor: ``resize`` only: the new flavor (name or id).
+        poll_interval_seconds: How often Nova is polled while waiting.
+        timeout_seconds: How long the action may wait for Nova.
+    """
+
+    action_id: str
+    action_type: ActionType
+    resource_id: str
+    flavor: str | None = None
+    poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+
+
+class WatcherActionRequest(Message):
+    """Run (or revert) one Watcher action with Watcher's own class.
+
+    Attributes:
+        action_id: The plan action's id (Watcher's action uuid).
+        action_type: The ``watcher_actions`` entry point name.
+        input_parameters: The action's parameters (checked by its schema).
+    """
+
+    action_id: str
+    action_type: str
+    input_parameters: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class WatcherActionResult(Message):
+    """How a Watcher action ran: Watcher's pre_condition / execute / post_condition.
+
+    Attributes:
+        state: SUCCEEDED, SKIPPED (``ActionSkipped`` in pre_condition) or FAILED.
+        phase: Where it ended (``pre_condition``, ``execute``, ``post_condition``).
+        reason: Why (the exception's text, bounded).
+    """
+
+    state: ActionState
+    phase: str = ""
+    reason: str = ""
 
 
 def count_states(statuses: Iterable[ActionStatus]) -> dict[str, int]:

@@ -1,0 +1,96 @@
+"""Watcher's real applier beside the session's dev server, worker and localnova.
+
+Skipped as a whole when python-watcher is not installed (it is in the dev extra).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+import yaml
+from temporalio.testing import WorkflowEnvironment
+
+from localnova.harness import LocalNovaHandle
+from tests.realstack import RunningWorker
+
+pytest.importorskip("watcher", reason="python-watcher is not installed (pip install -e '.[dev]')")
+
+from watcher.common import oslo_service_helper
+
+# Before any Watcher module picks oslo.service's (eventlet) default backend.
+oslo_service_helper.init_oslo_service_backend()
+
+from tests.watcher_engine.watcher_stack import WatcherStack, start_watcher  # noqa: E402
+
+#: ``[nova] migration_interval`` the tests give Watcher: the engine hands it to MigrateServer.
+MIGRATION_INTERVAL = 0.5
+ENGINE_GROUP = "watcher_workflow_engines.temporal"
+
+
+@pytest.fixture
+def clean_cloud(localnova: LocalNovaHandle) -> Iterator[LocalNovaHandle]:
+    """No servers, every compute service enabled, before and after."""
+
+    def reset() -> None:
+        localnova.delete_all_servers()
+        for svc in localnova.conn.compute.services(binary="nova-compute"):
+            if svc.status != "enabled":
+                localnova.conn.compute.enable_service(svc, host=svc.host, binary="nova-compute")
+
+    reset()
+    yield localnova
+    reset()
+
+
+@pytest.fixture(scope="session")
+def watcher_stack(
+    dev_env: WorkflowEnvironment,
+    worker: RunningWorker,
+    localnova_cloud: LocalNovaHandle,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> WatcherStack:
+    """Watcher configured with ``workflow_engine = temporal`` pointing at the session worker.
+
+    Watcher's own Nova client (used by its action classes on the generic path,
+    which run in this process's worker) reaches localnova with its admin token.
+    """
+    entry = yaml.safe_load(localnova_cloud.clouds_yaml.read_text())["clouds"][localnova_cloud.cloud_name]
+    return start_watcher(
+        tmp_path_factory.mktemp("watcher"),
+        engine={
+            "workflow_engine": "temporal",
+            "address": dev_env.client.service_client.config.target_host,
+            "namespace": dev_env.client.namespace,
+            "task_queue": worker.task_queue,
+            "status_interval": "0.2",
+            "max_parallel_per_host": "4",
+        },
+        nova={
+            "migration_interval": str(MIGRATION_INTERVAL),
+            "migration_max_retries": "240",
+            "endpoint_override": localnova_cloud.endpoint,
+        },
+        clients_auth={
+            "auth_type": "admin_token",
+            "endpoint": entry["auth"]["endpoint"],
+            "token": entry["auth"]["token"],
+        },
+    )
+
+
+@pytest.fixture
+def failure_policy(watcher_stack: WatcherStack) -> Iterator[Callable[[str], None]]:
+    """Set ``[watcher_workflow_engines.temporal] failure_policy`` for one test."""
+    from oslo_config import cfg
+
+    from watcher_temporal.watcher_engine.options import config_opts
+
+    if ENGINE_GROUP not in cfg.CONF:
+        cfg.CONF.register_opts(config_opts(), group=ENGINE_GROUP)
+
+    def set_policy(value: str) -> None:
+        cfg.CONF.set_override("failure_policy", value, group=ENGINE_GROUP)
+
+    yield set_policy
+    cfg.CONF.clear_override("failure_policy", group=ENGINE_GROUP)

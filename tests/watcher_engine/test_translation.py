@@ -1,0 +1,92 @@
+"""Watcher actions → MaintenancePlan input, options over the environment, failure phases (no servers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from watcher_temporal.contract import ActionType, GenericActionParams, MigrateServerInput, OnFailure
+from watcher_temporal.errors import InvalidInput
+from watcher_temporal.watcher_engine.options import resolve
+from watcher_temporal.watcher_engine.translation import SKIPPED_BY_HAND, PlanLimits, plan_input, skipped_by_hand
+
+SERVER = "0b5b6c5a-9b8e-4f0a-8f4e-6f1d2b3c4d5e"
+
+
+@dataclass
+class Action:
+    uuid: str
+    action_type: str
+    input_parameters: dict[str, Any]
+    parents: list[str] = field(default_factory=list)
+    state: str = "PENDING"
+
+
+def test_migrate_gets_watchers_nova_interval_and_deadline() -> None:
+    plan = plan_input(
+        [Action("m", "migrate", {"resource_id": SERVER, "migration_type": "live", "source_node": "h1"})],
+        PlanLimits(migration_interval=2.0, migration_max_retries=30, on_failure=OnFailure.WATCHER),
+    )
+    params = plan.actions[0].params()
+    assert isinstance(params, MigrateServerInput)
+    assert (params.poll_interval_seconds, params.timeout_seconds) == (2.0, 60.0)
+    assert plan.on_failure is OnFailure.WATCHER
+
+
+def test_unknown_types_and_watcher_only_states_take_the_generic_path() -> None:
+    actions = [
+        Action("v", "volume_migrate", {"resource_id": "vol", "migration_type": "migrate"}),
+        Action("c", "change_nova_service_state", {"resource_id": "h1", "resource_name": "h1", "state": "down"}),
+        Action("s", "stop", {"resource_id": SERVER}, parents=["v"]),
+    ]
+    plan = plan_input(actions, PlanLimits())
+    by_id = {a.id: a for a in plan.actions}
+    assert [by_id[i].action_type for i in "vcs"] == [ActionType.WATCHER_ACTION, ActionType.WATCHER_ACTION, "stop"]
+    generic = by_id["v"].params()
+    assert isinstance(generic, GenericActionParams)
+    assert (generic.action_type, generic.parameters) == ("volume_migrate", actions[0].input_parameters)
+    assert by_id["s"].parents == ["v"]
+
+
+def test_actions_skipped_by_hand_become_nops_and_are_not_written() -> None:
+    actions = [Action("a", "migrate", {"resource_id": SERVER}, state="SKIPPED"), Action("b", "nop", {})]
+    plan = plan_input(actions, PlanLimits())
+    assert (plan.actions[0].action_type, plan.actions[0].input_parameters) == ("nop", {"message": SKIPPED_BY_HAND})
+    assert skipped_by_hand(actions) == {"a"}
+
+
+def test_a_malformed_migrate_is_refused_naming_the_action_and_field() -> None:
+    with pytest.raises(InvalidInput) as err:
+        plan_input(
+            [Action("m", "migrate", {"resource_id": "nope", "migration_type": "live", "source_node": "h"})],
+            PlanLimits(),
+        )
+    assert err.value.details[0] == [
+        {"action": "m", "field": "input_parameters.resource_id", "rule": err.value.details[0][0]["rule"]}
+    ]
+    assert "UUID" in err.value.details[0][0]["rule"]
+
+
+def test_options_override_the_environment_and_unset_ones_fall_back(tmp_path: Any) -> None:
+    env = {"TEMPORAL_ADDRESS": "env:7233", "TEMPORAL_NAMESPACE": "env-ns", "TEMPORAL_TASK_QUEUE": "env-q"}
+    settings = resolve({"address": "opt:7233", "failure_policy": "watcher", "max_parallel": 8}, env)
+    assert (settings.temporal.address, settings.temporal.namespace) == ("opt:7233", "env-ns")
+    assert settings.temporal.task_queue == "env-q"
+    assert (settings.failure_policy, settings.max_parallel) == (OnFailure.WATCHER, 8)
+    key = tmp_path / "api-key"
+    key.write_text("secret-value\n")
+    with_key = resolve({"api_key_file": str(key)}, env)
+    assert with_key.temporal.connect["api_key"] == "secret-value"
+    assert "secret-value" not in repr(with_key)
+
+
+def test_a_codec_key_file_option_replaces_the_environments_key(tmp_path: Any) -> None:
+    settings = resolve(
+        {"codec_key_file": str(tmp_path / "key")},
+        {"WATCHER_TEMPORAL_CODEC_KEY": "env-key", "WATCHER_TEMPORAL_CODEC_KEYS": "a,b"},
+    )
+    assert settings.converter_env.get("WATCHER_TEMPORAL_CODEC_KEY_FILE") == str(tmp_path / "key")
+    assert "WATCHER_TEMPORAL_CODEC_KEY" not in settings.converter_env
+    assert "WATCHER_TEMPORAL_CODEC_KEYS" not in settings.converter_env
