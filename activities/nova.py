@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -374,6 +375,19 @@ class NovaGateway:
             self.conn.compute.disable_service(
                 matches[0], host=host, binary="nova-compute", disabled_reason=disabled_reason
             )
+
+    @nova_call("find servers by name", read=True)
+    def find_servers_by_name(self, name: str, *, limit: int = 2) -> list[ServerSnapshot]:
+        """Servers (all projects) named exactly ``name``, at most ``limit`` (2 tells one from many)."""
+        pattern = "^" + re.escape(name) + "$"  # Nova filters names by regular expression
+        servers = self.conn.compute.servers(details=True, all_projects=True, name=pattern)
+        found: list[ServerSnapshot] = []
+        for server in servers:
+            if server.name == name:
+                found.append(_snapshot(server))
+                if len(found) >= limit:
+                    break
+        return found
 
     @nova_call("list servers on a host", read=True)
     def servers_on_host(self, host: str) -> list[ServerSnapshot]:
