@@ -491,6 +491,8 @@ class MigrateActivities:
             nova.revert_resize(params.resource_id)
             return None, step("reverted the resize", resize_reverted=True)
         if server.host == source:
+            if progress.moving_back and nova.in_progress_migrations(params.resource_id):
+                return None, progress  # back on the source; Nova is still finishing the move back
             return RevertResult(
                 action=_strongest(progress),
                 steps=progress.steps or [f"nothing to revert: the server is idle on {source}"],

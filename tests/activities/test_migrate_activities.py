@@ -17,6 +17,7 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from localnova.harness import LocalNovaHandle
+from tests.conditions import until
 from tests.realstack import boot_on, nova_migrations
 from watcher_temporal.activities.migrate import MigrateActivities
 from watcher_temporal.activities.nova import NovaGateway
@@ -119,6 +120,12 @@ async def test_revert_after_a_finished_live_migration_moves_the_server_back(
     pre = await run(acts.pre_execute, p)
     localnova.conn.compute.live_migrate_server(server_id, host="host2", block_migration="auto")
     localnova.wait_server(server_id, "ACTIVE", host="host2")
+    # The server is ACTIVE on host2 a moment before Nova marks its migration completed.
+    await until(
+        lambda: [m.status for m in nova_migrations(localnova, server_id)] == ["completed"],
+        timeout=30,
+        what="the forward migration is completed",
+    )
     result = await run(acts.revert, TrackedMigration(params=p, original=pre.server, deadline=soon()))
     assert result.action is RevertAction.MIGRATED_BACK
     assert result.server.host == "host1"
