@@ -50,6 +50,7 @@ from localnova import LocalNova
 from localnova.harness import LocalNovaHandle
 from watcher_temporal.binaries import start_dev_server
 from watcher_temporal.contract import MigrateServerInput, MigrationResult, MigrationType
+from watcher_temporal.process_exit import exit_process
 from watcher_temporal.starter import start_migration
 
 REPO = Path(__file__).resolve().parents[1]
@@ -219,7 +220,7 @@ async def main(args: argparse.Namespace) -> None:
     async with await start_dev_server() as env:
         with LocalNova(hosts=hosts, live_migration_seconds=args.live_seconds) as cloud:
             t0 = time.monotonic()
-            servers = cloud.boot_servers(args.servers, hosts=sources, name_prefix="scale", timeout=3600)
+            servers = cloud.boot_servers(args.servers, hosts=sources, name_prefix="scale", timeout=3600, batch=50)
             boot_seconds = time.monotonic() - t0
 
             def moves(forward: bool) -> list[MigrateServerInput]:
@@ -255,3 +256,4 @@ if __name__ == "__main__":
     parser.add_argument("--start-every", type=float, default=0.0, help="seconds between two batches")
     parser.add_argument("--modes", default="observer,per-migration", help="observer, per-migration or both")
     asyncio.run(main(parser.parse_args()))
+    exit_process(0)  # no interpreter finalisation racing Temporal's core threads
