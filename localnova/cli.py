@@ -25,6 +25,8 @@ from localnova import knobs
 EXIT_START_FAILED = 3
 #: Exit status when the keystone child died while the cloud was running.
 EXIT_KEYSTONE_DIED = 1
+#: A stopping cloud exits after this long even if a fixture cleanup hangs.
+STOP_DEADLINE_SECONDS = 45.0
 
 
 def _csv(value: str) -> list[str]:
@@ -74,6 +76,30 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--debug", action="store_true", help="log Nova at DEBUG (default WARNING) on stderr")
     group = up.add_argument_group("behaviour knobs (also settable at runtime: PATCH /localnova/config)")
     group.add_argument("--live-migration-seconds", type=float, default=0.0)
+    group.add_argument(
+        "--live-migration-mib-per-second",
+        type=float,
+        default=0.0,
+        help="live migration copy speed; > 0 makes the duration follow the flavor size",
+    )
+    group.add_argument(
+        "--live-migration-prepare-seconds",
+        type=float,
+        default=0.0,
+        help="how long a live migration stays 'preparing' (to test abort there)",
+    )
+    group.add_argument(
+        "--live-migration-stall-hosts",
+        type=_csv,
+        default=[],
+        help="comma separated destinations where the live migration copy stalls at half",
+    )
+    group.add_argument(
+        "--live-migration-stall-servers",
+        type=_csv,
+        default=[],
+        help="comma separated server UUIDs whose live migration copy stalls at half",
+    )
     group.add_argument("--cold-migration-seconds", type=float, default=0.0)
     group.add_argument(
         "--live-migration-fail-hosts",
@@ -95,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     group.add_argument(
         "--fault-drop-rate", type=float, default=0.0, help="probability of closing the connection without a response"
+    )
+    group.add_argument(
+        "--fault-lost-response-rate",
+        type=float,
+        default=0.0,
+        help="probability that Nova handles the request but the connection is closed before its response",
     )
     group.add_argument("--latency-ms", type=float, default=0.0, help="latency added to every Compute API request")
     group.add_argument("--fault-methods", type=_csv, default=[], help="HTTP methods faults apply to (default: all)")
@@ -230,12 +262,33 @@ def cmd_up(args: argparse.Namespace, ready_out: Any) -> int:
             break
     else:
         LOG.info("signal %s received, stopping", stop.signum)
+    _exit_anyway_after(STOP_DEADLINE_SECONDS, status)
     if keystone is not None:
         keystone.terminate()  # stops while Nova's fixtures are torn down
     cloud.stop()
     if keystone is not None:
         keystone.stop(sleep=eventlet.sleep)
     return status
+
+
+def _exit_anyway_after(seconds: float, status: int) -> None:
+    """Exit the process from a native thread if stopping takes too long.
+
+    A green thread stuck in Nova (e.g. waiting on a lock forever) must not
+    keep a stopped cloud alive: SIGTERM means gone within ``seconds``.
+    """
+    import eventlet.patcher
+
+    native_threading = eventlet.patcher.original("threading")
+    native_time = eventlet.patcher.original("time")
+
+    def watchdog() -> None:
+        native_time.sleep(seconds)
+        sys.stderr.write(f"localnova: still stopping after {seconds:.0f} s; exiting anyway\n")
+        sys.stderr.flush()
+        os._exit(status)
+
+    native_threading.Thread(target=watchdog, name="localnova-stop-watchdog", daemon=True).start()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -47,7 +47,7 @@ from nova.tests import fixtures as nova_fixtures  # noqa: E402
 from nova.tests.functional import integrated_helpers  # noqa: E402
 
 import localnova  # noqa: E402
-from localnova import auth, control, driver, httpserver, identity, knobs  # noqa: E402
+from localnova import auth, control, dblock, driver, httpserver, identity, knobs, lazy_allocations  # noqa: E402
 
 # Nova loads drivers only as ``nova.virt.<compute_driver>``; alias our
 # package there so ``compute_driver=localnova.driver.LocalNovaDriver`` works.
@@ -96,6 +96,7 @@ class _StackCase(integrated_helpers.ProviderUsageBaseTestCase):
         if isinstance(fixture, nova_fixtures.ConfFixture):
             if self.real_keystone:
                 _register_authtoken_plugin_options()
+            _register_messaging_options()
             for group, values in self.extra_flags.items():
                 self.flags(group=group, **values)
         elif isinstance(fixture, nova_fixtures.WarningsFixture):
@@ -144,6 +145,17 @@ def _register_authtoken_plugin_options() -> None:
     from oslo_config import cfg
 
     cfg.CONF.register_opts(loading.get_auth_plugin_conf_options("password"), group="keystone_authtoken")
+
+
+def _register_messaging_options() -> None:
+    """Register oslo.messaging's ``[DEFAULT]`` options (RPC timeout, executor
+    pool size) so they can be set before the fake transport registers them."""
+    from oslo_config import cfg
+    from oslo_messaging import opts
+
+    for group, options in opts.list_opts():
+        if group is None:
+            cfg.CONF.register_opts(options)
 
 
 def _discard_notification(*_args: Any, **_kwargs: Any) -> None:
@@ -201,6 +213,13 @@ class LocalCloud:
         # state path go into our temp dir, removed on stop.
         os.environ["OSLO_LOCK_PATH"] = self.tmpdir
 
+        # In-memory sqlite shares one connection between green threads:
+        # serialise transactions (see localnova.dblock) or concurrent
+        # migrations corrupt placement allocations.
+        dblock.install()
+        # One placement GET per consumer on every claim, result unused
+        # (see localnova.lazy_allocations).
+        lazy_allocations.install()
         _StackCase.extra_flags = self._flags()
         _StackCase.real_keystone = self.keystone is not None
         case = _StackCase()
@@ -249,6 +268,15 @@ class LocalCloud:
                 # Heartbeats every 10 s; generous down time so a busy
                 # process is never seen as "compute down" by the scheduler.
                 "service_down_time": 180,
+                # Synchronous RPC calls (API -> conductor for a cold
+                # migration, conductor -> compute pre-checks) queue behind
+                # hundreds of others at 1,000 concurrent migrations; the
+                # default 60 s would turn load into MessagingTimeout (500).
+                "rpc_response_timeout": 600,
+                # RPC server green threads per service (oslo.messaging
+                # default 64): a cold migration holds one on its source for
+                # cold_migration_seconds.
+                "executor_thread_pool_size": 1000,
                 "state_path": self.tmpdir,
             },
             "wsgi": {"api_paste_config": paste},

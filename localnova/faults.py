@@ -30,7 +30,11 @@ class DropConnection(Exception):
 
 
 class FaultMiddleware:
-    """Add latency, HTTP 500/503 or dropped connections at random.
+    """Add latency, HTTP 500/503, dropped connections or lost responses.
+
+    A *dropped* request never reaches Nova; a *lost response* reaches Nova
+    and runs to completion, then the connection is closed without the
+    answer (the client cannot tell whether it was applied).
 
     Args:
         app: The Compute API WSGI application.
@@ -74,19 +78,47 @@ class FaultMiddleware:
         if roll < threshold:
             self.stats.record_fault("503")
             return _error(start_response, 503, "Service Unavailable", [("Retry-After", "0")])
+        threshold += current.fault_lost_response_rate
+        if roll < threshold:
+            self._apply_and_lose(environ)
+            self.stats.record_fault("lost")
+            self._drop(environ, drain=False)
+            raise DropConnection()
         return self.app(environ, start_response)
 
+    def _apply_and_lose(self, environ: dict) -> None:
+        """Let Nova handle the request completely, then forget the answer."""
+
+        def discard_start_response(status: str, headers: list, exc_info: Any = None) -> Callable[[bytes], None]:
+            return lambda _data: None
+
+        body = self.app(environ, discard_start_response)
+        try:
+            for _chunk in body:
+                pass
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+
     @staticmethod
-    def _drop(environ: dict) -> None:
-        """Close the client socket so the client sees no response at all."""
+    def _drop(environ: dict, *, drain: bool = True) -> None:
+        """Close the client socket so the client sees no response at all.
+
+        Args:
+            environ: The WSGI environ of the request.
+            drain: Read the request body first (not needed when the
+                application already consumed it).
+        """
         # Drain the body first: closing with unread data makes the kernel
         # send RST, and the client would see a reset while still *sending*.
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            if length:
-                environ["wsgi.input"].read(length)
-        except Exception:  # noqa: BLE001 - best effort
-            pass
+        if drain:
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                if length:
+                    environ["wsgi.input"].read(length)
+            except Exception:  # noqa: BLE001 - best effort
+                pass
         sock = environ.get(SOCKET_KEY)
         if sock is None:
             return

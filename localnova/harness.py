@@ -139,11 +139,8 @@ class LocalNovaHandle:
         """Change behaviour knobs at runtime (PATCH /localnova/config).
 
         Args:
-            **knobs: Any of ``live_migration_seconds``,
-                ``cold_migration_seconds``, ``live_migration_fail_hosts``,
-                ``cold_migration_fail_hosts``, ``fault_500_rate``,
-                ``fault_503_rate``, ``fault_drop_rate``, ``latency_ms``,
-                ``fault_methods``.
+            **knobs: Any knob of :class:`localnova.knobs.Knobs` (names
+                in ``localnova.knobs.KNOB_NAMES``).
 
         Returns:
             All knobs after the change.
@@ -181,6 +178,7 @@ class LocalNovaHandle:
         name_prefix: str = "ln",
         wait: bool = True,
         timeout: float = 120.0,
+        batch: int = 1,
     ) -> list[str]:
         """Boot ``n`` servers through the Compute API.
 
@@ -188,10 +186,14 @@ class LocalNovaHandle:
             n: How many.
             hosts: If given, pin servers round-robin to these hosts
                 (``availability_zone="nova:<host>"``, admin only);
-                otherwise the scheduler places them.
-            name_prefix: Servers are named ``<prefix>-<i>``.
+                otherwise the scheduler places them.  With ``batch`` > 1
+                a whole batch goes to one host.
+            name_prefix: Servers are named ``<prefix>-<i>`` (with ``batch``
+                > 1: ``<prefix>-b<k>-<i>``, Nova's multi-create naming).
             wait: Wait until all are ACTIVE.
             timeout: Seconds to wait.
+            batch: Servers per request (Nova multi-create, ``min_count`` =
+                ``max_count`` = batch); 1 = one request per server.
 
         Returns:
             The server ids.
@@ -200,17 +202,28 @@ class LocalNovaHandle:
             LocalNovaError: A server went to ERROR or the timeout expired.
         """
         conn = self.conn
-        ids = []
-        for i in range(n):
+        ids: list[str] = []
+        if batch < 1:
+            raise ValueError("batch must be >= 1")
+        for k, start in enumerate(range(0, n, batch)):
+            count = min(batch, n - start)
             attrs: dict[str, Any] = {
-                "name": f"{name_prefix}-{i + 1}",
+                "name": f"{name_prefix}-{start + 1}" if batch == 1 else f"{name_prefix}-b{k + 1}",
                 "image_id": DEFAULT_IMAGE,
                 "flavor_id": DEFAULT_FLAVOR,
                 "networks": "none",
             }
             if hosts:
-                attrs["availability_zone"] = f"nova:{hosts[i % len(hosts)]}"
-            ids.append(conn.compute.create_server(**attrs).id)
+                attrs["availability_zone"] = f"nova:{hosts[k % len(hosts)]}"
+            if batch == 1:
+                ids.append(conn.compute.create_server(**attrs).id)
+                continue
+            first = conn.compute.create_server(min_count=count, max_count=count, **attrs)
+            reservation = conn.compute.get_server(first.id).reservation_id
+            members = [s.id for s in conn.compute.servers(reservation_id=reservation)]
+            if len(members) != count:
+                raise LocalNovaError(f"multi-create {reservation}: {len(members)} servers, expected {count}")
+            ids.extend(sorted(members, key=lambda sid: sid != first.id))
         if wait:
             for sid in ids:
                 self.wait_server(sid, "ACTIVE", timeout=timeout)
@@ -321,7 +334,10 @@ class LocalNova:
         servers: Servers to boot at start (round-robin over hosts).
         live_migration_seconds, cold_migration_seconds,
         live_migration_fail_hosts, cold_migration_fail_hosts,
-        fault_500_rate, fault_503_rate, fault_drop_rate, latency_ms,
+        live_migration_mib_per_second, live_migration_prepare_seconds,
+        live_migration_stall_hosts, live_migration_stall_servers,
+        fault_500_rate, fault_503_rate, fault_drop_rate,
+        fault_lost_response_rate, latency_ms,
         fault_methods: Start-up knobs (see :class:`localnova.knobs.Knobs`).
         keystone: Run a real keystone (``keystone==30.0.0``, a child of the
             cloud process) with real keystonemiddleware in Nova; clouds.yaml
@@ -344,9 +360,14 @@ class LocalNova:
         cold_migration_seconds: float = 0.0,
         live_migration_fail_hosts: Iterable[str] = (),
         cold_migration_fail_hosts: Iterable[str] = (),
+        live_migration_mib_per_second: float = 0.0,
+        live_migration_prepare_seconds: float = 0.0,
+        live_migration_stall_hosts: Iterable[str] = (),
+        live_migration_stall_servers: Iterable[str] = (),
         fault_500_rate: float = 0.0,
         fault_503_rate: float = 0.0,
         fault_drop_rate: float = 0.0,
+        fault_lost_response_rate: float = 0.0,
         latency_ms: float = 0.0,
         fault_methods: Iterable[str] = (),
         keystone: bool = False,
@@ -365,9 +386,14 @@ class LocalNova:
                 "cold_migration_seconds": cold_migration_seconds,
                 "live_migration_fail_hosts": list(live_migration_fail_hosts),
                 "cold_migration_fail_hosts": list(cold_migration_fail_hosts),
+                "live_migration_mib_per_second": live_migration_mib_per_second,
+                "live_migration_prepare_seconds": live_migration_prepare_seconds,
+                "live_migration_stall_hosts": list(live_migration_stall_hosts),
+                "live_migration_stall_servers": list(live_migration_stall_servers),
                 "fault_500_rate": fault_500_rate,
                 "fault_503_rate": fault_503_rate,
                 "fault_drop_rate": fault_drop_rate,
+                "fault_lost_response_rate": fault_lost_response_rate,
                 "latency_ms": latency_ms,
                 "fault_methods": list(fault_methods),
             }

@@ -9,15 +9,28 @@ from Nova so that the harness and the CLI parser can use it cheaply.
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from typing import Any
 
 #: Knob names whose values are lists of host names.
-_LIST_KNOBS = ("live_migration_fail_hosts", "cold_migration_fail_hosts", "fault_methods")
+_LIST_KNOBS = (
+    "live_migration_fail_hosts",
+    "cold_migration_fail_hosts",
+    "live_migration_stall_hosts",
+    "live_migration_stall_servers",
+    "fault_methods",
+)
 #: Knob names whose values are probabilities in [0, 1].
-_RATE_KNOBS = ("fault_500_rate", "fault_503_rate", "fault_drop_rate")
+_RATE_KNOBS = ("fault_500_rate", "fault_503_rate", "fault_drop_rate", "fault_lost_response_rate")
 #: Knob names whose values are non-negative numbers.
-_SECONDS_KNOBS = ("live_migration_seconds", "cold_migration_seconds", "latency_ms")
+_SECONDS_KNOBS = (
+    "live_migration_seconds",
+    "live_migration_mib_per_second",
+    "live_migration_prepare_seconds",
+    "cold_migration_seconds",
+    "latency_ms",
+)
 
 
 @dataclasses.dataclass
@@ -28,6 +41,19 @@ class Knobs:
         live_migration_seconds: How long a live migration takes (the driver
             writes memory progress on the migration record meanwhile).
             0 means "as fast as Nova can go".
+        live_migration_mib_per_second: If > 0, the copy speed of a live
+            migration instead of a fixed duration: it takes (flavor RAM +
+            root disk for a block migration) / this many seconds, so
+            bigger servers take longer.
+        live_migration_prepare_seconds: How long a live migration stays
+            ``preparing`` (the destination's ``pre_live_migration``), so
+            that an abort of a preparing migration (2.65) can be tested.
+        live_migration_stall_hosts: Destination hosts on which a live
+            migration stalls: the memory copy stops at half (remaining
+            memory no longer decreases) until force-complete (the guest is
+            paused and the copy finishes) or abort.
+        live_migration_stall_servers: Server UUIDs whose live migrations
+            stall the same way, whatever the destination.
         cold_migration_seconds: How long the disk copy of a cold migration /
             resize takes on the source host before VERIFY_RESIZE.
         live_migration_fail_hosts: Destination hosts on which a live
@@ -40,18 +66,28 @@ class Knobs:
         fault_503_rate: Probability of an HTTP 503 (with Retry-After: 0).
         fault_drop_rate: Probability that the socket is closed without any
             response (clients see a connection reset / remote disconnect).
+            The request never reaches Nova.
+        fault_lost_response_rate: Probability that the request reaches
+            Nova and runs (a POST takes effect) but the connection is then
+            closed without sending Nova's answer: the client cannot tell
+            whether it was applied.
         latency_ms: Latency added to every Compute API request.
         fault_methods: HTTP methods the faults and latency apply to; empty
             means all methods.
     """
 
     live_migration_seconds: float = 0.0
+    live_migration_mib_per_second: float = 0.0
+    live_migration_prepare_seconds: float = 0.0
     cold_migration_seconds: float = 0.0
     live_migration_fail_hosts: list[str] = dataclasses.field(default_factory=list)
     cold_migration_fail_hosts: list[str] = dataclasses.field(default_factory=list)
+    live_migration_stall_hosts: list[str] = dataclasses.field(default_factory=list)
+    live_migration_stall_servers: list[str] = dataclasses.field(default_factory=list)
     fault_500_rate: float = 0.0
     fault_503_rate: float = 0.0
     fault_drop_rate: float = 0.0
+    fault_lost_response_rate: float = 0.0
     latency_ms: float = 0.0
     fault_methods: list[str] = dataclasses.field(default_factory=list)
 
@@ -91,12 +127,14 @@ def validate(changes: dict[str, Any]) -> dict[str, Any]:
             if name == "fault_methods":
                 value = [v.upper() for v in value]
         else:
+            if isinstance(value, bool):
+                raise ValueError(f"{name} must be a number, not a boolean")
             try:
                 value = float(value)
             except (TypeError, ValueError):
                 raise ValueError(f"{name} must be a number") from None
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0")
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0")
             if name in _RATE_KNOBS and value > 1:
                 raise ValueError(f"{name} must be a probability in [0, 1]")
         out[name] = value
@@ -123,12 +161,8 @@ class KnobStore:
     def get(self) -> Knobs:
         """Return a snapshot copy of the current knobs."""
         with self._lock:
-            return dataclasses.replace(
-                self._knobs,
-                live_migration_fail_hosts=list(self._knobs.live_migration_fail_hosts),
-                cold_migration_fail_hosts=list(self._knobs.cold_migration_fail_hosts),
-                fault_methods=list(self._knobs.fault_methods),
-            )
+            lists: dict[str, Any] = {name: list(getattr(self._knobs, name)) for name in _LIST_KNOBS}
+            return dataclasses.replace(self._knobs, **lists)
 
     def update(self, changes: dict[str, Any]) -> Knobs:
         """Validate and apply a partial update; return the new knobs."""

@@ -49,7 +49,7 @@ class RequestStats:
             self._by_status[status] += 1
 
     def record_fault(self, kind: str) -> None:
-        """Count an injected fault (``"500"``, ``"503"`` or ``"drop"``)."""
+        """Count an injected fault (``"500"``, ``"503"``, ``"drop"`` or ``"lost"``)."""
         with self._lock:
             self._faults[kind] += 1
 

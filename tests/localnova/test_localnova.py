@@ -52,14 +52,38 @@ def servers(localnova: LocalNovaHandle) -> Iterator[list[str]]:
     localnova.reset_config()  # no faults while cleaning up
     conn = localnova.conn
     for sid in booted:
-        # A failed test may leave a slow migration running; abort it so the
-        # delete does not wait for it.
-        for mig in conn.compute.server_migrations(sid):
-            if mig.status == "running":
-                conn.compute.abort_server_migration(mig, sid)
+        settle_migrations(localnova, sid)
         conn.compute.delete_server(sid, ignore_missing=True)
     for sid in booted:
         wait_for(lambda sid=sid: conn.compute.find_server(sid, ignore_missing=True) is None, what=f"delete of {sid}")
+
+
+def settle_migrations(cloud: LocalNovaHandle, sid: str, timeout: float = 60.0) -> None:
+    """Wait until a server has no migration in progress.
+
+    A failed test may leave a slow live migration running: it is aborted
+    so the delete does not wait for it.  A migration can finish between the
+    read and the abort (Nova then answers 400/409): that is not an error,
+    the state is read again until nothing is in progress.
+    """
+    conn = cloud.conn
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pending = list(conn.compute.server_migrations(sid))
+        except sdk_exc.NotFoundException:
+            return  # the server is gone already
+        if not pending:
+            return
+        for mig in pending:
+            if mig.status == "running":
+                try:
+                    conn.compute.abort_server_migration(mig, sid)
+                except (sdk_exc.ConflictException, sdk_exc.BadRequestException, sdk_exc.NotFoundException):
+                    pass  # finished (or finishing) meanwhile
+        if time.monotonic() > deadline:
+            pytest.fail(f"server {sid} still has migrations in progress: {[m.status for m in pending]}")
+        time.sleep(0.1)
 
 
 def boot_on(cloud: LocalNovaHandle, servers: list[str], host: str) -> Any:
@@ -134,6 +158,10 @@ def test_live_migrate_scheduler_picks(localnova: LocalNovaHandle, servers: list[
         what="server moved off its source",
     )
     assert moved.compute_host in localnova.hosts
+    # The server is ACTIVE on its destination before Nova marks the
+    # migration completed (post-live-migration runs after the host flip).
+    wait_for(lambda: last_status(localnova, server.id) == "completed", what="migration completed")
+    assert in_progress(localnova, server.id) == []
 
 
 def test_live_migration_progress_and_force_complete(localnova: LocalNovaHandle, servers: list[str]) -> None:
@@ -287,6 +315,25 @@ def test_injected_faults_reach_the_client(localnova: LocalNovaHandle, servers: l
     assert faults.get("drop", 0) >= 1
 
 
+def test_lost_response_still_takes_effect(localnova: LocalNovaHandle, servers: list[str]) -> None:
+    """fault_lost_response_rate: Nova applies the POST, the client gets no answer."""
+    server = boot_on(localnova, servers, localnova.hosts[0])
+    conn = localnova.connect()  # fresh connection, no retries configured
+    conn.compute.get_server(server.id)  # version discovery before faults
+    with pytest.raises(ValueError, match="fault_lost_response_rate"):
+        localnova.configure(fault_lost_response_rate=1.5)
+    assert localnova.configure(fault_lost_response_rate=1.0, fault_methods=["POST"])["fault_lost_response_rate"] == 1.0
+    localnova.reset_stats()  # forget the boot's 202
+    with pytest.raises(ks_exc.ConnectionError):
+        conn.compute.stop_server(server)
+    # GETs are not faulted (fault_methods): the stop was applied anyway.
+    localnova.wait_server(server.id, "SHUTOFF")
+    stats = localnova.stats()
+    assert stats["faults"].get("lost") == 1
+    assert stats["by_path_template"]["POST /v2.1/servers/{id}/action"] == 1
+    assert "202" not in stats["by_status"], "the answer must not have been sent"
+
+
 def test_control_api_and_stats(localnova: LocalNovaHandle) -> None:
     conn = localnova.conn
     list(conn.compute.servers())
@@ -309,6 +356,28 @@ def test_control_api_and_stats(localnova: LocalNovaHandle) -> None:
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(bad, timeout=10)
     assert info.value.code == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"live_migration_seconds": True},
+        {"live_migration_prepare_seconds": -1},
+        {"live_migration_mib_per_second": "nan"},
+        {"live_migration_stall_hosts": [1, 2]},
+        {"fault_lost_response_rate": 2},
+    ],
+)
+def test_control_api_refuses_bad_knob_values(localnova: LocalNovaHandle, body: dict[str, Any]) -> None:
+    before = localnova.config()
+    req = urllib.request.Request(
+        f"{localnova.base_url}/localnova/config", method="PATCH", data=json.dumps(body).encode()
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=10)
+    assert info.value.code == 400
+    assert next(iter(body)) in json.loads(info.value.read())["error"]
+    assert localnova.config() == before
 
 
 # -- CLI ------------------------------------------------------------------------
@@ -457,3 +526,115 @@ def test_keystone_password_auth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     for pid in keystone_pids:
         assert not Path(f"/proc/{pid}").exists(), "keystone outlived the cloud"
     assert list(child_tmp.iterdir()) == [], "temp files left behind"
+
+
+# -- migration policy knobs (stall, force-complete, abort while preparing, size) --
+
+
+def running_migration(cloud: LocalNovaHandle, sid: str) -> Any:
+    """The server's in-progress migration once it is ``running``."""
+    return wait_for(
+        lambda: next((m for m in in_progress(cloud, sid) if m.status == "running"), None), what="running migration"
+    )
+
+
+def stalled_at_half(cloud: LocalNovaHandle, sid: str) -> Any:
+    """Wait until the copy reached its stall point (half the memory)."""
+
+    def at_half() -> Any:
+        m = next((m for m in in_progress(cloud, sid) if m.status == "running"), None)
+        if m is not None and m.memory_total_bytes and m.memory_processed_bytes == m.memory_total_bytes // 2:
+            return m
+        return None
+
+    return wait_for(at_half, what="copy stalled at half")
+
+
+def test_stalled_live_migration_then_force_complete(localnova: LocalNovaHandle, servers: list[str]) -> None:
+    source, dest = localnova.hosts[0], localnova.hosts[1]
+    localnova.configure(live_migration_seconds=1, live_migration_stall_hosts=[dest])
+    server = boot_on(localnova, servers, source)
+    localnova.conn.compute.live_migrate_server(server, host=dest, block_migration="auto")
+    stalled = stalled_at_half(localnova, server.id)
+    # Absence of progress can only be shown over time: three times the
+    # configured duration later, nothing moved and it is still running.
+    time.sleep(3)
+    later = running_migration(localnova, server.id)
+    assert later.id == stalled.id
+    assert later.memory_remaining_bytes == stalled.memory_remaining_bytes == stalled.memory_total_bytes // 2
+    assert localnova.conn.compute.get_server(server.id).compute_host == source
+
+    localnova.conn.compute.force_complete_server_migration(later, server.id)
+    after = localnova.wait_server(server.id, "ACTIVE", host=dest)
+    wait_for(lambda: last_status(localnova, server.id) == "completed", what="migration completed")
+    assert after.power_state == 1  # RUNNING on the destination after the pause
+
+
+def test_stalled_live_migration_then_abort(localnova: LocalNovaHandle, servers: list[str]) -> None:
+    source = localnova.hosts[2]
+    server = boot_on(localnova, servers, source)
+    localnova.configure(live_migration_seconds=1, live_migration_stall_servers=[server.id])
+    localnova.conn.compute.live_migrate_server(server, host=None, block_migration="auto")
+    stalled = stalled_at_half(localnova, server.id)
+    localnova.conn.compute.abort_server_migration(stalled, server.id)
+    wait_for(lambda: last_status(localnova, server.id) == "cancelled", what="migration cancelled")
+    assert localnova.wait_server(server.id, "ACTIVE").compute_host == source
+
+
+def test_abort_live_migration_while_preparing(localnova: LocalNovaHandle, servers: list[str]) -> None:
+    source, dest = localnova.hosts[1], localnova.hosts[2]
+    localnova.configure(live_migration_prepare_seconds=3, live_migration_seconds=30)
+    server = boot_on(localnova, servers, source)
+    localnova.conn.compute.live_migrate_server(server, host=dest, block_migration="auto")
+    preparing = wait_for(
+        lambda: next((m for m in in_progress(localnova, server.id) if m.status == "preparing"), None),
+        what="migration preparing",
+    )
+    # Force-complete needs a running copy; Nova refuses it while preparing.
+    with pytest.raises(sdk_exc.BadRequestException, match="preparing"):
+        localnova.conn.compute.force_complete_server_migration(preparing, server.id)
+    localnova.conn.compute.abort_server_migration(preparing, server.id)  # microversion >= 2.65
+    wait_for(lambda: last_status(localnova, server.id) == "cancelled", what="migration cancelled")
+    after = localnova.wait_server(server.id, "ACTIVE")
+    assert after.compute_host == source
+    assert in_progress(localnova, server.id) == []
+
+
+def test_memory_numbers_follow_the_flavor(localnova: LocalNovaHandle) -> None:
+    conn = localnova.conn
+    flavor = conn.compute.create_flavor(name=f"ln-2g-{time.monotonic_ns()}", ram=2048, vcpus=1, disk=1)
+    source, dest = localnova.hosts[0], localnova.hosts[2]
+    created = conn.compute.create_server(
+        name="ln-2g",
+        image_id="155d900f-4e14-4e4c-a73d-069cbf4541e6",
+        flavor_id=flavor.id,
+        networks="none",
+        availability_zone=f"nova:{source}",
+    )
+    try:
+        localnova.wait_server(created.id, "ACTIVE", host=source)
+        # 2048 MiB at 128 MiB/s: a 16 s copy, sized by the flavor.
+        localnova.configure(live_migration_mib_per_second=128)
+        conn.compute.live_migrate_server(created.id, host=dest, block_migration=False)
+        first = running_migration(localnova, created.id)
+        assert first.memory_total_bytes == 2048 * 2**20
+        moving = wait_for(
+            lambda: (lambda m: m if m and m.memory_processed_bytes > first.memory_processed_bytes else None)(
+                running_migration(localnova, created.id)
+            ),
+            what="memory progress",
+        )
+        for m in (first, moving):
+            assert m.memory_processed_bytes >= 1 and m.memory_remaining_bytes >= 1
+            assert m.memory_processed_bytes + m.memory_remaining_bytes == m.memory_total_bytes
+            # Not a block migration: no disk numbers (null, never 0).
+            assert m.disk_total_bytes is None and m.disk_processed_bytes is None
+        # Nova's response validation ("minimum": 1) found nothing to log.
+        assert "Schema failed to validate" not in localnova.log_tail(2000)
+        conn.compute.abort_server_migration(moving, created.id)
+        wait_for(lambda: last_status(localnova, created.id) == "cancelled", what="migration cancelled")
+    finally:
+        settle_migrations(localnova, created.id)
+        conn.compute.delete_server(created.id, ignore_missing=True)
+        wait_for(lambda: conn.compute.find_server(created.id, ignore_missing=True) is None, what="delete")
+        conn.compute.delete_flavor(flavor)
