@@ -78,6 +78,7 @@ class TemporalServer:
         self.db_file = db_file
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
 
     @property
     def address(self) -> str:
@@ -238,12 +239,13 @@ class Chaos:
 
     async def plan_case(self, case: str, knobs: dict[str, Any], during: Callable[[Workers], Any] | None) -> CaseResult:
         self.cloud.reset_config()
-        self.cloud.configure(live_migration_seconds=2, cold_migration_seconds=1, **knobs)
         servers = self.boot(self.args.servers)
+        self.cloud.configure(live_migration_seconds=2, cold_migration_seconds=1, **knobs)
         task_queue = f"chaos-{uuid.uuid4().hex[:6]}"
         workers = Workers(self.worker_env(task_queue), count=2)
         client = await self.connect()
         notes = ""
+        restarts_before = self.server.restarts
         started = time.monotonic()
         try:
             handle = await client.start_workflow(
@@ -271,6 +273,7 @@ class Chaos:
             notes = notes or f"plan {status.state.value}"
         finally:
             workers.stop()
+            self.cloud.reset_config()  # judge with a healthy API
         failing = set(knobs.get("live_migration_fail_hosts", [])) | set(knobs.get("cold_migration_fail_hosts", []))
         correct, duplicates = await asyncio.to_thread(
             judge, self.cloud, servers, lambda _sid: SOURCE if DEST in failing else DEST
@@ -279,11 +282,13 @@ class Chaos:
         recovered = recoveries(workers.kills, await retried_attempt_starts(client, list(servers)))
         if workers.kills:
             notes += f", {len(workers.kills)} kills"
+        if self.server.restarts != restarts_before:
+            notes += f", {self.server.restarts - restarts_before} server restarts"
         return CaseResult(case, len(servers), correct, duplicates, recovered, wall, notes)
 
     async def kill_workers(self, workers: Workers) -> None:
         low, high = self.args.kill_every
-        while True:
+        while self.args.max_kills is None or len(workers.kills) < self.args.max_kills:
             await asyncio.sleep(self.rng.uniform(low, high))
             workers.kill_one(self.rng)
 
@@ -293,12 +298,13 @@ class Chaos:
             self.server.kill()
             await asyncio.sleep(1)
             self.server.start()
+            self.server.restarts += 1
 
     async def cancel_case(self) -> CaseResult:
         """Single cold and live migrations, each cancelled after a random delay (every phase gets hit)."""
         self.cloud.reset_config()
-        self.cloud.configure(live_migration_seconds=2, cold_migration_seconds=1, latency_ms=100)
         servers = self.boot(self.args.servers)
+        self.cloud.configure(live_migration_seconds=2, cold_migration_seconds=1, latency_ms=100)
         task_queue = f"chaos-{uuid.uuid4().hex[:6]}"
         workers = Workers(self.worker_env(task_queue), count=1)
         client = await self.connect()
@@ -323,6 +329,7 @@ class Chaos:
                 await asyncio.gather(*(one(i, sid) for i, sid in enumerate(servers)))
         finally:
             workers.stop()
+            self.cloud.reset_config()
         wall = time.monotonic() - started
         correct, duplicates = await asyncio.to_thread(judge, self.cloud, servers, lambda sid: ends.get(sid, "?"))
         cancelled = sum(1 for host in ends.values() if host == SOURCE)
@@ -378,6 +385,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--servers", type=int, default=None, help="migrations per case (default 12, --short 4)")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {', '.join(CASES)}")
     parser.add_argument("--kill-every", type=float, nargs=2, default=(5.0, 10.0), metavar=("MIN", "MAX"))
+    parser.add_argument("--max-kills", type=int, default=None, help="stop killing after this many kills")
     parser.add_argument("--server-restarts", type=int, default=2)
     parser.add_argument("--case-timeout", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=10)
