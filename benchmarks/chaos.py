@@ -41,8 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -54,6 +53,7 @@ from watcher_temporal.binaries import temporal_cli_path
 from watcher_temporal.contract import MigrateServerInput, PlanStatus, migration_workflow_id
 from watcher_temporal.search_attributes import dev_server_args
 
+REPO = Path(__file__).resolve().parents[1]
 SOURCE, DEST = "host1", "host2"
 CASES = ("baseline", "kill", "5xx", "drop", "latency", "fail-host", "lost", "server-restart", "cancel")
 
@@ -87,7 +87,9 @@ class TemporalServer:
     def start(self) -> None:
         command = [temporal_cli_path(), "server", "start-dev", "--headless", "--ip", "127.0.0.1"]
         command += ["--port", str(self.port), "--db-filename", str(self.db_file), "--log-level", "error"]
-        self.proc = subprocess.Popen([*command, *dev_server_args()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [*command, *dev_server_args()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -249,15 +251,20 @@ class Chaos:
         started = time.monotonic()
         try:
             handle = await client.start_workflow(
-                "MaintenancePlan", plan_input(list(servers)), id=f"plan-chaos-{case}-{uuid.uuid4().hex[:6]}",
-                task_queue=task_queue, result_type=PlanStatus,
+                "MaintenancePlan",
+                plan_input(list(servers)),
+                id=f"plan-chaos-{case}-{uuid.uuid4().hex[:6]}",
+                task_queue=task_queue,
+                result_type=PlanStatus,
             )
             chaos = asyncio.ensure_future(during(workers)) if during is not None else None
             try:
                 async with asyncio.timeout(self.args.case_timeout):
                     while True:
                         try:
-                            status: PlanStatus = await client.get_workflow_handle(handle.id, result_type=PlanStatus).result()
+                            status: PlanStatus = await client.get_workflow_handle(
+                                handle.id, result_type=PlanStatus
+                            ).result()
                             break
                         except RPCError:  # the server was restarting
                             client = await self.connect()

@@ -29,8 +29,10 @@ def load_chaos():  # type: ignore[no-untyped-def]
 async def test_short_chaos_run_ends_every_migration_right_with_no_duplicate() -> None:
     chaos = load_chaos()
     args = chaos.parse_args(
-        ["--servers", "4", "--cases", "kill,5xx,drop,latency,fail-host,lost", "--kill-every", "2", "4"]
-        + ["--max-kills", "2", "--case-timeout", "240"]
+        [
+            *("--servers", "4", "--cases", "kill,5xx,drop,latency,fail-host,lost"),
+            *("--kill-every", "2", "4", "--max-kills", "2", "--case-timeout", "240"),
+        ]
     )
     rows = await chaos.run_chaos(args)
     assert [row.case for row in rows] == ["kill", "5xx", "drop", "latency", "fail-host", "lost"]
