@@ -243,6 +243,7 @@ class Chaos:
         self.cloud.reset_config()
         servers = self.boot(self.args.servers)
         self.cloud.configure(live_migration_seconds=2, cold_migration_seconds=1, **knobs)
+        self.cloud.reset_stats()
         task_queue = f"chaos-{uuid.uuid4().hex[:6]}"
         workers = Workers(self.worker_env(task_queue), count=2)
         client = await self.connect()
@@ -281,6 +282,9 @@ class Chaos:
         finally:
             workers.stop()
             self.cloud.reset_config()  # judge with a healthy API
+            injected = self.cloud.stats().get("faults", {})
+            if injected:
+                notes += ", faults " + " ".join(f"{kind}={n}" for kind, n in sorted(injected.items()))
         failing = set(knobs.get("live_migration_fail_hosts", [])) | set(knobs.get("cold_migration_fail_hosts", []))
         correct, duplicates = await asyncio.to_thread(
             judge, self.cloud, servers, lambda _sid: SOURCE if DEST in failing else DEST
