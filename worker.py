@@ -40,6 +40,7 @@ from watcher_temporal.config import Settings, WorkerSettings, connect_client
 from watcher_temporal.errors import WatcherTemporalError
 from watcher_temporal.failures import install_activity_failure_log
 from watcher_temporal.metrics import prometheus_runtime
+from watcher_temporal.process_exit import exit_process
 from watcher_temporal.search_attributes import ensure_registered
 from watcher_temporal.telemetry import configure_tracing, tracing_interceptor
 from watcher_temporal.untrusted import install_log_filter
@@ -111,6 +112,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
             settings.temporal,
             interceptors=[tracing_interceptor()],
             runtime=prometheus_runtime(settings.telemetry.metrics_address),
+            codec=settings.codec,
         )
         if settings.worker.register_search_attributes:
             await ensure_registered(client)
@@ -163,7 +165,8 @@ def main() -> None:
         asyncio.run(_main(settings))
     except (NovaNotUsable, CodecKeyError) as err:
         logger.error("%s; the worker does not start", err)
-        raise SystemExit(2) from None
+        exit_process(2)
+    exit_process(0)
 
 
 if __name__ == "__main__":

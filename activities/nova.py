@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -105,6 +106,11 @@ def _translate(action: str, err: Exception) -> Exception:
         return NovaAuthFailed(f"{action}: Nova refused the worker's credentials (401); {AUTH_HINT}")
     if isinstance(err, ks_exceptions.MissingRequiredOptions | ks_exceptions.AuthPluginException):
         return NovaAuthFailed(f"{action}: the cloud's auth settings are incomplete ({_first_line(err)}); {AUTH_HINT}")
+    if isinstance(err, ks_exceptions.DiscoveryFailure | ks_exceptions.EndpointNotFound):
+        # No version document or no compute endpoint: down, or a wrong URL in the cloud's configuration.
+        return NovaUnavailable(
+            f"{action}: cannot find the compute API ({_first_line(err)}); is Nova up? Otherwise {AUTH_HINT}"
+        )
     if isinstance(err, os_exceptions.ConflictException):
         return NovaBusy(f"{action}: Nova is busy with this server (409): {_nova_message(err)}")
     if isinstance(err, os_exceptions.ForbiddenException):
@@ -342,6 +348,19 @@ class NovaGateway:
             self.conn.compute.disable_service(
                 matches[0], host=host, binary="nova-compute", disabled_reason=disabled_reason
             )
+
+    @nova_call("find servers by name", read=True)
+    def find_servers_by_name(self, name: str, *, limit: int = 2) -> list[ServerSnapshot]:
+        """Servers (all projects) named exactly ``name``, at most ``limit`` (2 tells one from many)."""
+        pattern = "^" + re.escape(name) + "$"  # Nova filters names by regular expression
+        servers = self.conn.compute.servers(details=True, all_projects=True, name=pattern)
+        found: list[ServerSnapshot] = []
+        for server in servers:
+            if server.name == name:
+                found.append(_snapshot(server))
+                if len(found) >= limit:
+                    break
+        return found
 
     @nova_call("list servers on a host", read=True)
     def servers_on_host(self, host: str) -> list[ServerSnapshot]:

@@ -176,14 +176,14 @@ class Settings:
         temporal: Where Temporal is, and the task queue.
         worker: How the worker runs.
         telemetry: Traces and metrics.
-
-    Payload encryption is configured by :mod:`watcher_temporal.codec` from the
-    same environment (its keys never enter this object).
+        codec: Payload encryption (:mod:`watcher_temporal.codec`): the key
+            ring and whether plaintext is refused (keys never shown by repr).
     """
 
     temporal: TemporalSettings = field(default_factory=TemporalSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    codec: CodecSettings = field(default_factory=CodecSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -193,17 +193,18 @@ class Settings:
             temporal=TemporalSettings.from_env(env),
             worker=WorkerSettings.from_env(env),
             telemetry=TelemetrySettings.from_env(env),
+            codec=CodecSettings.from_env(env),
         )
 
 
-def data_converter(env: Mapping[str, str] | None = None) -> DataConverter:
+def data_converter(env: Mapping[str, str] | None = None, *, codec: CodecSettings | None = None) -> DataConverter:
     """The pydantic data converter, encrypting when a codec key ring is configured.
 
     See :class:`watcher_temporal.codec.CodecSettings` (``WATCHER_TEMPORAL_CODEC_KEY[S]``,
     ``WATCHER_TEMPORAL_CODEC_KEY_FILE``, ``WATCHER_TEMPORAL_REQUIRE_ENCRYPTION``).
     """
     base = dataclasses.replace(pydantic_data_converter, failure_converter_class=OneLineFailureConverter)
-    return CodecSettings.from_env(env).data_converter(base)
+    return (codec or CodecSettings.from_env(env)).data_converter(base)
 
 
 async def connect_client(
@@ -211,6 +212,7 @@ async def connect_client(
     *,
     interceptors: Sequence[Interceptor] = (),
     runtime: Runtime | None = None,
+    codec: CodecSettings | None = None,
 ) -> Client:
     """Connect with the data converter every part of the project uses.
 
@@ -220,11 +222,12 @@ async def connect_client(
         runtime: Temporal runtime, e.g. one exporting Prometheus metrics
             (:func:`watcher_temporal.metrics.prometheus_runtime`); workers
             built on this client use it too.
+        codec: Payload encryption; from the environment by default.
     """
     settings = settings or TemporalSettings.from_env()
     return await Client.connect(
         **settings.connect,
-        data_converter=data_converter(),
+        data_converter=data_converter(codec=codec),
         interceptors=list(interceptors),
         runtime=runtime,
     )

@@ -43,6 +43,7 @@ from watcher_temporal.contract import (
     MigrationType,
     Phase,
 )
+from watcher_temporal.process_exit import exit_process
 from watcher_temporal.progress import migration_progress
 from watcher_temporal.starter import start_migration
 from watcher_temporal.worker import build_worker, configure_logging
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging()
     logging.getLogger().setLevel(logging.WARNING)  # the demo prints its own story
     logging.getLogger("temporalio").setLevel(logging.ERROR)  # the reverted scenario fails on purpose
-    sys.exit(asyncio.run(run_demo(args)))
+    exit_process(asyncio.run(run_demo(args)))
 
 
 if __name__ == "__main__":

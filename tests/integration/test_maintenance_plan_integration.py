@@ -24,7 +24,7 @@ from tests.realstack import REPO, RunningWorker, boot_on
 from watcher_temporal.cli import drain_host
 from watcher_temporal.contract import (
     ActionState,
-    DrainPlan,
+    DrainResult,
     PlanState,
     PlanStatus,
     RevertOutcome,
@@ -87,12 +87,11 @@ async def test_drain_host_empties_the_host_and_keeps_every_server_state(
     cloud.configure(live_migration_seconds=1, cold_migration_seconds=1)
     for key, value in cli_env(dev_env, worker).items():
         monkeypatch.setenv(key, value)
-    plan_id = f"plan-drain-host1-{uuid.uuid4().hex[:6]}"
 
     parser = argparse.ArgumentParser()
     parser.add_argument("-o", "--output", default="text")
     drain_host.add_arguments(parser)
-    args = parser.parse_args(["--host", "host1", "--max-parallel", "3", "--wait", "--plan-id", plan_id, "-o", "json"])
+    args = parser.parse_args(["--host", "host1", "--max-parallel", "3", "--wait", "-o", "json"])
     # poll quickly: the CLI has no flag for it, the request does
     real = drain_host.request_from_args
     monkeypatch.setattr(
@@ -105,8 +104,9 @@ async def test_drain_host_empties_the_host_and_keeps_every_server_state(
     doc = json.loads(capsys.readouterr().out)  # -o json: stdout is exactly one document
 
     assert code == 0, doc
-    assert (doc["workflow_type"], doc["outcome"]) == ("MaintenancePlan", "SUCCEEDED")
-    status = PlanStatus.model_validate(doc["result"])
+    assert (doc["workflow_id"], doc["workflow_type"], doc["outcome"]) == ("drain-host1", "DrainHost", "SUCCEEDED")
+    status = DrainResult.model_validate(doc["result"]).status
+    assert status is not None
     assert status.state is PlanState.SUCCEEDED
     assert status.counts["SUCCEEDED"] == 9  # disable + 8 migrations
     after = placement(cloud, servers)
@@ -123,12 +123,16 @@ async def test_dry_run_from_the_command_line_starts_nothing(
     cloud = clean_cloud
     servers = boot_mixed(cloud, "host2", active=1, shutoff=1)
     env = {**os.environ, **cli_env(dev_env, worker), "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "watcher_temporal.cli.drain_host", "--host", "host2", "--backup-host", "host3"]
+    command = [sys.executable, "-m", "watcher_temporal.cli", "drain-host", "--host", "host2", "--backup-host", "host3"]
     proc = await asyncio.to_thread(
         subprocess.run, [*command, "--dry-run", "-o", "json"], env=env, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
-    drain = DrainPlan.model_validate({k: v for k, v in json.loads(proc.stdout).items() if k != "dry_run"})
+    doc = json.loads(proc.stdout)
+    assert doc["outcome"] == "DRY_RUN" and doc["workflow_id"].startswith("dry-run-drain-host2-")
+    drain = DrainResult.model_validate(
+        {k: v for k, v in doc.items() if k not in ("workflow_id", "outcome", "exit_code")}
+    )
     moves = {a.input_parameters["resource_id"]: a.input_parameters for a in drain.plan.actions[1:]}
     assert set(moves) == set(servers)
     assert {m["migration_type"] for m in moves.values()} == {"live", "cold"}
@@ -138,7 +142,7 @@ async def test_dry_run_from_the_command_line_starts_nothing(
 
     unknown = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "watcher_temporal.cli.drain_host", "--host", "nohost", "--dry-run"],
+        [sys.executable, "-m", "watcher_temporal.cli", "drain-host", "--host", "nohost", "--dry-run"],
         env=env,
         capture_output=True,
         text=True,

@@ -26,6 +26,7 @@ from tests.realstack import RunningWorker, boot_on
 from watcher_temporal.cli import build_parser
 from watcher_temporal.cli.exit_codes import ExitCode
 from watcher_temporal.cli.progress import ProgressDisplay
+from watcher_temporal.contract import MigrationProgress, PlanStatus
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -187,6 +188,7 @@ def test_every_command_has_json_output_and_exit_codes_in_help() -> None:
     for name, sub in subparsers.choices.items():  # type: ignore[attr-defined]
         assert "--output" in sub._option_string_actions, name
         assert "6  already running" in sub.format_help(), name
+        assert "7  no worker" in sub.format_help(), name
 
 
 class _Tty(io.StringIO):
@@ -198,8 +200,9 @@ def test_progress_on_a_tty_is_one_redrawn_bar() -> None:
     stream = _Tty()
     display = ProgressDisplay("migrate-x", stream)
     progress = {"phase": "waiting", "nova_migration_status": "running"}
-    display.update("MigrateServer", progress | {"memory_total_bytes": 1000, "memory_remaining_bytes": 750})
-    display.update("MigrateServer", progress | {"memory_total_bytes": 1000, "memory_remaining_bytes": 250})
+    for remaining in (750, 250):
+        raw = progress | {"memory_total_bytes": 1000, "memory_remaining_bytes": remaining}
+        display.update(MigrationProgress.model_validate(raw))
     display.close()
     text = stream.getvalue()
     assert text.count("\r\x1b[K") == 2 and text.endswith("\n")
@@ -209,6 +212,17 @@ def test_progress_on_a_tty_is_one_redrawn_bar() -> None:
 def test_plan_progress_shows_counts() -> None:
     stream = io.StringIO()
     display = ProgressDisplay("plan-1", stream)
-    counts = {"PENDING": 2, "ONGOING": 1, "SUCCEEDED": 3, "FAILED": 0, "SKIPPED": 1, "CANCELLED": 0}
-    display.update("MaintenancePlan", {"state": "ONGOING", "counts": counts})
+    states = ["PENDING", "PENDING", "ONGOING", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "SKIPPED"]
+    counts = {state: states.count(state) for state in ("PENDING", "ONGOING", "SUCCEEDED", "FAILED", "SKIPPED")}
+    status = PlanStatus.model_validate(
+        {
+            "state": "ONGOING",
+            "counts": counts,
+            "actions": [{"id": f"a{i}", "action_type": "nop", "state": st} for i, st in enumerate(states)],
+            "max_parallel": 2,
+            "max_parallel_per_host": 2,
+            "on_failure": "stop",
+        }
+    )
+    display.update(status)
     assert stream.getvalue() == "plan-1: ONGOING  4/7 actions done  ongoing 1  succeeded 3  skipped 1\n"

@@ -10,6 +10,7 @@ Run with ``WATCHER_TEMPORAL_RECORD_HISTORIES=1`` to (re)write the
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -311,3 +312,39 @@ async def test_two_thousand_nops_continue_as_new(time_skipping_env: WorkflowEnvi
     assert result.counts["SUCCEEDED"] == 2001
     assert result.runs >= 2
     assert rec.nops == 2001
+
+
+#: Migrations of the large-plan test (benchmarks/plan_scale.py runs 2,000 with max_parallel 1,000).
+LARGE_PLAN = int(os.environ.get("WATCHER_TEMPORAL_LARGE_PLAN", "300"))
+
+
+async def test_a_large_plan_of_migrations_continues_as_new_and_answers_status_while_it_runs(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    rec = PlanRecorder()
+    hosts = [f"h{i}" for i in range(20)]
+    actions = [migrate(f"m{i}", rec.server(seconds=60), hosts[i % 20], hosts[(i + 1) % 20]) for i in range(LARGE_PLAN)]
+    max_parallel = LARGE_PLAN // 2
+    plan = {
+        "actions": actions,
+        "max_parallel": max_parallel,
+        "max_parallel_per_host": max_parallel,
+        "max_history_events": 1000,
+    }
+    answered: list[PlanStatus] = []
+    async with plan_worker(time_skipping_env, rec) as tq:
+        handle = await start_plan(time_skipping_env, tq, plan)
+
+        async def ongoing() -> bool:
+            status = await status_of(handle)
+            answered.append(status)
+            return status.state is PlanState.ONGOING and len(status.running) > 0
+
+        await until(ongoing, timeout=60, what="the plan runs migrations and answers its status query")
+        result: PlanStatus = await handle.result()
+    assert result.state is PlanState.SUCCEEDED and result.counts["SUCCEEDED"] == LARGE_PLAN
+    assert result.runs >= 1  # continued as new at least once: its history stayed bounded
+    assert rec.max_running <= max_parallel
+    assert all(len(s.running) <= max_parallel for s in answered)
+    history = await time_skipping_env.client.get_workflow_handle(handle.id).fetch_history()
+    assert len(history.events) < 1000 + 6 * max_parallel  # the last run's history, bounded by the setting

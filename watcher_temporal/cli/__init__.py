@@ -1,76 +1,83 @@
-"""``watcher-temporal``: start, follow, cancel and find migrations and plans.
+"""``watcher-temporal``: start, follow, cancel and find migrations and drains.
 
 Commands (one module each)::
 
     watcher-temporal migrate SERVER --live|--cold --from HOST [--to HOST] [--wait]
-    watcher-temporal drain-host HOST ...          (when watcher_temporal.cli.drain_host exists)
+    watcher-temporal drain-host HOST [--dry-run] [--wait] ...
     watcher-temporal status ID [--wait]
     watcher-temporal cancel ID [--wait]
-    watcher-temporal list [--server UUID] [--host HOST] [--plan ID] [--running]
+    watcher-temporal list [--server UUID] [--host HOST] [--plan ID] [--outcome X] [--running]
 
 Temporal is reached like the ``temporal`` CLI does (``TEMPORAL_ADDRESS``,
 ``TEMPORAL_NAMESPACE``, TLS/API-key variables, profiles), or ``--address`` /
-``--namespace``. Every command takes ``-o json``. Exit codes: see
-:class:`watcher_temporal.cli.exit_codes.ExitCode` and :data:`EPILOG`.
+``--namespace``. Every command takes ``-o json`` and then writes exactly one
+JSON document on stdout, errors and usage errors included. Exit codes: see
+:class:`watcher_temporal.cli.exit_codes.ExitCode` and ``EXIT_CODES_HELP``.
+No user error ends in a traceback (``WATCHER_TEMPORAL_DEBUG=1`` shows one).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import gc
-import importlib
+import json
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
+from typing import NoReturn
 
-from watcher_temporal.cli import cancel, list_migrations, migrate, status
-from watcher_temporal.cli.exit_codes import ExitCode, UsageError
+from watcher_temporal.cli import cancel, drain_host, list_migrations, migrate, status
+from watcher_temporal.cli.exit_codes import EXIT_CODES_HELP, ExitCode
 from watcher_temporal.cli.options import add_common_options
-from watcher_temporal.cli.report import fail
-from watcher_temporal.codec import CodecKeyError
+from watcher_temporal.cli.render import safe
+from watcher_temporal.cli.runner import run_command
+from watcher_temporal.process_exit import exit_process
 
-EPILOG = """\
-exit codes:
-  0  succeeded (or: request accepted / still running, without --wait)
-  1  failed (workflow failed, terminated or timed out; Temporal unreachable)
-  2  usage error or invalid input (bad arguments, unknown workflow id)
-  3  cancelled
-  4  skipped (the server was not on the source host)
-  5  reverted (the migration failed and the server was put back)
-  6  already running (a migration of this server is in progress)
-"""
+EPILOG = EXIT_CODES_HELP
 
 #: Command modules, in help order; each has ``register(subparsers)`` and ``async run(args) -> int``.
-COMMANDS: tuple[ModuleType, ...] = (migrate, status, cancel, list_migrations)
-#: Module of ``drain-host``, owned separately; wired in when it is importable.
-DRAIN_HOST_MODULE = "watcher_temporal.cli.drain_host"
+COMMANDS: tuple[ModuleType, ...] = (migrate, drain_host, status, cancel, list_migrations)
 
 
-def _optional_module(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as err:
-        if err.name == name:
-            return None
-        raise
+class Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors honour ``-o json`` (one JSON document on stdout) and exit 2."""
+
+    #: Set by :func:`main` when the command line asks for JSON.
+    json_output = False
+
+    def error(self, message: str) -> NoReturn:
+        if Parser.json_output:
+            doc = {
+                "outcome": "UsageError",
+                "exit_code": int(ExitCode.USAGE),
+                "error": {"type": "UsageError", "message": message},
+            }
+            json.dump(doc, sys.stdout)
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        self.print_usage(sys.stderr)
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {safe(message, limit=1000)}\n")
+
+
+def wants_json(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` asks for ``-o json`` (looked at before parsing, for usage errors)."""
+    for i, arg in enumerate(argv):
+        if arg in ("-o", "-f", "--output", "--format") and i + 1 < len(argv) and argv[i + 1] == "json":
+            return True
+        if arg in ("-ojson", "-fjson", "--output=json", "--format=json"):
+            return True
+    return False
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command; each subparser's ``command_run`` runs it."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="watcher-temporal",
         description="OpenStack Watcher's applier actions as durable Temporal workflows.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    modules = list(COMMANDS)
-    drain_host = _optional_module(DRAIN_HOST_MODULE)
-    if drain_host is not None:
-        modules.insert(1, drain_host)
-    for module in modules:
+    for module in COMMANDS:
         before = set(subparsers.choices)
         module.register(subparsers)
         for name in set(subparsers.choices) - before:
@@ -84,29 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``watcher-temporal`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    Parser.json_output = wants_json(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)  # exits 2 on usage errors
-    code = _run(args)
-    # Free Temporal's core client now, not during interpreter finalisation,
-    # where its threads calling back into Python abort the process.
-    gc.collect()
-    return code
+    args = parser.parse_args(argv)  # exits 2 on usage errors (JSON too with -o json)
+    return run_command(args)
 
 
-def _run(args: argparse.Namespace) -> int:
-    run: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.command_run
+def console_main() -> NoReturn:
+    """The ``watcher-temporal`` console script: :func:`main`, then exit without racing Temporal's core threads."""
     try:
-        return int(asyncio.run(run(args)))
-    except UsageError as err:
-        return fail(args, ExitCode.USAGE, "UsageError", str(err))
-    except CodecKeyError as err:
-        return fail(args, ExitCode.FAILED, "CodecKeyError", str(err))
-    except KeyboardInterrupt:
-        print("\nwatcher-temporal: stopped following; the workflow goes on", file=sys.stderr)
-        return ExitCode.INTERRUPTED
-    except (RuntimeError, OSError) as err:
-        # Temporal unreachable (the SDK raises RuntimeError on connect) and friends.
-        return fail(args, ExitCode.FAILED, type(err).__name__, str(err))
+        code = main()
+    except SystemExit as done:  # argparse's usage errors and --help
+        code = done.code if isinstance(done.code, int) else 2 if done.code else 0
+    exit_process(code)
 
 
 if __name__ == "__main__":

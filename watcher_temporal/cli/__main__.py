@@ -1,7 +1,5 @@
 """``python -m watcher_temporal.cli`` = ``watcher-temporal``."""
 
-import sys
+from watcher_temporal.cli import console_main
 
-from watcher_temporal.cli import main
-
-sys.exit(main())
+console_main()

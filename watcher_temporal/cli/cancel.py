@@ -9,6 +9,7 @@ from temporalio.client import WorkflowExecutionStatus
 from watcher_temporal.cli.exit_codes import UsageError
 from watcher_temporal.cli.options import Session, add_id_argument, add_wait_options, workflow_id_of
 from watcher_temporal.cli.progress import finish
+from watcher_temporal.cli.render import safe
 from watcher_temporal.cli.report import current_report
 
 
@@ -25,17 +26,21 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 async def run(args: argparse.Namespace) -> int:
-    async with Session(args) as client:
+    session = Session(args)
+    async with session as client:
         handle = client.get_workflow_handle(workflow_id_of(args.id))
-        report = await current_report(handle)
+        report = await current_report(client, handle)
+        workflow_id = safe(report.workflow_id)
         if report.status != WorkflowExecutionStatus.RUNNING.name:
-            raise UsageError(f"{report.workflow_id} is not running (it ended {report.outcome}); nothing to cancel")
+            raise UsageError(f"{workflow_id} is not running (it ended {report.outcome}); nothing to cancel")
         await handle.cancel(reason=args.reason)
         report.outcome = "CANCEL_REQUESTED"
         return await finish(
+            client,
             handle,
             report,
             args,
-            accepted=f"cancellation of {report.workflow_id} requested; it reverts before it ends",
-            following=f"cancellation of {report.workflow_id} requested; following",
+            task_queue=session.settings.task_queue,
+            accepted=f"cancellation of {workflow_id} requested; it reverts before it ends",
+            following=f"cancellation of {workflow_id} requested; following",
         )

@@ -1,20 +1,22 @@
 """``watcher-temporal drain-host``: empty a compute host for maintenance.
 
-    watcher-temporal drain-host --host HOST [--backup-host HOST] [--no-live] [--no-cold]
+    watcher-temporal drain-host HOST [--backup-host HOST] [--no-live] [--no-cold]
                                 [--max-parallel N] [--max-parallel-per-host N]
                                 [--on-failure continue|stop|rollback]
-                                [--dry-run] [--wait] [--plan-id ID] [-o text|json]
+                                [--dry-run] [--wait] [--wait-timeout S] [-o text|json]
 
-A worker builds the plan from live Nova state (``BuildDrainPlan`` workflow,
-so this CLI needs no Nova credentials): the host's nova-compute service is
-disabled (``watcher_maintaining``), every server moves (ACTIVE live, SHUTOFF
-cold; to ``--backup-host`` or wherever the scheduler says). ``--dry-run``
-prints the plan; otherwise a ``MaintenancePlan`` starts as ``plan-drain-HOST``
-(or ``--plan-id``), so one host is never drained twice at once.
+One ``DrainHost`` workflow does it all on a worker (which holds the Nova
+credentials, so this CLI needs none): it builds the plan from live Nova state
+(the host's nova-compute service is disabled, ``watcher_maintaining``; every
+server moves, ACTIVE live, SHUTOFF cold, to ``--backup-host`` or wherever the
+scheduler says) and runs it. It runs as ``drain-HOST``, so one host is never
+drained twice at once. ``--dry-run`` runs it with ``dry_run`` under a
+throwaway id (``dry-run-drain-HOST-<8 hex>``, short execution timeout), waits
+for the plan and prints it: nothing stays running.
 
 Exit codes: 0 succeeded (or started, without ``--wait``; or dry run),
 1 failed, 2 usage or invalid input (unknown host...), 3 cancelled,
-6 a plan with that id is already running.
+6 a drain of that host is already running, 7 no worker, 8 --wait-timeout.
 """
 
 from __future__ import annotations
@@ -24,28 +26,35 @@ import asyncio
 import json
 import sys
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowFailureError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from watcher_temporal.cli.exit_codes import ExitCode
-from watcher_temporal.cli.options import Session
-from watcher_temporal.cli.progress import follow as follow_progress
-from watcher_temporal.cli.report import describe, fail, print_report
+from watcher_temporal.cli.exit_codes import CommandError, ExitCode
+from watcher_temporal.cli.options import Session, add_deadline_options, wait_timeout
+from watcher_temporal.cli.progress import finish
+from watcher_temporal.cli.render import safe, terminal_width, wrap
+from watcher_temporal.cli.report import Report, fail
+from watcher_temporal.cli.workers import check_worker
 from watcher_temporal.contract import (
-    PLAN_ID_PREFIX,
-    DrainPlan,
+    DRAIN_ID_PREFIX,
     DrainRequest,
+    DrainResult,
     OnFailure,
-    PlanStatus,
+    WorkflowType,
     describe_validation_error,
+    drain_workflow_id,
 )
 
-#: Seconds between two status polls while ``--wait`` follows the plan.
+#: Seconds between two status polls while ``--wait`` follows the drain.
 FOLLOW_INTERVAL = 2.0
-#: Error types of ``BuildDrainPlan`` that mean "your request is wrong".
+#: Execution timeout of a dry run: it only reads Nova, then ends.
+DRY_RUN_TIMEOUT = timedelta(minutes=2)
+#: Error types of ``DrainHost`` that mean "your request is wrong".
 REQUEST_ERRORS = frozenset({"InvalidInput", "PreconditionFailed"})
 
 
@@ -60,7 +69,7 @@ def register(subparsers: Any) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``drain-host`` (also used by ``python -m``)."""
+    """The flags of ``drain-host``."""
     parser.add_argument("host_arg", nargs="?", metavar="HOST", help="the host to drain (or --host)")
     parser.add_argument("--host", help="compute host to drain; its service is disabled and not re-enabled")
     parser.add_argument("--backup-host", help="send every server here (enabled first if disabled)")
@@ -76,9 +85,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=OnFailure.STOP.value,
         help="after a failed action: continue, stop (default) or rollback everything done",
     )
-    parser.add_argument("--dry-run", action="store_true", help="print the plan, start nothing")
-    parser.add_argument("--wait", action="store_true", help="follow the plan until it ends")
-    parser.add_argument("--plan-id", help="workflow id of the plan (default plan-drain-HOST)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan; change nothing, leave nothing running")
+    parser.add_argument("--wait", action="store_true", help="follow the drain until it ends")
+    parser.add_argument(
+        "--progress-interval", type=float, default=FOLLOW_INTERVAL, help="seconds between progress updates with --wait"
+    )
+    parser.add_argument("--plan-id", help=argparse.SUPPRESS)
+    add_deadline_options(parser)
 
 
 def request_from_args(args: argparse.Namespace) -> DrainRequest:
@@ -99,11 +112,24 @@ def request_from_args(args: argparse.Namespace) -> DrainRequest:
         max_parallel=args.max_parallel,
         max_parallel_per_host=args.max_parallel_per_host,
         on_failure=OnFailure(args.on_failure),
+        dry_run=args.dry_run,
     )
 
 
+def dry_run_workflow_id(host: str) -> str:
+    """A throwaway id for a dry run: ``dry-run-drain-<host>-<8 hex>`` (never blocks a real drain)."""
+    return f"dry-run-{DRAIN_ID_PREFIX}{host}-{uuid.uuid4().hex[:8]}"
+
+
 async def run(args: argparse.Namespace) -> int:
-    """Build the plan on a worker, then print it, start it, or follow it."""
+    """Start the host's ``DrainHost`` workflow; print its plan (dry run), acknowledge it, or follow it."""
+    if args.plan_id:
+        return fail(
+            args,
+            ExitCode.USAGE,
+            "UsageError",
+            "--plan-id is gone: a drain always runs as drain-<host>, so a host is never drained twice at once",
+        )
     try:
         request = request_from_args(args)
     except ValueError as err:
@@ -112,96 +138,119 @@ async def run(args: argparse.Namespace) -> int:
             if isinstance(err, ValidationError)
             else [str(err)]
         )
-        return fail(args, ExitCode.USAGE, "InvalidInput", "; ".join(problems))
+        return fail(args, ExitCode.USAGE, "InvalidInput", safe("; ".join(problems), limit=1000))
     session = Session(args)
     async with session as client:
         task_queue = session.settings.task_queue
-        try:
-            drain = await client.execute_workflow(
-                "BuildDrainPlan",
-                request,
-                id=f"drain-plan-{request.host}-{uuid.uuid4().hex[:8]}",
-                task_queue=task_queue,
-                result_type=DrainPlan,
-            )
-        except WorkflowFailureError as err:
-            cause = err.cause
-            if isinstance(cause, ApplicationError) and cause.type in REQUEST_ERRORS:
-                return fail(args, ExitCode.USAGE, cause.type, cause.message)
-            return fail(args, ExitCode.FAILED, type(cause).__name__, str(cause))
-        if args.dry_run:
-            _emit(args, {"dry_run": True, **drain.model_dump(mode="json")}, _plan_text(drain))
-            return ExitCode.SUCCESS
-        plan_id = args.plan_id or f"{PLAN_ID_PREFIX}drain-{request.host}"
+        # A dry run needs its answer now; --wait needs a worker to follow.
+        required = request.dry_run or args.wait
+        await check_worker(client, task_queue, required=required, wait_seconds=args.worker_wait)
+        if request.dry_run:
+            return await _dry_run(client, request, args, task_queue)
+        workflow_id = drain_workflow_id(request.host)
         try:
             handle = await client.start_workflow(
-                "MaintenancePlan", drain.plan, id=plan_id, task_queue=task_queue, result_type=PlanStatus
+                WorkflowType.DRAIN_HOST.value,
+                request,
+                id=workflow_id,
+                task_queue=task_queue,
+                result_type=DrainResult,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                static_summary=f"drain {request.host}",
             )
         except WorkflowAlreadyStartedError:
             return fail(
                 args,
                 ExitCode.ALREADY_RUNNING,
                 "AlreadyRunning",
-                f"plan {plan_id} is already running; follow it with `watcher-temporal status {plan_id}`",
+                f"{safe(workflow_id)} is already running; follow it with `watcher-temporal status {safe(workflow_id)}`",
             )
-        if not args.wait:
-            _emit(
-                args,
-                {"workflow_id": plan_id, "run_id": handle.result_run_id, **drain.model_dump(mode="json")},
-                _plan_text(drain) + f"\nstarted plan {plan_id}",
-            )
-            return ExitCode.SUCCESS
-        return await follow(handle, args)
+        report = Report(workflow_id=workflow_id, run_id=handle.result_run_id, workflow_type=WorkflowType.DRAIN_HOST)
+        return await finish(
+            client,
+            handle,
+            report,
+            args,
+            task_queue=task_queue,
+            checked=True,
+            accepted=f"started {safe(workflow_id)}\n  follow it: watcher-temporal status {safe(workflow_id)} --wait",
+            following=f"started {safe(workflow_id)}; following (Ctrl-C stops following, not the drain)",
+        )
 
 
-async def follow(handle: WorkflowHandle[Any, PlanStatus], args: argparse.Namespace) -> int:
-    """Show the plan's counts until it ends, then its report; the exit code says how it ended."""
-    report = await follow_progress(handle, await describe(handle), output=args.output, interval=FOLLOW_INTERVAL)
-    print_report(report, args.output)
-    return report.exit_code
+async def _dry_run(client: Any, request: DrainRequest, args: argparse.Namespace, task_queue: str) -> int:
+    """Run ``DrainHost`` with ``dry_run`` under a throwaway id and print the plan it built."""
+    workflow_id = dry_run_workflow_id(request.host)
+    timeout = min(wait_timeout(args, WorkflowType.DRAIN_HOST), DRY_RUN_TIMEOUT.total_seconds())
+    try:
+        handle = await client.start_workflow(
+            WorkflowType.DRAIN_HOST.value,
+            request,
+            id=workflow_id,
+            task_queue=task_queue,
+            result_type=DrainResult,
+            execution_timeout=timedelta(seconds=timeout),
+            static_summary=f"dry run: drain plan of {request.host}",
+        )
+        result: DrainResult = await asyncio.wait_for(handle.result(), timeout=timeout + 5)
+    except WorkflowFailureError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type in REQUEST_ERRORS:
+            return fail(args, ExitCode.USAGE, cause.type, safe(cause.message, limit=1000))
+        return fail(args, ExitCode.FAILED, type(cause).__name__, safe(cause, limit=1000))
+    except TimeoutError:
+        await _terminate_quietly(client, workflow_id)
+        raise CommandError(
+            ExitCode.WAIT_TIMEOUT, "WaitTimeout", f"no plan after {timeout:g}s; dry run {workflow_id} terminated"
+        ) from None
+    except asyncio.CancelledError:
+        await _terminate_quietly(client, workflow_id)
+        raise
+    doc = {"workflow_id": workflow_id, "outcome": "DRY_RUN", "exit_code": 0, **result.model_dump(mode="json")}
+    _emit(args, doc, plan_lines(result, terminal_width(sys.stdout)))
+    return ExitCode.SUCCESS
 
 
-def _plan_text(drain: DrainPlan) -> str:
+async def _terminate_quietly(client: Any, workflow_id: str) -> None:
+    try:
+        await client.get_workflow_handle(workflow_id).terminate(reason="dry run abandoned by the CLI")
+    except Exception:  # noqa: BLE001 - it may have ended meanwhile; its execution timeout ends it anyway
+        pass
+
+
+def plan_lines(drain: DrainResult, width: int) -> list[str]:
+    """The plan as text for people: a head line, then one (wrapped) line per action and per server left behind."""
     plan = drain.plan
-    lines = [
-        f"drain {drain.host}: {len(plan.actions)} actions, max_parallel {plan.max_parallel}, "
+    head = (
+        f"drain {safe(drain.host)}: {len(plan.actions)} actions, max_parallel {plan.max_parallel}, "
         f"max_parallel_per_host {plan.max_parallel_per_host}, on_failure {plan.on_failure.value}"
-    ]
+    )
+    lines = wrap(head, width)
     for action in plan.actions:
         params = action.input_parameters
         if action.action_type.value == "migrate":
             what = (
-                f"{params['migration_type']} {params['resource_id']} ({params.get('resource_name') or '-'}) "
-                f"{params['source_node']} -> {params.get('destination_node') or '(scheduler)'}"
+                f"{safe(params.get('migration_type'))} {safe(params.get('resource_id'))} "
+                f"({safe(params.get('resource_name') or '-')}) {safe(params.get('source_node'))} -> "
+                f"{safe(params.get('destination_node') or '(scheduler)')}"
             )
         else:
-            what = " ".join(f"{k}={v}" for k, v in params.items())
-        after = f"  after {', '.join(action.parents)}" if action.parents else ""
-        lines.append(f"  {action.id:<46} {action.action_type.value:<26} {what}{after}")
+            what = " ".join(f"{safe(k)}={safe(v)}" for k, v in params.items())
+        after = f" after {', '.join(safe(p) for p in action.parents)}" if action.parents else ""
+        lines += wrap(f"- {safe(action.id)} {action.action_type.value}: {what}{after}", width, indent="  ")
     for server in drain.left_behind:
-        lines.append(
-            f"  left behind: {server.resource_id} ({server.resource_name or '-'}) {server.status}: {server.reason}"
+        text = (
+            f"left behind: {safe(server.resource_id)} ({safe(server.resource_name or '-')}) "
+            f"{safe(server.status)}: {safe(server.reason)}"
         )
-    return "\n".join(lines)
+        lines += wrap(text, width, indent="  ")
+    return lines
 
 
-def _emit(args: argparse.Namespace, doc: dict[str, Any], text: str) -> None:
+def _emit(args: argparse.Namespace, doc: dict[str, Any], lines: list[str]) -> None:
     if args.output == "json":
         json.dump(doc, sys.stdout)
         sys.stdout.write("\n")
     else:
-        print(text)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m watcher_temporal.cli.drain_host``: the subcommand on its own."""
-    parser = argparse.ArgumentParser(prog="python -m watcher_temporal.cli.drain_host", description=__doc__)
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    add_arguments(parser)
-    # The project CLI adds --output (and --address...) to every command itself.
-    parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
-    return int(asyncio.run(run(parser.parse_args(argv))))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        print("\n".join(lines))

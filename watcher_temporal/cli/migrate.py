@@ -8,11 +8,13 @@ import sys
 from pydantic import ValidationError
 
 from watcher_temporal.cli.exit_codes import ExitCode, UsageError
-from watcher_temporal.cli.options import Session, add_wait_options
+from watcher_temporal.cli.options import Session, add_wait_options, wait_timeout
 from watcher_temporal.cli.progress import finish
-from watcher_temporal.cli.report import MIGRATE_WORKFLOW, Report, print_report
+from watcher_temporal.cli.render import safe
+from watcher_temporal.cli.report import Report, print_report
 from watcher_temporal.cli.servers import resolve_server
-from watcher_temporal.contract import MigrateServerInput, describe_validation_error
+from watcher_temporal.cli.workers import check_worker
+from watcher_temporal.contract import MigrateServerInput, WorkflowType, describe_validation_error
 from watcher_temporal.errors import MigrationAlreadyRunning
 from watcher_temporal.starter import start_migration
 
@@ -58,8 +60,11 @@ def _params(args: argparse.Namespace, server_id: str, name: str | None) -> Migra
 async def run(args: argparse.Namespace) -> int:
     server_id, name = await resolve_server(args.server)
     params = _params(args, server_id, name)
+    args.wait_timeout = wait_timeout(args, WorkflowType.MIGRATE_SERVER, migration_timeout=params.timeout_seconds)
     session = Session(args)
     async with session as client:
+        # --wait with no worker: refuse before starting, so nothing runs later unasked.
+        await check_worker(client, session.settings.task_queue, required=args.wait, wait_seconds=args.worker_wait)
         try:
             handle = await start_migration(client, params, task_queue=session.settings.task_queue)
         except MigrationAlreadyRunning as err:
@@ -68,7 +73,7 @@ async def run(args: argparse.Namespace) -> int:
                     Report(
                         workflow_id=err.workflow_id,
                         run_id=err.run_id,
-                        workflow_type=MIGRATE_WORKFLOW,
+                        workflow_type=WorkflowType.MIGRATE_SERVER.value,
                         outcome="ALREADY_RUNNING",
                         exit_code=ExitCode.ALREADY_RUNNING,
                         error={"type": "MigrationAlreadyRunning", "message": str(err)},
@@ -76,13 +81,18 @@ async def run(args: argparse.Namespace) -> int:
                     "json",
                 )
             else:
-                print(f"watcher-temporal: {err}", file=sys.stderr)
+                print(f"watcher-temporal: {safe(err)}", file=sys.stderr)
             return ExitCode.ALREADY_RUNNING
-        report = Report(workflow_id=handle.id, run_id=handle.result_run_id, workflow_type=MIGRATE_WORKFLOW)
+        report = Report(
+            workflow_id=handle.id, run_id=handle.result_run_id, workflow_type=WorkflowType.MIGRATE_SERVER.value
+        )
         return await finish(
+            client,
             handle,
             report,
             args,
+            task_queue=session.settings.task_queue,
+            checked=True,
             accepted=f"started {handle.id} (run {handle.result_run_id})\n"
             f"  follow it: watcher-temporal status {handle.id} --wait",
             following=f"started {handle.id}; following (Ctrl-C stops following, not the migration)",

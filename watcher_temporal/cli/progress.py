@@ -1,8 +1,9 @@
 """Live progress while the CLI waits: a redrawn bar on a TTY, plain lines otherwise.
 
-The migration's ``progress`` query gives the phase, Nova's migration status
-and the memory left to copy (live migrations); a plan's ``status`` query gives
-the action counts. Progress goes to stderr so stdout keeps only the result.
+A migration's progress is its ``progress`` query merged with the wait
+activity's heartbeat (phase, Nova's status, memory left); a plan's or a
+drain's is its ``status`` query (action counts). Progress goes to stderr so
+stdout keeps only the result, and every line fits the terminal.
 """
 
 from __future__ import annotations
@@ -12,93 +13,67 @@ import sys
 import time
 from typing import Any, TextIO
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 
-from watcher_temporal.cli.exit_codes import ExitCode
-from watcher_temporal.cli.report import PLAN_WORKFLOW, Report, print_report, query_progress, wait_for_outcome
+from watcher_temporal.cli.exit_codes import CommandError, ExitCode
+from watcher_temporal.cli.options import wait_timeout
+from watcher_temporal.cli.render import cut, describe_progress, fraction_done, safe, terminal_width
+from watcher_temporal.cli.report import Progress, Report, print_report, query_progress, wait_for_outcome
+from watcher_temporal.cli.workers import check_worker
 
+#: Widest progress bar (narrower on narrow terminals).
 BAR_WIDTH = 24
-
-
-def _bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
-
-
-def fraction_done(workflow_type: str | None, progress: Any) -> float | None:
-    """How far along (0..1) the progress says, when it says."""
-    if not isinstance(progress, dict):
-        return None
-    if workflow_type == PLAN_WORKFLOW:
-        counts = progress.get("counts") or {}
-        total = sum(v for k, v in counts.items() if k != "reverted")
-        done = sum(counts.get(k, 0) for k in ("SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"))
-        return done / total if total else None
-    total, remaining = progress.get("memory_total_bytes"), progress.get("memory_remaining_bytes")
-    if total and remaining is not None:
-        return max(0.0, min(1.0, 1 - remaining / total))
-    if progress.get("phase") == "done":
-        return 1.0
-    return None
-
-
-def describe_progress(workflow_type: str | None, progress: Any) -> str:
-    """One line: phase, Nova status, memory left (migration) or counts (plan)."""
-    if not isinstance(progress, dict):
-        return "waiting for the first progress report"
-    if workflow_type == PLAN_WORKFLOW:
-        counts = progress.get("counts") or {}
-        total = sum(v for k, v in counts.items() if k != "reverted")
-        done = sum(counts.get(k, 0) for k in ("SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"))
-        parts = [str(progress.get("state", "?")), f"{done}/{total} actions done"]
-        parts += [f"{k.lower()} {v}" for k, v in counts.items() if v and k != "PENDING"]
-        return "  ".join(parts)
-    parts = [f"phase {progress.get('phase', '?')}"]
-    if progress.get("nova_migration_status"):
-        parts.append(f"nova {progress['nova_migration_status']}")
-    if progress.get("memory_remaining_bytes") is not None:
-        parts.append(f"{_bytes(progress['memory_remaining_bytes'])} memory left")
-    if progress.get("error"):
-        parts.append(f"error: {progress['error']}")
-    return "  ".join(parts)
 
 
 class ProgressDisplay:
     """Draws progress on ``stream``: a bar redrawn in place on a TTY, else a line per change.
 
     Args:
+        workflow_id: Shown at the start of each line.
         stream: Where to draw (stderr by default).
         enabled: False draws nothing (``-o json``).
+        width: Columns to fit (default: the stream's terminal).
     """
 
-    def __init__(self, workflow_id: str, stream: TextIO | None = None, *, enabled: bool = True) -> None:
-        self.workflow_id = workflow_id
+    def __init__(
+        self, workflow_id: str, stream: TextIO | None = None, *, enabled: bool = True, width: int | None = None
+    ) -> None:
+        self.workflow_id = safe(workflow_id, limit=200)
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.tty = self.stream.isatty()
+        self.width = width or terminal_width(self.stream)
         self._last = ""
         self._drawn = False
         self._started = time.monotonic()
 
-    def update(self, workflow_type: str | None, progress: Any) -> None:
+    def line(self, progress: Progress | None, elapsed: float) -> str:
+        """The redrawn TTY line: id, bar, percent, words, seconds; at most ``width - 1`` columns."""
+        text = describe_progress(progress)
+        done = fraction_done(progress)
+        room = self.width - 1
+        tail = f"  {elapsed:.0f}s"
+        bar_width = min(BAR_WIDTH, max(0, room // 4))
+        bar = ""
+        if done is not None:
+            bar = f"{done * 100:3.0f}% "
+            if bar_width >= 6:
+                filled = round(done * bar_width)
+                bar = f"[{'#' * filled}{'-' * (bar_width - filled)}] " + bar
+        head = cut(self.workflow_id, max(8, room // 3))
+        return cut(f"{head} {bar}{text}", max(1, room - len(tail))) + tail
+
+    def update(self, progress: Progress | None) -> None:
+        """Show ``progress`` (redraw on a TTY; a new line only when it changed otherwise)."""
         if not self.enabled:
             return
-        text = describe_progress(workflow_type, progress)
+        text = describe_progress(progress)
         if self.tty:
-            done = fraction_done(workflow_type, progress)
-            bar = ""
-            if done is not None:
-                filled = round(done * BAR_WIDTH)
-                bar = f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {done * 100:3.0f}%  "
-            elapsed = time.monotonic() - self._started
-            self.stream.write(f"\r\x1b[K{self.workflow_id}  {bar}{text}  {elapsed:.0f}s")
+            self.stream.write("\r\x1b[K" + self.line(progress, time.monotonic() - self._started))
             self.stream.flush()
             self._drawn = True
         elif text != self._last:
-            self.stream.write(f"{self.workflow_id}: {text}\n")
+            self.stream.write(cut(f"{self.workflow_id}: {text}", self.width - 1) + "\n")
             self.stream.flush()
         self._last = text
 
@@ -109,22 +84,37 @@ class ProgressDisplay:
 
 
 async def follow(
+    client: Client,
     handle: WorkflowHandle[Any, Any],
     report: Report,
     *,
     output: str,
     interval: float,
+    timeout: float,
     stream: TextIO | None = None,
 ) -> Report:
-    """Show progress until the workflow ends; return its final report."""
+    """Show progress until the workflow ends; return its final report.
+
+    Raises:
+        CommandError: ``WAIT_TIMEOUT`` when ``timeout`` seconds pass first
+            (the workflow goes on).
+    """
     display = ProgressDisplay(report.workflow_id, stream, enabled=output == "text")
-    ending = asyncio.ensure_future(wait_for_outcome(handle, report))
+    ending = asyncio.ensure_future(wait_for_outcome(client, handle, report))
+    deadline = time.monotonic() + timeout
     try:
         while not ending.done():
-            progress = await query_progress(handle, report.workflow_type)
+            if time.monotonic() >= deadline:
+                raise CommandError(
+                    ExitCode.WAIT_TIMEOUT,
+                    "WaitTimeout",
+                    f"{safe(report.workflow_id)} still runs after --wait-timeout {timeout:g}s; "
+                    f"it goes on (watcher-temporal status {safe(report.workflow_id)})",
+                )
+            progress = await query_progress(client, handle, report.workflow_type)
             if not ending.done():
-                display.update(report.workflow_type, progress)
-            await asyncio.wait({ending}, timeout=interval)
+                display.update(progress)
+            await asyncio.wait({ending}, timeout=min(interval, max(0.01, deadline - time.monotonic())))
     finally:
         display.close()
         if not ending.done():
@@ -132,13 +122,26 @@ async def follow(
     return ending.result()
 
 
-async def finish(handle: WorkflowHandle[Any, Any], report: Report, args: Any, *, accepted: str, following: str) -> int:
+async def finish(
+    client: Client,
+    handle: WorkflowHandle[Any, Any],
+    report: Report,
+    args: Any,
+    *,
+    task_queue: str,
+    accepted: str,
+    following: str,
+    checked: bool = False,
+) -> int:
     """End a command that started or cancelled a workflow; its exit code.
 
-    Without ``--wait`` it acknowledges (``report`` as JSON, or ``accepted``);
-    with it, it says ``following`` on stderr, follows the workflow to its end
-    and prints the final report.
+    Without ``--wait`` it acknowledges (``report`` as JSON, or ``accepted``)
+    and warns when no worker polls the queue; with it, it says ``following``
+    on stderr, fails fast (``NO_WORKER``) when no worker appears, follows
+    the workflow to its end and prints the final report.
     """
+    if not checked:
+        await check_worker(client, task_queue, required=args.wait, wait_seconds=args.worker_wait)
     if not args.wait:
         if args.output == "json":
             print_report(report, "json")
@@ -147,6 +150,13 @@ async def finish(handle: WorkflowHandle[Any, Any], report: Report, args: Any, *,
         return ExitCode.SUCCESS
     if args.output == "text":
         print(following, file=sys.stderr)
-    report = await follow(handle, report, output=args.output, interval=args.progress_interval)
+    report = await follow(
+        client,
+        handle,
+        report,
+        output=args.output,
+        interval=args.progress_interval,
+        timeout=wait_timeout(args, report.workflow_type),
+    )
     print_report(report, args.output)
     return report.exit_code

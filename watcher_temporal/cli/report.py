@@ -2,35 +2,49 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TextIO
 
-from pydantic import BaseModel
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from pydantic import BaseModel, ValidationError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError, TimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
 from watcher_temporal.cli.exit_codes import ExitCode, UsageError
-from watcher_temporal.contract import PROGRESS_QUERY, STATUS_QUERY
-from watcher_temporal.search_attributes import keyword_values
+from watcher_temporal.cli.render import describe_progress, safe, terminal_width, wrap
+from watcher_temporal.contract import (
+    PROGRESS_QUERIES,
+    DrainResult,
+    MigrationProgress,
+    MigrationResult,
+    Phase,
+    PlanStatus,
+    WorkflowType,
+)
+from watcher_temporal.progress import latest_report, migration_progress
+from watcher_temporal.search_attributes import OUTCOME, keyword_values
 
-MIGRATE_WORKFLOW = "MigrateServer"
-PLAN_WORKFLOW = "MaintenancePlan"
-#: Query that reports progress, per workflow type.
-PROGRESS_QUERIES = {MIGRATE_WORKFLOW: PROGRESS_QUERY, PLAN_WORKFLOW: STATUS_QUERY}
 QUERY_TIMEOUT = timedelta(seconds=5)
 
-#: Exit code of a returned result's status (MigrationResult / PlanStatus).
-RESULT_EXIT_CODES = {
+#: Exit code of an outcome (MigrationResult status, plan state, WatcherOutcome).
+OUTCOME_EXIT_CODES = {
     "SUCCEEDED": ExitCode.SUCCESS,
+    "COMPLETED": ExitCode.SUCCESS,
+    "DRY_RUN": ExitCode.SUCCESS,
     "SKIPPED": ExitCode.SKIPPED,
     "REVERTED": ExitCode.REVERTED,
     "FAILED": ExitCode.FAILED,
     "CANCELLED": ExitCode.CANCELLED,
+    "TERMINATED": ExitCode.FAILED,
+    "TIMED_OUT": ExitCode.FAILED,
 }
+
+Progress = MigrationProgress | PlanStatus
+Result = MigrationResult | PlanStatus | DrainResult
 
 
 @dataclass
@@ -40,15 +54,15 @@ class Report:
     Attributes:
         workflow_id: The workflow id.
         run_id: The run reported on.
-        workflow_type: ``MigrateServer``, ``MaintenancePlan``...
+        workflow_type: ``MigrateServer``, ``MaintenancePlan``, ``DrainHost``...
         status: Temporal's execution status (``RUNNING``, ``COMPLETED``...).
-        outcome: ``RUNNING``, or the ending: the result's own status
-            (``SUCCEEDED``/``SKIPPED``/``REVERTED``, a plan's state), or
-            ``FAILED``/``CANCELLED``/``TERMINATED``/``TIMED_OUT``.
+        outcome: ``RUNNING``, or the ending: ``SUCCEEDED``, ``SKIPPED``,
+            ``REVERTED``, ``FAILED``, ``CANCELLED`` (as ``WatcherOutcome``
+            says), ``TERMINATED``, ``TIMED_OUT``, ``DRY_RUN``.
         exit_code: The CLI's exit code for it.
-        result: The workflow's result (JSON) when it completed.
+        result: The workflow's result when it completed.
         error: ``{type, message}`` when it failed.
-        progress: Last answer of its progress query while running.
+        progress: Its last progress (query merged with the wait's heartbeat).
         search_attributes: The project's search attributes that are set.
     """
 
@@ -58,17 +72,23 @@ class Report:
     status: str = "RUNNING"
     outcome: str = "RUNNING"
     exit_code: int = ExitCode.SUCCESS
-    result: Any = None
+    result: Result | None = None
     error: dict[str, str] | None = None
-    progress: Any = None
+    progress: Progress | None = None
     search_attributes: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        doc: dict[str, Any] = dict(self.__dict__)
+        for key in ("result", "progress"):
+            value = doc[key]
+            doc[key] = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+        return doc
 
 
-async def describe(handle: WorkflowHandle[Any, Any]) -> Report:
-    """Where a workflow is now (no waiting); queries its progress if it runs.
+async def describe(client: Client, handle: WorkflowHandle[Any, Any], *, ask_workflow: bool = True) -> Report:
+    """Where a workflow is now (no waiting); its progress if it runs.
+
+    ``ask_workflow=False``: no worker answers queries, read heartbeats only.
 
     Raises:
         UsageError: no workflow has that id.
@@ -76,8 +96,8 @@ async def describe(handle: WorkflowHandle[Any, Any]) -> Report:
     try:
         desc = await handle.describe()
     except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise UsageError(f"no workflow {handle.id!r} in this namespace") from None
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            raise UsageError(f"no workflow {safe(handle.id, limit=200)!s} in this namespace") from None
         raise
     report = Report(
         workflow_id=desc.id,
@@ -87,104 +107,218 @@ async def describe(handle: WorkflowHandle[Any, Any]) -> Report:
         search_attributes=keyword_values(desc.typed_search_attributes),
     )
     if desc.status == WorkflowExecutionStatus.RUNNING:
-        report.progress = await query_progress(handle, desc.workflow_type)
+        report.progress = await query_progress(client, handle, desc.workflow_type, ask_workflow=ask_workflow)
     return report
 
 
-async def current_report(handle: WorkflowHandle[Any, Any]) -> Report:
+async def current_report(client: Client, handle: WorkflowHandle[Any, Any]) -> Report:
     """Where a workflow is now; one that ended comes with its outcome and exit code."""
-    report = await describe(handle)
+    report = await describe(client, handle)
     if report.status != WorkflowExecutionStatus.RUNNING.name:
-        report = await wait_for_outcome(handle, report)
+        report = await wait_for_outcome(client, handle, report)
     return report
 
 
-async def query_progress(handle: WorkflowHandle[Any, Any], workflow_type: str | None) -> Any:
-    """The progress query's answer as JSON, or None (unknown type, no worker...)."""
-    query = PROGRESS_QUERIES.get(workflow_type or "")
-    if query is None:
+async def query_progress(
+    client: Client, handle: WorkflowHandle[Any, Any], workflow_type: str | None, *, ask_workflow: bool = True
+) -> Progress | None:
+    """Its progress as a model, or None (unknown type, nothing known yet...).
+
+    A migration's progress is the running wait activity's last heartbeat
+    (Nova's status, memory left) merged into its ``progress`` query; when the
+    query gets no answer (no worker) the heartbeat alone is shown. A plan's
+    or a drain's is its ``status`` query (:class:`PlanStatus`). Each call is
+    bounded by :data:`QUERY_TIMEOUT`; ``ask_workflow=False`` (no worker to
+    answer a query) reads the heartbeat only.
+    """
+    if workflow_type not in PROGRESS_QUERIES:
+        return None
+    seconds = QUERY_TIMEOUT.total_seconds()
+    if workflow_type != WorkflowType.MIGRATE_SERVER:
+        if not ask_workflow:
+            return None
+        try:
+            return await handle.query(
+                PROGRESS_QUERIES[workflow_type], result_type=PlanStatus, rpc_timeout=QUERY_TIMEOUT
+            )
+        except Exception:  # noqa: BLE001 - progress is best effort; the result decides
+            return None
+    if ask_workflow:
+        try:
+            return await asyncio.wait_for(migration_progress(client, handle.id), seconds)
+        except Exception:  # noqa: BLE001 - no answer to the query: fall back to the heartbeat
+            pass
+    try:
+        beat = await asyncio.wait_for(latest_report(client, handle.id), seconds)
+    except Exception:  # noqa: BLE001
+        return None
+    if beat is None:
+        return None
+    return MigrationProgress(
+        phase=Phase.WAITING,
+        migration_id=beat.migration_id,
+        nova_migration_status=beat.nova_migration_status,
+        memory_total_bytes=beat.memory_total_bytes,
+        memory_remaining_bytes=beat.memory_remaining_bytes,
+    )
+
+
+def parse_result(workflow_type: str | None, result: Any) -> Result | None:
+    """The workflow's result as its model (None for unknown types or shapes)."""
+    if isinstance(result, MigrationResult | PlanStatus | DrainResult):
+        return result
+    if isinstance(result, BaseModel):
+        result = result.model_dump(mode="json")
+    models: dict[str, type[MigrationResult] | type[PlanStatus] | type[DrainResult]] = {
+        WorkflowType.MIGRATE_SERVER: MigrationResult,
+        WorkflowType.MAINTENANCE_PLAN: PlanStatus,
+        WorkflowType.DRAIN_HOST: DrainResult,
+    }
+    model = models.get(workflow_type or "")
+    if model is None:
         return None
     try:
-        return await handle.query(query, rpc_timeout=QUERY_TIMEOUT)
-    except Exception:  # noqa: BLE001 - progress is best effort; the result decides
+        return model.model_validate(result)
+    except ValidationError:
         return None
 
 
-async def wait_for_outcome(handle: WorkflowHandle[Any, Any], report: Report) -> Report:
+def result_outcome(result: Result | None) -> str:
+    """``SUCCEEDED``/``SKIPPED``/``REVERTED``... of a result; ``COMPLETED`` when it says nothing."""
+    if isinstance(result, MigrationResult):
+        return result.status.value.upper()
+    if isinstance(result, PlanStatus):
+        return result.state.value
+    if isinstance(result, DrainResult):
+        return "DRY_RUN" if result.status is None else result.status.state.value
+    return "COMPLETED"
+
+
+async def wait_for_outcome(client: Client, handle: WorkflowHandle[Any, Any], report: Report) -> Report:
     """Wait for the workflow (following continue-as-new) and fill in its ending."""
     try:
-        result = await handle.result()
+        raw = await handle.result()
     except WorkflowFailureError as err:
         cause = err.cause
         if isinstance(cause, CancelledError):
-            report.status, report.outcome, report.exit_code = "CANCELED", "CANCELLED", ExitCode.CANCELLED
+            report.status, report.outcome = "CANCELED", "CANCELLED"
         elif isinstance(cause, TerminatedError):
-            report.status, report.outcome, report.exit_code = "TERMINATED", "TERMINATED", ExitCode.FAILED
+            report.status, report.outcome = "TERMINATED", "TERMINATED"
         elif isinstance(cause, TimeoutError):
-            report.status, report.outcome, report.exit_code = "TIMED_OUT", "TIMED_OUT", ExitCode.FAILED
+            report.status, report.outcome = "TIMED_OUT", "TIMED_OUT"
         else:
-            report.status, report.outcome, report.exit_code = "FAILED", "FAILED", ExitCode.FAILED
+            report.status, report.outcome = "FAILED", "FAILED"
+        report.exit_code = OUTCOME_EXIT_CODES[report.outcome]
         error_type = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
         report.error = {"type": error_type or "Error", "message": str(getattr(cause, "message", cause))}
-        # A cancelled migration or plan still answers its query: keep the final
-        # account (what was reverted, which actions ran) in the report.
-        is_cancelled = report.outcome == "CANCELLED"
-        report.progress = await query_progress(handle, report.workflow_type) if is_cancelled else None
+        # A cancelled migration or plan still answers its query with its final
+        # account (what was reverted, which actions ran); anything else would
+        # show what it was doing before it ended, so it shows nothing.
+        report.progress = None
+        if report.outcome == "CANCELLED":
+            report.progress = await query_progress(client, handle, report.workflow_type)
+        await _refresh_attributes(handle, report)
         return report
-    if isinstance(result, BaseModel):  # a typed handle (``start_migration``) returns the model
-        result = result.model_dump(mode="json")
-    report.status, report.result, report.progress = "COMPLETED", result, None
-    ending = _result_status(result)
-    report.outcome = ending or "COMPLETED"
-    report.exit_code = RESULT_EXIT_CODES.get(ending or "", ExitCode.SUCCESS)
+    report.status, report.progress = "COMPLETED", None
+    report.result = parse_result(report.workflow_type, raw)
+    report.outcome = result_outcome(report.result)
+    report.exit_code = OUTCOME_EXIT_CODES.get(report.outcome, ExitCode.SUCCESS)
+    await _refresh_attributes(handle, report)
     return report
 
 
-def _result_status(result: Any) -> str | None:
-    """``status`` of a MigrationResult or ``state`` of a PlanStatus."""
-    if isinstance(result, dict):
-        for key in ("status", "state"):
-            value = result.get(key)
-            if isinstance(value, str):
-                return value.upper()
-    return None
+async def _refresh_attributes(handle: WorkflowHandle[Any, Any], report: Report) -> None:
+    """Search attributes as the ended workflow left them (``WatcherOutcome`` is set last)."""
+    try:
+        desc = await handle.describe()
+    except RPCError:
+        return
+    report.search_attributes = keyword_values(desc.typed_search_attributes)
+    recorded = report.search_attributes.get(OUTCOME.name)
+    if recorded and report.outcome in ("COMPLETED", "FAILED"):
+        report.outcome = recorded
+        report.exit_code = OUTCOME_EXIT_CODES.get(recorded, report.exit_code)
 
 
 def print_report(report: Report, output: str, stream: TextIO | None = None) -> None:
-    """The final document: JSON, or a few lines for people."""
+    """The final document: JSON, or a few lines for people (fitted to the terminal)."""
     stream = stream or sys.stdout
     if output == "json":
         json.dump(report.as_json(), stream, indent=2, default=str)
         stream.write("\n")
         return
-    stream.write(f"{report.workflow_id}: {report.outcome}")
+    width = terminal_width(stream)
+    head = f"{safe(report.workflow_id)}: {report.outcome}"
     if report.workflow_type:
-        stream.write(f" ({report.workflow_type})")
-    stream.write("\n")
-    for line in _detail_lines(report):
-        stream.write(f"  {line}\n")
+        head += f" ({safe(report.workflow_type)})"
+    for line in wrap(head, width):
+        stream.write(line + "\n")
+    for text in detail_lines(report):
+        for line in wrap(text, width, indent="  "):
+            stream.write(line + "\n")
 
 
-def _detail_lines(report: Report) -> list[str]:
+def detail_lines(report: Report) -> list[str]:
+    """The report's details as safe one-line texts (wrapped by the caller)."""
     lines: list[str] = []
     if report.error:
-        lines.append(f"{report.error['type']}: {report.error['message']}")
-    result = report.result if isinstance(report.result, dict) else {}
-    if result.get("reason"):
-        lines.append(str(result["reason"]))
-    if result.get("final_host"):
-        lines.append(f"final host: {result['final_host']}")
-    if isinstance(result.get("counts"), dict):
-        lines.append("actions: " + ", ".join(f"{k.lower()} {v}" for k, v in result["counts"].items() if v))
-    timings = result.get("timings")
-    if isinstance(timings, dict) and "seconds" in timings:
-        lines.append(f"took {float(timings['seconds']):.1f}s")
+        lines.append(f"{safe(report.error['type'])}: {safe(report.error['message'])}")
+    result = report.result
+    if isinstance(result, MigrationResult):
+        lines += _migration_lines(result)
+    elif isinstance(result, DrainResult):
+        lines.append(f"drain of {safe(result.host)}: {len(result.plan.actions)} actions")
+        if result.status is not None:
+            lines += _plan_lines(result.status)
+        lines += [
+            f"left behind: {safe(s.resource_id)} ({safe(s.resource_name or '-')}) {safe(s.status)}: {safe(s.reason)}"
+            for s in result.left_behind
+        ]
+    elif isinstance(result, PlanStatus):
+        lines += _plan_lines(result)
     if report.progress is not None:
-        from watcher_temporal.cli.progress import describe_progress
-
-        lines.append(describe_progress(report.workflow_type, report.progress))
+        prefix = "last progress: " if report.status != "RUNNING" else ""
+        lines.append(prefix + describe_progress(report.progress))
+        if isinstance(report.progress, PlanStatus) and report.status != "RUNNING":
+            lines += _action_lines(report.progress)
     if report.search_attributes:
-        lines.append(" ".join(f"{k}={v}" for k, v in report.search_attributes.items()))
+        lines.append(" ".join(f"{k}={safe(v)}" for k, v in report.search_attributes.items()))
+    return lines
+
+
+def _migration_lines(result: MigrationResult) -> list[str]:
+    lines = [safe(result.reason)] if result.reason else []
+    if result.final_host:
+        lines.append(f"final host: {safe(result.final_host)}")
+    if result.revert is not None:
+        revert = f"revert: {result.revert.action.value}"
+        if result.revert.steps:
+            revert += " (" + ", ".join(safe(step, limit=120) for step in result.revert.steps) + ")"
+        lines.append(revert)
+    lines.append(f"took {result.timings.seconds:.1f}s")
+    return lines
+
+
+def _plan_lines(status: PlanStatus) -> list[str]:
+    lines = [safe(status.reason)] if status.reason else []
+    counts = ", ".join(f"{k.lower()} {v}" for k, v in status.counts.items() if v)
+    if counts:
+        lines.append(f"actions: {counts}")
+    return lines + _action_lines(status)
+
+
+def _action_lines(status: PlanStatus) -> list[str]:
+    """One line per action: its state, why it ended so, and its rollback."""
+    lines = []
+    for action in status.actions:
+        line = f"- {safe(action.id, limit=80)}: {action.state.value}"
+        if action.reason:
+            line += f": {safe(action.reason)}"
+        if action.revert is not None:
+            line += f"; rollback {action.revert.value}"
+            if action.revert_reason:
+                line += f": {safe(action.revert_reason)}"
+        lines.append(line)
     return lines
 
 
@@ -195,7 +329,9 @@ def fail(args: Any, code: ExitCode, kind: str, message: str, *, prog: str = "wat
     error}``) so scripts need not parse stderr; people read stderr.
     """
     if getattr(args, "output", "text") == "json":
-        json.dump({"outcome": kind, "exit_code": int(code), "error": {"type": kind, "message": message}}, sys.stdout)
+        doc = {"outcome": kind, "exit_code": int(code), "error": {"type": kind, "message": message}}
+        json.dump(doc, sys.stdout)
         sys.stdout.write("\n")
-    print(f"{prog}: {message}", file=sys.stderr)
+        sys.stdout.flush()
+    print(f"{prog}: {safe(message, limit=2000)}", file=sys.stderr)
     return code

@@ -6,9 +6,10 @@ import argparse
 
 from temporalio.client import WorkflowExecutionStatus
 
-from watcher_temporal.cli.options import Session, add_id_argument, add_wait_options, workflow_id_of
+from watcher_temporal.cli.options import Session, add_id_argument, add_wait_options, wait_timeout, workflow_id_of
 from watcher_temporal.cli.progress import follow
-from watcher_temporal.cli.report import current_report, print_report
+from watcher_temporal.cli.report import describe, print_report, query_progress, wait_for_outcome
+from watcher_temporal.cli.workers import check_worker
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -23,10 +24,24 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 async def run(args: argparse.Namespace) -> int:
-    async with Session(args) as client:
+    session = Session(args)
+    async with session as client:
         handle = client.get_workflow_handle(workflow_id_of(args.id))
-        report = await current_report(handle)
-        if report.status == WorkflowExecutionStatus.RUNNING.name and args.wait:
-            report = await follow(handle, report, output=args.output, interval=args.progress_interval)
+        report = await describe(client, handle, ask_workflow=False)
+        if report.status != WorkflowExecutionStatus.RUNNING.name:
+            report = await wait_for_outcome(client, handle, report)
+        else:
+            queue = session.settings.task_queue
+            if await check_worker(client, queue, required=args.wait, wait_seconds=args.worker_wait):
+                report.progress = await query_progress(client, handle, report.workflow_type)
+            if args.wait:
+                report = await follow(
+                    client,
+                    handle,
+                    report,
+                    output=args.output,
+                    interval=args.progress_interval,
+                    timeout=wait_timeout(args, report.workflow_type),
+                )
         print_report(report, args.output)
         return report.exit_code

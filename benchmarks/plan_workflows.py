@@ -1,0 +1,33 @@
+"""Timer-only stand-ins for the plan-scale benchmark (a module of its own: the workflow sandbox re-imports it)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import JsonValue
+
+    from watcher_temporal.contract import MigrateServerInput, MigrationResult, MigrationStatus, Timings
+
+
+@workflow.defn(name="MigrateServer")
+class TimerMigration:
+    """Registers as ``MigrateServer`` and takes 10 x ``poll_interval_seconds`` on a timer: no Nova."""
+
+    @workflow.run
+    async def run(self, request: MigrateServerInput | JsonValue = None) -> MigrationResult:
+        params = MigrateServerInput.model_validate(request)
+        started = workflow.now()
+        await workflow.sleep(timedelta(seconds=params.poll_interval_seconds * 10))
+        return MigrationResult(
+            status=MigrationStatus.SUCCEEDED,
+            reason="timer",
+            resource_id=params.resource_id,
+            migration_type=params.migration_type,
+            source_node=params.source_node,
+            destination_node=params.destination_node,
+            final_host=params.destination_node,
+            timings=Timings(started_at=started, finished_at=workflow.now(), seconds=0.0),
+        )
