@@ -60,6 +60,9 @@ R = TypeVar("R", bound=BaseModel)
 CANONICAL_ID_PATCH = "canonical-workflow-id"
 #: ``workflow.patched`` id of the ``WatcherOutcome`` upsert at the end.
 OUTCOME_PATCH = "outcome-search-attribute"
+#: ``workflow.patched`` id: a cancel that arrived while pre_execute / execute finished is
+#: honoured after the step (histories recorded before went on with the migration).
+CANCEL_AFTER_STEP_PATCH = "cancel-after-step"
 
 
 def parse_migrate_input(request: MigrateServerInput | JsonValue) -> MigrateServerInput:
@@ -293,9 +296,18 @@ class MigrateServer:
         self._enter(phase)
         attempts = self._progress.attempts | {name.value: self._progress.attempts.get(name.value, 0) + 1}
         self._update(attempts=attempts)
-        return await workflow.execute_activity(
+        result = await workflow.execute_activity(
             name.value, arg, result_type=result_type, summary=summary, **(options or short_options())
         )
+        # An activity that finished before it saw the cancel returns normally and the
+        # cancel would be lost: before anything has finished moving, honour it here.
+        if (
+            phase in (Phase.PRE_EXECUTE, Phase.EXECUTE)
+            and workflow.cancellation_reason() is not None
+            and workflow.patched(CANCEL_AFTER_STEP_PATCH)
+        ):
+            raise asyncio.CancelledError()
+        return result
 
     def _enter(self, phase: Phase) -> None:
         now = workflow.now()
