@@ -216,17 +216,23 @@ def print_table(args: argparse.Namespace, boot_seconds: float, runs: list[RunFig
 
 async def main(args: argparse.Namespace) -> None:
     hosts = [f"host{i + 1}" for i in range(args.hosts)]
-    sources, dests = hosts[: args.hosts // 2], hosts[args.hosts // 2 :]
+    sources = hosts[: args.hosts // 2]
     async with await start_dev_server() as env:
         with LocalNova(hosts=hosts, live_migration_seconds=args.live_seconds) as cloud:
             t0 = time.monotonic()
             servers = cloud.boot_servers(args.servers, hosts=sources, name_prefix="scale", timeout=3600, batch=50)
             boot_seconds = time.monotonic() - t0
 
+            # Batched boots (multi-create) place a batch where the scheduler says: read where each landed.
+            placed = {
+                server.id: server.compute_host for server in cloud.conn.compute.servers(details=True, all_projects=True)
+            }
+
             def moves(forward: bool) -> list[MigrateServerInput]:
                 out = []
-                for i, server_id in enumerate(servers):
-                    src, dst = sources[i % len(sources)], dests[i % len(dests)]
+                for server_id in servers:
+                    src = placed[server_id]
+                    dst = hosts[(hosts.index(src) + len(hosts) // 2) % len(hosts)]
                     out.append(
                         MigrateServerInput(
                             resource_id=server_id,
