@@ -8,6 +8,7 @@ stdout keeps only the result, and every line fits the terminal.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import time
@@ -150,7 +151,14 @@ async def finish(
         return ExitCode.SUCCESS
     if args.output == "text":
         print(following, file=sys.stderr)
-    report = await follow(
+    report = await follow_as_asked(client, handle, report, args)
+    print_report(report, args.output)
+    return report.exit_code
+
+
+async def follow_as_asked(client: Any, handle: Any, report: Report, args: argparse.Namespace) -> Report:
+    """:func:`follow` with the command line's output, progress interval and ``--wait-timeout``."""
+    return await follow(
         client,
         handle,
         report,
@@ -158,5 +166,3 @@ async def finish(
         interval=args.progress_interval,
         timeout=wait_timeout(args, report.workflow_type),
     )
-    print_report(report, args.output)
-    return report.exit_code

@@ -6,8 +6,8 @@ import argparse
 
 from temporalio.client import WorkflowExecutionStatus
 
-from watcher_temporal.cli.options import Session, add_id_argument, add_wait_options, wait_timeout, workflow_id_of
-from watcher_temporal.cli.progress import follow
+from watcher_temporal.cli.options import Session, add_id_argument, add_wait_options, workflow_id_of
+from watcher_temporal.cli.progress import follow_as_asked
 from watcher_temporal.cli.report import describe, print_report, query_progress, wait_for_outcome
 from watcher_temporal.cli.workers import check_worker
 
@@ -35,13 +35,6 @@ async def run(args: argparse.Namespace) -> int:
             if await check_worker(client, queue, required=args.wait, wait_seconds=args.worker_wait):
                 report.progress = await query_progress(client, handle, report.workflow_type)
             if args.wait:
-                report = await follow(
-                    client,
-                    handle,
-                    report,
-                    output=args.output,
-                    interval=args.progress_interval,
-                    timeout=wait_timeout(args, report.workflow_type),
-                )
+                report = await follow_as_asked(client, handle, report, args)
         print_report(report, args.output)
         return report.exit_code
