@@ -28,7 +28,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from temporalio import activity
@@ -44,12 +44,18 @@ from watcher_temporal.activities.nova import (
 from watcher_temporal.activities.observer import NovaObserver, Observation, Watch, observe_directly
 from watcher_temporal.contract import (
     DESTINATION_MICROVERSION,
+    DeadlineAction,
+    DeadlineKind,
+    DeadlineOutcome,
     ExecuteRequest,
     ExecuteResult,
+    ForceCompleteRequest,
+    ForceCompleteResult,
     MigrateActivity,
     MigrateServerInput,
     MigrationProgressReport,
     MigrationType,
+    OnTimeout,
     PostExecuteRequest,
     PreExecuteResult,
     RevertAction,
@@ -82,6 +88,9 @@ REVERT_CHECK_SECONDS = 1.0
 OBSERVER_WAKE_SECONDS = 4.0
 #: Progress is logged at each tenth of the memory copied.
 PROGRESS_LOG_STEP = 0.1
+#: A progress deadline reads memory progress at least this many times per deadline.
+PROGRESS_READS_PER_DEADLINE = 4
+_MIB_PER_GIB = 1024
 
 MOVING_TASK_STATES = LIVE_TASK_STATES | COLD_TASK_STATES
 MOVING_STATUSES = frozenset({"MIGRATING", "RESIZE", "VERIFY_RESIZE", "REVERT_RESIZE"})
@@ -184,6 +193,67 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def is_block_migration(request: TrackedMigration, report: MigrationProgressReport) -> bool:
+    """Whether the disk moves too: asked for, or ``auto`` and Nova reports disk progress."""
+    block = request.params.block_migration
+    return block is True or (block == "auto" and bool(report.disk_total_bytes))
+
+
+def completion_limit(request: TrackedMigration, report: MigrationProgressReport) -> float | None:
+    """Seconds the size allows (``completion_timeout_per_gib`` x GiB), None without a size (cold, old runs)."""
+    if request.size is None or request.params.migration_type is not MigrationType.LIVE:
+        return None
+    gib = request.size.memory_mib / _MIB_PER_GIB
+    if is_block_migration(request, report):
+        gib += request.size.disk_gib
+    return request.params.completion_timeout_per_gib * max(gib, 1 / _MIB_PER_GIB)
+
+
+def track_progress(report: MigrationProgressReport, now: datetime) -> MigrationProgressReport:
+    """Remember when the memory remaining last went down (the progress deadline's clock).
+
+    The clock starts at the first memory numbers Nova reports (a queued or
+    preparing migration has none, and is not stalled).
+    """
+    remaining = report.memory_remaining_bytes
+    if remaining is None:
+        return report
+    if report.least_remaining_bytes is None or remaining < report.least_remaining_bytes:
+        return report.model_copy(update={"least_remaining_bytes": remaining, "progress_seen_at": now})
+    return report
+
+
+def soft_deadline_due(
+    request: TrackedMigration, report: MigrationProgressReport, now: datetime
+) -> tuple[DeadlineKind, float] | None:
+    """The completion or progress deadline that has passed, with its length; None when none has.
+
+    Neither fires twice: once one force-completed the migration, only
+    ``timeout_seconds`` is left. A completion budget at or over
+    ``timeout_seconds`` never fires here: ``timeout_seconds`` does.
+    """
+    params = request.params
+    if params.migration_type is not MigrationType.LIVE or report.force_completed_at is not None:
+        return None
+    started = request.deadline - timedelta(seconds=params.timeout_seconds)
+    limit = completion_limit(request, report)
+    if limit is not None and limit < params.timeout_seconds and now >= started + timedelta(seconds=limit):
+        return DeadlineKind.COMPLETION, limit
+    stall = params.progress_timeout_seconds
+    if stall is not None and report.progress_seen_at is not None:
+        if now >= report.progress_seen_at + timedelta(seconds=stall):
+            return DeadlineKind.PROGRESS, stall
+    return None
+
+
+def _deadline_text(kind: DeadlineKind, limit: float) -> str:
+    if kind is DeadlineKind.PROGRESS:
+        return f"progress deadline: the memory remaining did not decrease for {limit:g} s"
+    if kind is DeadlineKind.COMPLETION:
+        return f"completion deadline: not done within {limit:g} s (completion_timeout_per_gib x GiB)"
+    return f"timeout deadline: not done within timeout_seconds ({limit:g} s)"
+
+
 class MigrateActivities:
     """The migrate activities, bound to one Nova gateway.
 
@@ -199,7 +269,14 @@ class MigrateActivities:
 
     def all(self) -> list[Callable[..., object]]:
         """Every activity, for ``Worker(activities=...)``."""
-        return [self.pre_execute, self.execute, self.wait_for_migration, self.post_execute, self.revert]
+        return [
+            self.pre_execute,
+            self.execute,
+            self.wait_for_migration,
+            self.post_execute,
+            self.revert,
+            self.force_complete,
+        ]
 
     async def _call(self, fn: Callable[..., T], *args: object) -> T:
         return await call_blocking(fn, *args)
@@ -251,7 +328,8 @@ class MigrateActivities:
             raise PreconditionFailed(f"cold migration needs an ACTIVE or SHUTOFF server; its status is {server.status}")
         records = nova.migrations_of(params.resource_id)
         baseline = int(records[0].id) if records else None
-        return PreExecuteResult(server=server, baseline_migration_id=baseline)
+        size = nova.server_size(params.resource_id) if params.migration_type is MigrationType.LIVE else None
+        return PreExecuteResult(server=server, baseline_migration_id=baseline, size=size)
 
     # -- execute ---------------------------------------------------------
 
@@ -262,7 +340,10 @@ class MigrateActivities:
         adopted = await self._call(self._adopt, request)
         if adopted is not None:
             return adopted
-        start = self._nova.live_migrate if params.migration_type is MigrationType.LIVE else self._nova.cold_migrate
+        if params.migration_type is MigrationType.LIVE:
+            start = functools.partial(self._nova.live_migrate, block_migration=params.block_migration)
+        else:
+            start = self._nova.cold_migrate
         await self._call(start, params.resource_id, params.destination_node)
         activity.logger.info("started %s migration of %s", params.migration_type.value, params.resource_id)
         record = await self._await_record(params, request.baseline_migration_id)
@@ -309,10 +390,18 @@ class MigrateActivities:
         the wait makes no Nova read of its own: it awaits the observer's next
         look at its server. Without one it reads Nova itself every poll.
 
+        Deadlines (live migrations): the completion deadline (the size's
+        budget, when shorter than ``timeout_seconds``) and the progress
+        deadline (memory remaining not decreasing) either abort (raise) or,
+        with ``on_timeout=force_complete``, force-complete once (recorded in
+        the heartbeat details, so a retry does not ask again) and wait on.
+        ``request.deadline`` (``timeout_seconds``) always raises.
+
         Raises:
             MigrationFailed: migration error/failed/cancelled, server ERROR,
                 or the server left on its source.
-            MigrationTimedOut: ``request.deadline`` passed first.
+            MigrationTimedOut: a deadline passed first; its details (the
+                report) name it in ``deadline``.
         """
         info = activity.info()
         details = info.heartbeat_details
@@ -327,8 +416,14 @@ class MigrateActivities:
             activity.logger.info("resuming wait after %d polls (attempt %d)", report.polls, info.attempt)
         params = request.params
         live = params.migration_type is MigrationType.LIVE
+        stall = params.progress_timeout_seconds
         watch = (
-            self._observer.watch(params.resource_id, live=live, poll_interval=params.poll_interval_seconds)
+            self._observer.watch(
+                params.resource_id,
+                live=live,
+                poll_interval=params.poll_interval_seconds,
+                detail_every=stall / PROGRESS_READS_PER_DEADLINE if stall else None,
+            )
             if self._observer
             else None
         )
@@ -339,8 +434,11 @@ class MigrateActivities:
                 result = None
                 if observation is not None:
                     result, report, confirm = judge(request, report, observation)
+                    report = track_progress(report, _now())
                     if confirm:
                         report = await self._confirm(request, report)
+                if result is None:
+                    report = await self._on_soft_deadline(request, report)
                 activity.heartbeat(report)
                 if worth_telling(previous, report):
                     activity.logger.info(
@@ -350,11 +448,24 @@ class MigrateActivities:
                         f"{memory_copied(report):.0%}" if memory_copied(report) is not None else "unknown",
                     )
                 if result is not None:
-                    return result
+                    return result.model_copy(update={"deadline": report.deadline})
                 if _now() >= request.deadline:
+                    outcome = DeadlineOutcome(
+                        deadline=DeadlineKind.TIMEOUT,
+                        action=DeadlineAction.ABORTED,
+                        limit_seconds=params.timeout_seconds,
+                        force_completed_at=report.force_completed_at,
+                    )
+                    report = report.model_copy(update={"deadline": outcome})
+                    forced = (
+                        f" (force-completed at the {report.force_completed_at.value} deadline)"
+                        if report.force_completed_at
+                        else ""
+                    )
                     raise MigrationTimedOut(
                         f"migration {report.migration_id or '?'} still {report.nova_migration_status or 'running'} "
-                        f"at the deadline ({params.timeout_seconds:g} s)",
+                        f"at the deadline ({params.timeout_seconds:g} s){forced}; "
+                        f"{_deadline_text(DeadlineKind.TIMEOUT, params.timeout_seconds)}; aborting",
                         report,
                     )
                 if watch is None:
@@ -362,6 +473,41 @@ class MigrateActivities:
         finally:
             if watch is not None and self._observer is not None:
                 self._observer.unwatch(watch)
+
+    async def _on_soft_deadline(
+        self, request: TrackedMigration, report: MigrationProgressReport
+    ) -> MigrationProgressReport:
+        """Act on a passed completion or progress deadline: raise (abort) or force-complete once.
+
+        Raises:
+            MigrationTimedOut: the deadline passed and ``on_timeout`` is ``abort``.
+        """
+        due = soft_deadline_due(request, report, _now())
+        if due is None or cancel_requested():
+            return report
+        kind, limit = due
+        params = request.params
+        if params.on_timeout is OnTimeout.ABORT:
+            outcome = DeadlineOutcome(deadline=kind, action=DeadlineAction.ABORTED, limit_seconds=limit)
+            raise MigrationTimedOut(
+                f"migration {report.migration_id or '?'} {report.nova_migration_status or 'running'}: "
+                f"{_deadline_text(kind, limit)}; aborting",
+                report.model_copy(update={"deadline": outcome}),
+            )
+        if report.migration_id is None or report.nova_migration_status != "running":
+            return report  # Nova force-completes only a running copy; look again next poll
+        try:
+            await call_blocking(
+                self._nova.force_complete_migration, params.resource_id, report.migration_id, details=(report,)
+            )
+        except (NovaBusy, NovaRefused, NovaUnavailable) as err:
+            activity.logger.warning("force-complete at the %s deadline refused, will try again: %s", kind, err.message)
+            return report
+        activity.logger.info("migration %s: %s; force-completed", report.migration_id, _deadline_text(kind, limit))
+        outcome = DeadlineOutcome(deadline=kind, action=DeadlineAction.FORCE_COMPLETED, limit_seconds=limit)
+        report = report.model_copy(update={"force_completed_at": kind, "deadline": outcome})
+        activity.heartbeat(report)  # recorded at once: a retry must not force-complete again
+        return report
 
     async def _look(
         self, watch: Watch | None, request: TrackedMigration, report: MigrationProgressReport
@@ -392,6 +538,29 @@ class MigrateActivities:
             activity.logger.warning("confirm failed, will try again: %s", err.message)
             return report
         return report.model_copy(update={"resize_confirmed": True})
+
+    # -- force_complete (the workflow's update) ----------------------------
+
+    @activity.defn(name=MigrateActivity.FORCE_COMPLETE.value)
+    async def force_complete(self, request: ForceCompleteRequest) -> ForceCompleteResult:
+        """Force-complete the server's running live migration (Nova pauses the guest for the final copy).
+
+        Raises:
+            NovaRefused: no live migration of the server is running (queued
+                or preparing ones cannot be force-completed).
+        """
+        return await self._call(self._force_complete, request)
+
+    def _force_complete(self, request: ForceCompleteRequest) -> ForceCompleteResult:
+        in_progress = self._nova.in_progress_migrations(request.resource_id)
+        ours = [r for r in in_progress if request.migration_id in (None, r.id)] or in_progress
+        running = next((r for r in ours if r.status == "running"), None)
+        if running is None:
+            seen = ", ".join(f"{r.id} {r.status}" for r in ours) or "none in progress"
+            raise NovaRefused(f"server {request.resource_id} has no running live migration to force-complete ({seen})")
+        self._nova.force_complete_migration(request.resource_id, running.id)
+        activity.logger.info("force-completed live migration %s of %s", running.id, request.resource_id)
+        return ForceCompleteResult(migration_id=running.id, nova_migration_status=running.status)
 
     # -- post_execute ----------------------------------------------------
 
@@ -507,7 +676,7 @@ class MigrateActivities:
                 progress,
             )
         if params.migration_type is MigrationType.LIVE:
-            nova.live_migrate(params.resource_id, source)
+            nova.live_migrate(params.resource_id, source, block_migration=params.block_migration)
         else:
             nova.cold_migrate(params.resource_id, source)
         return None, step(

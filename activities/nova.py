@@ -29,7 +29,7 @@ import openstack.exceptions as os_exceptions
 import requests
 from openstack import utils as os_utils
 
-from watcher_temporal.contract import ServerSnapshot
+from watcher_temporal.contract import ServerSize, ServerSnapshot
 from watcher_temporal.errors import (
     MigrationFailed,
     NovaAuthFailed,
@@ -70,6 +70,7 @@ class MigrationRecord:
     memory_processed_bytes: int | None = None
     memory_remaining_bytes: int | None = None
     server_id: str | None = None
+    disk_total_bytes: int | None = None
 
     @property
     def is_final(self) -> bool:
@@ -219,6 +220,7 @@ def _record(migration: Any) -> MigrationRecord:
         memory_processed_bytes=getattr(migration, "memory_processed_bytes", None),
         memory_remaining_bytes=getattr(migration, "memory_remaining_bytes", None),
         server_id=getattr(migration, "server_id", None),
+        disk_total_bytes=getattr(migration, "disk_total_bytes", None),
     )
 
 
@@ -331,9 +333,27 @@ class NovaGateway:
         servers = self.conn.compute.servers(details=True, all_projects=True, changes_since=_nova_time(since))
         return [(s.id, None if s.status == "DELETED" else _snapshot(s)) for s in servers]
 
+    @nova_call("read the server's flavor", read=True)
+    def server_size(self, server_id: str) -> ServerSize | None:
+        """RAM and disk of the server's flavor (embedded in the server from 2.47), None when gone."""
+        try:
+            flavor = self.conn.compute.get_server(server_id).flavor
+        except os_exceptions.NotFoundException:
+            return None
+        if flavor is None:
+            return None
+        disk = int(flavor.disk or 0) + int(flavor.ephemeral or 0)
+        return ServerSize(memory_mib=int(flavor.ram or 0), disk_gib=disk)
+
     @nova_call("live-migrate server")
-    def live_migrate(self, server_id: str, host: str | None) -> None:
-        self.conn.compute.live_migrate_server(server_id, host=host, block_migration="auto")
+    def live_migrate(self, server_id: str, host: str | None, *, block_migration: bool | str = "auto") -> None:
+        """Start a live migration; ``block_migration`` is ``"auto"`` (2.25+), True or False."""
+        self.conn.compute.live_migrate_server(server_id, host=host, block_migration=block_migration)
+
+    @nova_call("force-complete live migration")
+    def force_complete_migration(self, server_id: str, migration_id: str) -> None:
+        """Ask Nova to finish a running live migration now (2.22+; libvirt pauses the guest)."""
+        self.conn.compute.force_complete_server_migration(migration_id, server_id)
 
     @nova_call("cold-migrate server")
     def cold_migrate(self, server_id: str, host: str | None) -> None:

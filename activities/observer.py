@@ -77,12 +77,16 @@ class Watch:
         live: A live migration (its memory progress is read).
         poll_interval: Seconds between two looks the activity wants.
         seen: The observer generation this watch last received.
+        detail_every: Least interval between two memory-progress reads
+            this watch needs (a progress deadline needs fresher numbers
+            than the observer's default); None: the observer's default.
     """
 
     server_id: str
     live: bool
     poll_interval: float
     seen: int = field(default=0)
+    detail_every: float | None = None
 
 
 def observe_directly(nova: NovaGateway, server_id: str, *, live: bool) -> Observation:
@@ -149,9 +153,15 @@ class NovaObserver:
         """Whether the polling loop is alive."""
         return self._task is not None and not self._task.done()
 
-    def watch(self, server_id: str, *, live: bool, poll_interval: float) -> Watch:
+    def watch(self, server_id: str, *, live: bool, poll_interval: float, detail_every: float | None = None) -> Watch:
         """Register a server; the loop starts if it was idle. Pair with :meth:`unwatch`."""
-        watch = Watch(server_id=server_id, live=live, poll_interval=poll_interval, seen=self._generation)
+        watch = Watch(
+            server_id=server_id,
+            live=live,
+            poll_interval=poll_interval,
+            seen=self._generation,
+            detail_every=detail_every,
+        )
         self._watches.add(watch)
         if self._changed is None:
             self._changed = asyncio.Condition()
@@ -204,9 +214,13 @@ class NovaObserver:
     async def _run(self) -> None:
         while self._watches:
             started = time.monotonic()
-            wanted = {w.server_id: False for w in self._watches}
+            # Per server: None = no memory progress wanted, else the least detail interval.
+            wanted: dict[str, float | None] = {w.server_id: None for w in self._watches}
             for w in self._watches:
-                wanted[w.server_id] |= w.live
+                if w.live:
+                    every = min(w.detail_every or self._detail_every, self._detail_every)
+                    known = wanted[w.server_id]
+                    wanted[w.server_id] = every if known is None else min(known, every)
             try:
                 latest = await asyncio.get_running_loop().run_in_executor(self._executor, self._tick, wanted)
             except NovaUnavailable as err:
@@ -230,7 +244,7 @@ class NovaObserver:
 
     # -- one tick (blocking, in a thread) -----------------------------------
 
-    def _tick(self, wanted: dict[str, bool]) -> dict[str, Observation]:
+    def _tick(self, wanted: dict[str, float | None]) -> dict[str, Observation]:
         started = datetime.now(UTC)
         if self._reads is None:
             self._reads = concurrent.futures.ThreadPoolExecutor(READ_THREADS, thread_name_prefix="nova-observer-read")
@@ -258,7 +272,9 @@ class NovaObserver:
             for record in records:
                 self._merge(server_id, record)
         self._since = started - SINCE_MARGIN
-        due = [server_id for server_id, live in wanted.items() if live and self._detail_due(server_id)]
+        due = [
+            server_id for server_id, every in wanted.items() if every is not None and self._detail_due(server_id, every)
+        ]
         for server_id, details in zip(due, reads.map(self._nova.in_progress_migrations, due), strict=True):
             for detail in details:
                 self._merge(server_id, dataclasses.replace(detail, server_id=server_id))
@@ -291,7 +307,7 @@ class NovaObserver:
             record = dataclasses.replace(record, **kept)
         self._records[server_id][record.id] = record
 
-    def _detail_due(self, server_id: str) -> bool:
+    def _detail_due(self, server_id: str, every: float) -> bool:
         """Whether a running live migration's memory progress is due: status changed, or read long ago."""
         running = [
             r
@@ -302,7 +318,7 @@ class NovaObserver:
             return False
         record = max(running, key=_id_order)
         last = self._detail_read.get(record.id)
-        if last is not None and last[1] == record.status and time.monotonic() - last[0] < self._detail_every:
+        if last is not None and last[1] == record.status and time.monotonic() - last[0] < every:
             return False
         self._detail_read[record.id] = (time.monotonic(), record.status)
         return True
@@ -310,7 +326,13 @@ class NovaObserver:
 
 #: Fields one source of a record lacks and the other has (memory progress
 #: only in the detail read, the migration type only in os-migrations).
-_KEPT_FIELDS = ("migration_type", "memory_total_bytes", "memory_processed_bytes", "memory_remaining_bytes")
+_KEPT_FIELDS = (
+    "migration_type",
+    "memory_total_bytes",
+    "memory_processed_bytes",
+    "memory_remaining_bytes",
+    "disk_total_bytes",
+)
 
 
 def _id_order(record: MigrationRecord) -> int:

@@ -19,22 +19,28 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, JsonValue
 
     from watcher_temporal.contract import (
+        FORCE_COMPLETE_UPDATE,
+        MAX_FORCE_COMPLETES,
         PROGRESS_QUERY,
         PROGRESS_SIGNAL,
+        DeadlineOutcome,
         ExecuteRequest,
         ExecuteResult,
+        ForceCompleteRequest,
+        ForceCompleteResult,
         MigrateActivity,
         MigrateServerInput,
         MigrationProgress,
         MigrationProgressReport,
         MigrationResult,
         MigrationStatus,
+        MigrationType,
         Phase,
         PostExecuteRequest,
         PreExecuteResult,
@@ -79,6 +85,7 @@ class MigrateServer:
         self._phase_started: datetime | None = None
         self._phases: dict[str, float] = {}
         self._migration_type = "unknown"
+        self._force_completes = 0
 
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> MigrationProgress:
@@ -96,6 +103,45 @@ class MigrateServer:
             attempts=self._progress.attempts | {MigrateActivity.WAIT.value: report.attempt},
         )
 
+    @workflow.update(name=FORCE_COMPLETE_UPDATE)
+    async def force_complete(self) -> ForceCompleteResult:
+        """Force-complete the running live migration now (Nova pauses the guest for the final copy).
+
+        Raises:
+            NovaRefused: Nova has no running live migration of the server
+                (queued or preparing ones cannot be force-completed).
+        """
+        self._force_completes += 1
+        resource_id = self._progress.resource_id or ""
+        result = await workflow.execute_activity(
+            MigrateActivity.FORCE_COMPLETE.value,
+            ForceCompleteRequest(resource_id=resource_id, migration_id=self._progress.migration_id),
+            result_type=ForceCompleteResult,
+            summary=f"force-complete live {resource_id}",
+            **short_options(),
+        )
+        return result.model_copy(update={"force_completes": self._force_completes})
+
+    @force_complete.validator
+    def _force_complete_allowed(self) -> None:
+        """Refuse a force-complete the migration cannot take (before anything is recorded)."""
+        if self._migration_type != MigrationType.LIVE.value:
+            raise InvalidInput(
+                f"force_complete: only a live migration can be force-completed (this one is {self._migration_type})",
+                [{"field": "(update)", "rule": "migration_type must be live"}],
+            )
+        if self._progress.phase is not Phase.WAITING:
+            raise InvalidInput(
+                f"force_complete: the migration is in phase {self._progress.phase.value}, "
+                "not waiting for Nova's copy; nothing to force-complete",
+                [{"field": "(update)", "rule": "phase must be waiting"}],
+            )
+        if self._force_completes >= MAX_FORCE_COMPLETES:
+            raise InvalidInput(
+                f"force_complete: already asked {self._force_completes} times (at most {MAX_FORCE_COMPLETES})",
+                [{"field": "(update)", "rule": f"at most {MAX_FORCE_COMPLETES} per migration"}],
+            )
+
     @workflow.run
     async def run(self, request: MigrateServerInput | JsonValue = None, *extra: JsonValue) -> MigrationResult:
         """Run the migration; see the module docstring for the flow.
@@ -112,6 +158,9 @@ class MigrateServer:
         try:
             refuse_extra_arguments("MigrateServer input", extra)
             result = await self._migrate(request)
+            # A force_complete update still running gets its answer before the workflow ends
+            # (no command: immediately true unless an update is in flight).
+            await workflow.wait_condition(workflow.all_handlers_finished)
         except (Exception, asyncio.CancelledError) as err:
             cancelled = workflow.cancellation_reason() is not None and is_cancelled_exception(err)
             self._record_outcome("cancelled" if cancelled else "failed")
@@ -188,6 +237,7 @@ class MigrateServer:
                     migration_id=executed.migration_id,
                     baseline_migration_id=pre.baseline_migration_id,
                     deadline=deadline,
+                    size=pre.size,
                 ),
                 WaitResult,
                 f"wait for {what}",
@@ -207,6 +257,7 @@ class MigrateServer:
             if isinstance(err, asyncio.CancelledError) and not cancelled:
                 raise
             cause = describe_failure(err)
+            deadline_fired = _deadline_of(err)
             self._update(error=cause)
             migration_id = executed.migration_id if executed else self._progress.migration_id
             revert = await self._revert(params, original, migration_id, pre.baseline_migration_id, cause, what)
@@ -221,6 +272,7 @@ class MigrateServer:
                 revert.server,
                 migration_id=migration_id,
                 revert=revert,
+                deadline=deadline_fired,
             )
 
         verb = "moved" if final.host != params.source_node else "stayed"
@@ -232,9 +284,16 @@ class MigrateServer:
             started,
             MigrationStatus.SUCCEEDED,
             f"{verb} from {params.source_node} to {final.host} ({params.migration_type.value}, "
-            f"Nova migration {executed.migration_id or '?'} {waited.nova_migration_status or 'done'})",
+            f"Nova migration {executed.migration_id or '?'} {waited.nova_migration_status or 'done'})"
+            + (
+                f"; force-completed at the {waited.deadline.deadline.value} deadline"
+                f" ({waited.deadline.limit_seconds:g} s)"
+                if waited.deadline
+                else ""
+            ),
             final,
             migration_id=executed.migration_id,
+            deadline=waited.deadline,
         )
 
     async def _revert(
@@ -330,6 +389,7 @@ class MigrateServer:
         *,
         migration_id: str | None = None,
         revert: RevertResult | None = None,
+        deadline: DeadlineOutcome | None = None,
     ) -> MigrationResult:
         self._enter(Phase.DONE)
         finished = workflow.now()
@@ -350,4 +410,20 @@ class MigrateServer:
                 seconds=(finished - started).total_seconds(),
                 phases=dict(self._phases),
             ),
+            deadline=deadline,
+            force_completes=self._force_completes,
         )
+
+
+def _deadline_of(err: BaseException) -> DeadlineOutcome | None:
+    """The deadline a ``MigrationTimedOut`` of the wait names in its details, if any."""
+    cause = err.cause if isinstance(err, ActivityError) else None
+    if not isinstance(cause, ApplicationError) or cause.type != "MigrationTimedOut" or not cause.details:
+        return None
+    report = cause.details[0]
+    if not isinstance(report, dict) or not isinstance(report.get("deadline"), dict):
+        return None
+    try:
+        return DeadlineOutcome.model_validate(report["deadline"])
+    except ValueError:
+        return None

@@ -20,7 +20,7 @@ import math
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
@@ -40,6 +40,16 @@ DEFAULT_REVERT_TIMEOUT_SECONDS = 900.0
 #: (and the first one where a live migration to a host goes through the
 #: scheduler without ``force``).
 DESTINATION_MICROVERSION = "2.56"
+#: Nova's ``live_migration_completion_timeout`` default: seconds per GiB moved.
+DEFAULT_COMPLETION_TIMEOUT_PER_GIB = 800.0
+#: Force-completes one migration may be asked for by update (each pauses the guest).
+MAX_FORCE_COMPLETES = 3
+#: Nova microversion of force-complete (``POST .../migrations/{id}/action``).
+FORCE_COMPLETE_MICROVERSION = "2.22"
+#: Nova microversion of ``block_migration: "auto"``.
+BLOCK_MIGRATION_AUTO_MICROVERSION = "2.25"
+#: Nova microversion that aborts a ``queued`` or ``preparing`` live migration.
+ABORT_ANY_STAGE_MICROVERSION = "2.65"
 
 
 def _canonical_uuid(value: str) -> str:
@@ -72,6 +82,13 @@ def _seconds(value: Any) -> Any:
     return value
 
 
+def _block_migration(value: Any) -> Any:
+    """Accept ``"auto"`` or a JSON boolean, nothing pydantic would coerce (``"true"``, ``1``)."""
+    if value == "auto" or isinstance(value, bool):
+        return value
+    raise ValueError('must be "auto", true or false (a JSON boolean, not a string or a number)')
+
+
 def _server_name(value: str) -> str:
     if len(value) > 255:
         raise ValueError(f"must be at most 255 characters (got {len(value)})")
@@ -83,6 +100,8 @@ HostName = Annotated[str, AfterValidator(_host_name)]
 #: A duration in seconds given as a JSON number (never a bool or a string).
 Seconds = Annotated[float, BeforeValidator(_seconds)]
 ServerName = Annotated[str, AfterValidator(_server_name)]
+#: Nova's ``block_migration``: ``"auto"`` (Nova decides from the storage) or a JSON boolean.
+BlockMigration = Annotated[Literal["auto"] | bool, BeforeValidator(_block_migration)]
 
 
 class MigrationType(enum.StrEnum):
@@ -117,6 +136,51 @@ class Phase(enum.StrEnum):
     DONE = "done"
 
 
+class OnTimeout(enum.StrEnum):
+    """What a fired completion or progress deadline does (Nova's ``live_migration_timeout_action``)."""
+
+    ABORT = "abort"
+    FORCE_COMPLETE = "force_complete"
+
+
+class DeadlineKind(enum.StrEnum):
+    """Which deadline of a migration fired."""
+
+    #: ``completion_timeout_per_gib`` x the GiB to move (live migrations).
+    COMPLETION = "completion"
+    #: ``progress_timeout_seconds`` without a decrease of the memory remaining.
+    PROGRESS = "progress"
+    #: ``timeout_seconds``, the hard upper bound of every migration.
+    TIMEOUT = "timeout"
+
+
+class DeadlineAction(enum.StrEnum):
+    """What was done when a deadline fired."""
+
+    FORCE_COMPLETED = "force_completed"
+    ABORTED = "aborted"
+
+
+class DeadlineOutcome(Message):
+    """A deadline that fired during the wait, and what was done about it.
+
+    Attributes:
+        deadline: Which deadline fired.
+        action: ``force_completed`` (the migration went on, the guest paused
+            for the final copy) or ``aborted`` (the wait gave up; the saga
+            reverts).
+        limit_seconds: The deadline's length, counted from the start of
+            the wait (for ``progress``: the time without progress).
+        force_completed_at: When ``timeout_seconds`` fired after an earlier
+            deadline had already force-completed: that earlier deadline.
+    """
+
+    deadline: DeadlineKind
+    action: DeadlineAction
+    limit_seconds: float
+    force_completed_at: DeadlineKind | None = None
+
+
 class MigrateServerInput(Message):
     """Input of the ``MigrateServer`` workflow: Watcher's ``migrate`` action.
 
@@ -132,6 +196,19 @@ class MigrateServerInput(Message):
             aborted and reverted.
         revert_timeout_seconds: How long the revert may take (its own
             budget: a tiny ``timeout_seconds`` must not starve the revert).
+        completion_timeout_per_gib: Live migrations: seconds per GiB to
+            move (the flavor's RAM, plus its disk for a block migration);
+            Nova's ``live_migration_completion_timeout`` (800). The
+            completion deadline is the smaller of this budget and
+            ``timeout_seconds``. Ignored by cold migrations.
+        progress_timeout_seconds: Live migrations: the memory remaining
+            must decrease at least once in this many seconds, otherwise the
+            migration is stalled. None (default, Nova's since Stein) = off.
+        on_timeout: What a fired completion or progress deadline does:
+            ``abort`` (revert) or ``force_complete`` (pause the guest and
+            finish, within ``timeout_seconds``).
+        block_migration: Live migrations: ``"auto"`` (Nova decides),
+            true or false; Nova's ``block_migration``.
     """
 
     resource_id: ServerUUID
@@ -144,11 +221,31 @@ class MigrateServerInput(Message):
     )
     timeout_seconds: Seconds = Field(default=DEFAULT_TIMEOUT_SECONDS, ge=1, le=MAX_TIMEOUT_SECONDS)
     revert_timeout_seconds: Seconds = Field(default=DEFAULT_REVERT_TIMEOUT_SECONDS, ge=1, le=MAX_TIMEOUT_SECONDS)
+    completion_timeout_per_gib: Seconds = Field(
+        default=DEFAULT_COMPLETION_TIMEOUT_PER_GIB, ge=1, le=MAX_TIMEOUT_SECONDS
+    )
+    progress_timeout_seconds: Seconds | None = Field(default=None, ge=1, le=MAX_TIMEOUT_SECONDS)
+    on_timeout: OnTimeout = OnTimeout.ABORT
+    block_migration: BlockMigration = "auto"
 
     @model_validator(mode="after")
     def _destination_differs(self) -> MigrateServerInput:
         if self.destination_node is not None and self.destination_node == self.source_node:
             raise ValueError("destination_node must differ from source_node")
+        return self
+
+    @model_validator(mode="after")
+    def _live_only_keys(self) -> MigrateServerInput:
+        if self.migration_type is MigrationType.COLD:
+            live_only = []
+            if self.progress_timeout_seconds is not None:
+                live_only.append("progress_timeout_seconds")
+            if self.on_timeout is not OnTimeout.ABORT:
+                live_only.append("on_timeout=force_complete")
+            if self.block_migration != "auto":
+                live_only.append("block_migration")
+            if live_only:
+                raise ValueError(f"{', '.join(live_only)}: only for live migrations (migration_type is cold)")
         return self
 
 
@@ -163,6 +260,19 @@ class ServerSnapshot(Message):
     vm_state: str | None = None
 
 
+class ServerSize(Message):
+    """What a live migration has to move, from the server's flavor.
+
+    Attributes:
+        memory_mib: The flavor's RAM.
+        disk_gib: The flavor's root plus ephemeral disk (moved only by a
+            block migration).
+    """
+
+    memory_mib: int = Field(ge=0)
+    disk_gib: int = Field(ge=0)
+
+
 class PreExecuteResult(Message):
     """Outcome of the precondition check.
 
@@ -173,6 +283,7 @@ class PreExecuteResult(Message):
     server: ServerSnapshot | None = None
     skip_reason: str | None = None
     baseline_migration_id: int | None = None
+    size: ServerSize | None = None
 
 
 class ExecuteRequest(Message):
@@ -207,6 +318,8 @@ class TrackedMigration(Message):
         baseline_migration_id: The server's newest migration before ours.
         deadline: When the activity gives up (the wait: the migration's
             timeout; the revert: its own budget).
+        size: What the live migration moves (the completion deadline's
+            size); None for cold migrations and old histories.
     """
 
     params: MigrateServerInput
@@ -214,6 +327,7 @@ class TrackedMigration(Message):
     migration_id: str | None = None
     baseline_migration_id: int | None = None
     deadline: datetime
+    size: ServerSize | None = None
 
 
 class MigrationProgressReport(Message):
@@ -230,14 +344,46 @@ class MigrationProgressReport(Message):
     polls: int = 0
     attempt: int = 1
     resize_confirmed: bool = False
+    disk_total_bytes: int | None = None
+    least_remaining_bytes: int | None = None
+    progress_seen_at: datetime | None = None
+    force_completed_at: DeadlineKind | None = None
+    deadline: DeadlineOutcome | None = None
 
 
 class WaitResult(Message):
-    """How Nova finished: the server's end state and the migration record."""
+    """How Nova finished: the server's end state and the migration record.
+
+    Attributes:
+        deadline: A completion or progress deadline that fired and
+            force-completed the migration, if any.
+    """
 
     server: ServerSnapshot
     nova_migration_status: str | None = None
     polls: int
+    deadline: DeadlineOutcome | None = None
+
+
+class ForceCompleteRequest(Message):
+    """Force-complete the server's running live migration (the ``force_complete`` update)."""
+
+    resource_id: ServerUUID
+    migration_id: str | None = None
+
+
+class ForceCompleteResult(Message):
+    """What the ``force_complete`` update did.
+
+    Attributes:
+        migration_id: The Nova migration force-completed.
+        nova_migration_status: Its status when Nova accepted the request.
+        force_completes: How many force-completes this workflow has run.
+    """
+
+    migration_id: str
+    nova_migration_status: str | None = None
+    force_completes: int = 0
 
 
 class PostExecuteRequest(Message):
@@ -317,3 +463,5 @@ class MigrationResult(Message):
     migration_id: str | None = None
     revert: RevertResult | None = None
     timings: Timings
+    deadline: DeadlineOutcome | None = None
+    force_completes: int = 0

@@ -40,6 +40,7 @@ class MigrateActivity(enum.StrEnum):
     WAIT = "migrate.wait_for_migration"
     POST_EXECUTE = "migrate.post_execute"
     REVERT = "migrate.revert"
+    FORCE_COMPLETE = "migrate.force_complete"
 
 
 class PlanActivity(enum.StrEnum):
@@ -61,6 +62,8 @@ PROGRESS_QUERY = "progress"
 #: Signal the waiting activity sent its workflow with progress (histories
 #: recorded before progress moved to heartbeats still carry it).
 PROGRESS_SIGNAL = "report_progress"
+#: Update of ``MigrateServer``: force-complete its running live migration.
+FORCE_COMPLETE_UPDATE = "force_complete"
 #: Query of ``MaintenancePlan`` and ``DrainHost``: their :class:`PlanStatus`.
 STATUS_QUERY = "status"
 #: Update of ``MaintenancePlan`` and ``DrainHost``: a new global limit.
