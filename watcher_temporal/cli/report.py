@@ -295,6 +295,14 @@ def _migration_lines(result: MigrationResult) -> list[str]:
         if result.revert.steps:
             revert += " (" + ", ".join(safe(step, limit=120) for step in result.revert.steps) + ")"
         lines.append(revert)
+    if result.deadline is not None:
+        fired = result.deadline
+        line = f"deadline: {fired.deadline.value} ({fired.limit_seconds:g} s) fired; {fired.action.value}"
+        if fired.force_completed_at is not None:
+            line += f" (force-completed at the {fired.force_completed_at.value} deadline before)"
+        lines.append(line)
+    if result.force_completes:
+        lines.append(f"force-completed on request: {result.force_completes} time(s)")
     lines.append(f"took {result.timings.seconds:.1f}s")
     return lines
 
