@@ -297,9 +297,10 @@ class MigrateActivities:
 
     def _pre_execute(self, params: MigrateServerInput) -> PreExecuteResult:
         nova = self._nova
-        server = nova.get_server(params.resource_id)
-        if server is None:
+        found = nova.get_server_with_size(params.resource_id)
+        if found is None:
             return PreExecuteResult(skip_reason=f"server {params.resource_id} does not exist")
+        server, size = found
         if server.host != params.source_node:
             return PreExecuteResult(
                 server=server,
@@ -328,8 +329,8 @@ class MigrateActivities:
             raise PreconditionFailed(f"cold migration needs an ACTIVE or SHUTOFF server; its status is {server.status}")
         records = nova.migrations_of(params.resource_id)
         baseline = int(records[0].id) if records else None
-        size = nova.server_size(params.resource_id) if params.migration_type is MigrationType.LIVE else None
-        return PreExecuteResult(server=server, baseline_migration_id=baseline, size=size)
+        live = params.migration_type is MigrationType.LIVE
+        return PreExecuteResult(server=server, baseline_migration_id=baseline, size=size if live else None)
 
     # -- execute ---------------------------------------------------------
 

@@ -199,6 +199,14 @@ def _snapshot(server: Any) -> ServerSnapshot:
     )
 
 
+def _size(flavor: Any) -> ServerSize | None:
+    """RAM and root + ephemeral disk of a server's embedded flavor, when Nova shows them."""
+    if flavor is None or getattr(flavor, "ram", None) is None:
+        return None
+    disk = int(getattr(flavor, "disk", 0) or 0) + int(getattr(flavor, "ephemeral", 0) or 0)
+    return ServerSize(memory_mib=int(flavor.ram), disk_gib=disk)
+
+
 def _service(svc: Any) -> ComputeService:
     return ComputeService(
         host=svc.host,
@@ -333,17 +341,14 @@ class NovaGateway:
         servers = self.conn.compute.servers(details=True, all_projects=True, changes_since=_nova_time(since))
         return [(s.id, None if s.status == "DELETED" else _snapshot(s)) for s in servers]
 
-    @nova_call("read the server's flavor", read=True)
-    def server_size(self, server_id: str) -> ServerSize | None:
-        """RAM and disk of the server's flavor (embedded in the server from 2.47), None when gone."""
+    @nova_call("get server", read=True)
+    def get_server_with_size(self, server_id: str) -> tuple[ServerSnapshot, ServerSize | None] | None:
+        """The server and what its flavor says a live migration moves (one GET; flavor embedded from 2.47)."""
         try:
-            flavor = self.conn.compute.get_server(server_id).flavor
+            server = self.conn.compute.get_server(server_id)
         except os_exceptions.NotFoundException:
             return None
-        if flavor is None:
-            return None
-        disk = int(flavor.disk or 0) + int(flavor.ephemeral or 0)
-        return ServerSize(memory_mib=int(flavor.ram or 0), disk_gib=disk)
+        return _snapshot(server), _size(server.flavor)
 
     @nova_call("live-migrate server")
     def live_migrate(self, server_id: str, host: str | None, *, block_migration: bool | str = "auto") -> None:

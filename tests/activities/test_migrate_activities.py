@@ -23,12 +23,17 @@ from watcher_temporal.activities.migrate import MigrateActivities
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.activities.observer import NovaObserver
 from watcher_temporal.contract import (
+    DeadlineAction,
+    DeadlineKind,
+    DeadlineOutcome,
     ExecuteRequest,
     ExecuteResult,
     MigrateServerInput,
     MigrationProgressReport,
+    OnTimeout,
     PreExecuteResult,
     RevertAction,
+    ServerSize,
     TrackedMigration,
 )
 from watcher_temporal.errors import MigrationTimedOut, PreconditionFailed
@@ -191,3 +196,48 @@ async def test_pre_execute_refuses_a_server_with_a_task_in_progress(
     localnova.conn.compute.live_migrate_server(server_id, host="host3", block_migration="auto")
     with pytest.raises(PreconditionFailed, match="task in progress: task_state=migrating"):
         await run(acts.pre_execute, params(server_id))
+
+
+async def test_pre_execute_reads_the_size_a_live_migration_moves(
+    acts: MigrateActivities, localnova: LocalNovaHandle
+) -> None:
+    server_id = boot_on(localnova, "host1")
+    flavor = localnova.conn.compute.get_server(server_id).flavor
+    pre = await run(acts.pre_execute, params(server_id))
+    assert pre.size == ServerSize(memory_mib=flavor.ram, disk_gib=flavor.disk + (flavor.ephemeral or 0))
+    assert (await run(acts.pre_execute, params(server_id, kind="cold"))).size is None
+
+
+async def test_wait_resumed_after_a_force_complete_never_asks_nova_again(
+    acts: MigrateActivities, localnova: LocalNovaHandle
+) -> None:
+    server_id = boot_on(localnova, "host1")
+    localnova.configure(live_migration_seconds=1, live_migration_stall_servers=[server_id])
+    p = params(server_id).model_copy(
+        update={"progress_timeout_seconds": 1.0, "on_timeout": OnTimeout.FORCE_COMPLETE, "timeout_seconds": 4.0}
+    )
+    pre, executed = await started(acts, p)
+    # An earlier attempt force-completed at the progress deadline (recorded in its details) and died.
+    earlier = MigrationProgressReport(migration_id=executed.migration_id, force_completed_at=DeadlineKind.PROGRESS)
+    request = TrackedMigration(
+        params=p,
+        original=pre.server,
+        migration_id=executed.migration_id,
+        baseline_migration_id=pre.baseline_migration_id,
+        deadline=soon(4),
+        size=pre.size,
+    )
+    with pytest.raises(MigrationTimedOut) as timed_out:
+        await run(acts.wait_for_migration, request, details=[earlier.model_dump(mode="json")])
+    # The stalled copy was not force-completed again: timeout_seconds fired and names the earlier deadline.
+    [report] = timed_out.value.details
+    assert report.deadline == DeadlineOutcome(
+        deadline=DeadlineKind.TIMEOUT,
+        action=DeadlineAction.ABORTED,
+        limit_seconds=4.0,
+        force_completed_at=DeadlineKind.PROGRESS,
+    )
+    assert "force-completed at the progress deadline" in timed_out.value.message
+    [running] = localnova.conn.compute.server_migrations(server_id)
+    assert running.status == "running"  # still stalled: nobody force-completed it
+    await run(acts.revert, TrackedMigration(params=p, original=pre.server, deadline=soon()))

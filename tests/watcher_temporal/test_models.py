@@ -11,6 +11,7 @@ from watcher_temporal.contract import (
     MAX_PLAN_ACTIONS,
     MigrateServerInput,
     MigrationType,
+    OnTimeout,
     describe_validation_error,
     migration_workflow_id,
     validate_input,
@@ -66,6 +67,24 @@ def test_absent_or_null_destination_lets_the_scheduler_choose() -> None:
         ({"poll_interval_seconds": 1e-9}, "poll_interval_seconds", "greater than or equal to 0.2"),
         ({"revert_timeout_seconds": False}, "revert_timeout_seconds", "not a bool"),
         ({"flavor": "m1"}, "flavor", "unknown key"),
+        ({"completion_timeout_per_gib": 0}, "completion_timeout_per_gib", "greater than or equal to 1"),
+        ({"completion_timeout_per_gib": "800"}, "completion_timeout_per_gib", "not a bool or a string"),
+        ({"completion_timeout_per_gib": 8 * 24 * 3600}, "completion_timeout_per_gib", "less than or equal to"),
+        ({"progress_timeout_seconds": 0.5}, "progress_timeout_seconds", "greater than or equal to 1"),
+        ({"progress_timeout_seconds": True}, "progress_timeout_seconds", "not a bool"),
+        ({"progress_timeout_seconds": float("nan")}, "progress_timeout_seconds", "finite"),
+        ({"on_timeout": "pause"}, "on_timeout", "'abort' or 'force_complete'"),
+        ({"on_timeout": None}, "on_timeout", "'abort' or 'force_complete'"),
+        ({"block_migration": "true"}, "block_migration", 'must be "auto", true or false'),
+        ({"block_migration": 1}, "block_migration", "not a string or a number"),
+        ({"block_migration": "AUTO"}, "block_migration", 'must be "auto"'),
+        (
+            {"migration_type": "cold", "progress_timeout_seconds": 60},
+            "(input)",
+            "progress_timeout_seconds: only for live migrations",
+        ),
+        ({"migration_type": "cold", "on_timeout": "force_complete"}, "(input)", "only for live migrations"),
+        ({"migration_type": "cold", "block_migration": False}, "(input)", "block_migration: only for live"),
     ],
 )
 def test_each_rule_names_its_field(change: dict[str, object], field: str, rule: str) -> None:
@@ -75,6 +94,27 @@ def test_each_rule_names_its_field(change: dict[str, object], field: str, rule: 
     [problem] = describe_validation_error(err.value)
     assert problem["field"] == field
     assert rule in problem["rule"]
+
+
+def test_migration_policy_defaults_follow_nova() -> None:
+    params = MigrateServerInput.model_validate({"resource_id": UUID, "migration_type": "live", "source_node": "c1"})
+    assert params.completion_timeout_per_gib == 800.0  # live_migration_completion_timeout
+    assert params.progress_timeout_seconds is None  # off, as in Nova since Stein
+    assert params.on_timeout is OnTimeout.ABORT  # live_migration_timeout_action
+    assert params.block_migration == "auto"
+    assert params.timeout_seconds == 900.0  # still the hard upper bound
+
+
+@pytest.mark.parametrize("value", ["auto", True, False])
+def test_block_migration_takes_auto_or_a_json_boolean(value: object) -> None:
+    raw = {"resource_id": UUID, "migration_type": "live", "source_node": "c1", "block_migration": value}
+    assert MigrateServerInput.model_validate_json(json.dumps(raw)).block_migration == value
+
+
+def test_cold_migrations_take_the_live_keys_at_their_defaults() -> None:
+    raw = {"resource_id": UUID, "migration_type": "cold", "source_node": "c1", "completion_timeout_per_gib": 10}
+    raw |= {"progress_timeout_seconds": None, "on_timeout": "abort", "block_migration": "auto"}
+    assert MigrateServerInput.model_validate(raw).completion_timeout_per_gib == 10  # ignored by cold
 
 
 def test_the_workflow_id_convention() -> None:
