@@ -16,8 +16,13 @@ from temporalio import activity
 
 from watcher_temporal.contract import (
     PROGRESS_SIGNAL,
+    DeadlineAction,
+    DeadlineKind,
+    DeadlineOutcome,
     ExecuteRequest,
     ExecuteResult,
+    ForceCompleteRequest,
+    ForceCompleteResult,
     MigrateActivity,
     MigrateServerInput,
     MigrationProgressReport,
@@ -33,6 +38,8 @@ from watcher_temporal.errors import MigrationFailed, MigrationTimedOut, Precondi
 
 SERVER_ID = "3f0c6a1e-2b4d-4e8f-9a7b-5c6d7e8f9a0b"
 SOURCE, DEST = "host1", "host2"
+#: The server of the recorded ``force_complete_update`` history (replayed under its canonical id).
+FORCE_COMPLETE_SERVER_ID = "5d2c9b1a-7e3f-4a6b-8c9d-0e1f2a3b4c5d"
 
 
 def server(host: str = SOURCE, status: str = "ACTIVE") -> ServerSnapshot:
@@ -85,6 +92,17 @@ async def time_out(request: TrackedMigration) -> WaitResult:
     raise MigrationTimedOut("migration 7 still running at the deadline (1 s)")
 
 
+async def stall_then_abort(request: TrackedMigration) -> WaitResult:
+    """The real wait's ending at a progress deadline with ``on_timeout=abort``: the report names it."""
+    outcome = DeadlineOutcome(deadline=DeadlineKind.PROGRESS, action=DeadlineAction.ABORTED, limit_seconds=30)
+    report = MigrationProgressReport(migration_id="7", nova_migration_status="running", deadline=outcome)
+    raise MigrationTimedOut("migration 7 running: progress deadline: ...; aborting", report)
+
+
+async def _ok_force_complete(request: ForceCompleteRequest) -> ForceCompleteResult:
+    return ForceCompleteResult(migration_id=request.migration_id or "7", nova_migration_status="running")
+
+
 async def fail_revert(request: TrackedMigration) -> RevertResult:
     raise RevertFailed("moving the server back to 'host1' failed")
 
@@ -111,6 +129,7 @@ class StandInActivities:
     wait_does: Behaviour = _ok_wait
     post_execute_does: Behaviour = _ok_post
     revert_does: Behaviour = _ok_revert
+    force_complete_does: Behaviour = _ok_force_complete
     calls: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
 
@@ -142,5 +161,16 @@ class StandInActivities:
     async def revert(self, request: TrackedMigration) -> RevertResult:
         return await self._play("revert", self.revert_does, request)
 
+    @activity.defn(name=MigrateActivity.FORCE_COMPLETE.value)
+    async def force_complete(self, request: ForceCompleteRequest) -> ForceCompleteResult:
+        return await self._play("force_complete", self.force_complete_does, request)
+
     def all(self) -> list[Callable[..., Any]]:
-        return [self.pre_execute, self.execute, self.wait_for_migration, self.post_execute, self.revert]
+        return [
+            self.pre_execute,
+            self.execute,
+            self.wait_for_migration,
+            self.post_execute,
+            self.revert,
+            self.force_complete,
+        ]

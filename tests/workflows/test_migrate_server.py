@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -27,6 +27,11 @@ from tests.conditions import until
 from tests.workflows import standins
 from tests.workflows.standins import DEST, SOURCE, StandInActivities, migrate_input
 from watcher_temporal.contract import (
+    FORCE_COMPLETE_UPDATE,
+    MAX_FORCE_COMPLETES,
+    DeadlineAction,
+    DeadlineKind,
+    ForceCompleteResult,
     MigrateServerInput,
     MigrationProgress,
     MigrationResult,
@@ -380,3 +385,67 @@ async def test_every_ending_sets_the_outcome_search_attribute(time_skipping_env:
                 await handle.result()
         described = await handle.describe()
         assert described.typed_search_attributes.get(OUTCOME) == outcome
+
+
+async def test_force_complete_update_runs_while_waiting_and_is_bounded(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    acts = StandInActivities(wait_does=standins.wait_until_cancelled)
+    async with running_worker(time_skipping_env, acts) as tq:
+        handle = await start(time_skipping_env, tq, migrate_input(resource_id=standins.FORCE_COMPLETE_SERVER_ID))
+
+        async def waiting() -> bool:
+            progress = await handle.query("progress", result_type=MigrationProgress)
+            return progress.phase is Phase.WAITING
+
+        await until(waiting, timeout=10, what="the workflow waits")
+        answers = [
+            await handle.execute_update(FORCE_COMPLETE_UPDATE, result_type=ForceCompleteResult)
+            for _ in range(MAX_FORCE_COMPLETES)
+        ]
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(FORCE_COMPLETE_UPDATE, result_type=ForceCompleteResult)
+        await record(handle, "force_complete_update")
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    assert [a.force_completes for a in answers] == [1, 2, 3]
+    assert {a.migration_id for a in answers} == {"7"}  # the migration execute reported
+    cause = refused.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidInput"
+    assert f"at most {MAX_FORCE_COMPLETES}" in cause.message
+    assert acts.calls.count("force_complete") == MAX_FORCE_COMPLETES  # the refused one never ran
+
+
+async def test_force_complete_update_is_refused_before_the_wait(time_skipping_env: WorkflowEnvironment) -> None:
+    started = asyncio.Event()
+
+    async def slow_checks(params: MigrateServerInput) -> standins.PreExecuteResult:
+        started.set()
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(0.1)
+
+    acts = StandInActivities(pre_execute_does=slow_checks)
+    async with running_worker(time_skipping_env, acts) as tq:
+        handle = await start(time_skipping_env, tq, fresh_input())
+        await until(started.is_set, timeout=10, what="pre_execute runs")
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(FORCE_COMPLETE_UPDATE, result_type=ForceCompleteResult)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    cause = refused.value.cause
+    assert isinstance(cause, ApplicationError) and "phase pre_execute" in cause.message
+    assert "force_complete" not in acts.calls
+
+
+async def test_a_fired_deadline_is_named_in_the_reverted_result(time_skipping_env: WorkflowEnvironment) -> None:
+    acts = StandInActivities(wait_does=standins.stall_then_abort)
+    async with running_worker(time_skipping_env, acts) as tq:
+        handle = await start(time_skipping_env, tq, fresh_input(progress_timeout_seconds=30))
+        result: MigrationResult = await handle.result()
+    assert result.status is MigrationStatus.REVERTED
+    assert result.deadline is not None
+    assert (result.deadline.deadline, result.deadline.action) == (DeadlineKind.PROGRESS, DeadlineAction.ABORTED)
+    assert "MigrationTimedOut" in result.reason and "progress deadline" in result.reason
