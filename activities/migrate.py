@@ -341,10 +341,11 @@ class MigrateActivities:
         adopted = await self._call(self._adopt, request)
         if adopted is not None:
             return adopted
-        if params.migration_type is MigrationType.LIVE:
-            start = functools.partial(self._nova.live_migrate, block_migration=params.block_migration)
-        else:
-            start = self._nova.cold_migrate
+        start: Callable[[str, str | None], None] = (
+            functools.partial(self._nova.live_migrate, block_migration=params.block_migration)
+            if params.migration_type is MigrationType.LIVE
+            else self._nova.cold_migrate
+        )
         await self._call(start, params.resource_id, params.destination_node)
         activity.logger.info("started %s migration of %s", params.migration_type.value, params.resource_id)
         record = await self._await_record(params, request.baseline_migration_id)

@@ -18,10 +18,11 @@ from watcher_temporal.contract import (
 )
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
+TWO_GIB_TEN_DISK = ServerSize(memory_mib=2048, disk_gib=10)
 SERVER = ServerSnapshot(id="0b5b6c5a-9b8e-4f0a-8f4e-6f1d2b3c4d5e", status="ACTIVE", host="c1")
 
 
-def request(size: ServerSize | None = ServerSize(memory_mib=2048, disk_gib=10), **keys: Any) -> TrackedMigration:
+def request(size: ServerSize | None = TWO_GIB_TEN_DISK, **keys: Any) -> TrackedMigration:
     params = MigrateServerInput.model_validate(
         {"resource_id": SERVER.id, "migration_type": "live", "source_node": "c1", "timeout_seconds": 900} | keys
     )
