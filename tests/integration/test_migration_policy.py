@@ -183,6 +183,24 @@ async def test_force_complete_command_finishes_a_stalled_migration(
     assert "Traceback" not in again.stderr
 
 
+async def test_migrate_command_passes_the_policy_options(
+    dev_env: WorkflowEnvironment, worker: RunningWorker, localnova: LocalNovaHandle
+) -> None:
+    server_id = boot_on(localnova, "host2")
+    localnova.configure(live_migration_seconds=2, live_migration_stall_servers=[server_id])
+    run = await cli(
+        dev_env,
+        worker.task_queue,
+        *("migrate", server_id, "--live", "--from", "host2", "--to", "host3", "--poll-interval", "0.5"),
+        *("--progress-timeout", "3", "--on-timeout", "force_complete", "--block-migration", "false"),
+        *("--wait", "-o", "json"),
+    )
+    assert run.code == ExitCode.SUCCESS, run.stderr
+    deadline = run.json()["result"]["deadline"]
+    assert (deadline["deadline"], deadline["action"], deadline["limit_seconds"]) == ("progress", "force_completed", 3)
+    assert server_state(localnova, server_id) == ("host3", "ACTIVE", None)
+
+
 @pytest.mark.parametrize("block", [True, False], ids=["block", "no-block"])
 async def test_block_migration_reaches_nova(
     dev_env: WorkflowEnvironment, worker: RunningWorker, localnova: LocalNovaHandle, block: bool

@@ -181,11 +181,17 @@ async def test_invalid_input_exits_2_before_starting(dev_env: WorkflowEnvironmen
     no_type = await cli(dev_env, worker.task_queue, "migrate", server, "--from", "h1")
     assert no_type.code == ExitCode.USAGE  # argparse: one of --live/--cold required
 
+    cold_stall = await cli(
+        dev_env, worker.task_queue, "migrate", server, "--cold", "--from", "h1", "--progress-timeout", "60", "-o", "json"
+    )
+    assert cold_stall.code == ExitCode.USAGE
+    assert "progress_timeout_seconds: only for live migrations" in cold_stall.json()["error"]["message"]
+
 
 def test_every_command_has_json_output_and_exit_codes_in_help() -> None:
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command")
-    assert {"migrate", "status", "cancel", "list"} <= set(subparsers.choices)  # type: ignore[attr-defined]
+    assert {"migrate", "status", "cancel", "force-complete", "list"} <= set(subparsers.choices)  # type: ignore[attr-defined]
     for name, sub in subparsers.choices.items():  # type: ignore[attr-defined]
         assert "--output" in sub._option_string_actions, name
         assert "6  already running" in sub.format_help(), name

@@ -1,4 +1,4 @@
-"""``watcher-temporal migrate SERVER --live|--cold --from HOST [--to HOST] [--wait]``."""
+"""``watcher-temporal migrate SERVER --live|--cold --from HOST [--to HOST] [policy options] [--wait]``."""
 
 from __future__ import annotations
 
@@ -34,6 +34,20 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--name", help="server name, informational (looked up when SERVER is a name)")
     parser.add_argument("--poll-interval", type=float, help="seconds between Nova polls (default 5)")
     parser.add_argument("--timeout", type=float, help="seconds before the migration is aborted and reverted")
+    parser.add_argument(
+        "--completion-timeout-per-gib", type=float, metavar="S", help="live: seconds per GiB moved (default 800)"
+    )
+    parser.add_argument(
+        "--progress-timeout", type=float, metavar="S", help="live: stalled after S s without progress (default off)"
+    )
+    parser.add_argument(
+        "--on-timeout",
+        choices=["abort", "force_complete"],
+        help="live: what a completion or progress deadline does (default abort)",
+    )
+    parser.add_argument(
+        "--block-migration", choices=["auto", "true", "false"], help="live: block migration (default auto)"
+    )
     add_wait_options(parser, "the migration")
     return parser
 
@@ -50,6 +64,14 @@ def _params(args: argparse.Namespace, server_id: str, name: str | None) -> Migra
         raw["poll_interval_seconds"] = args.poll_interval
     if args.timeout is not None:
         raw["timeout_seconds"] = args.timeout
+    if args.completion_timeout_per_gib is not None:
+        raw["completion_timeout_per_gib"] = args.completion_timeout_per_gib
+    if args.progress_timeout is not None:
+        raw["progress_timeout_seconds"] = args.progress_timeout
+    if args.on_timeout is not None:
+        raw["on_timeout"] = args.on_timeout
+    if args.block_migration is not None:
+        raw["block_migration"] = {"auto": "auto", "true": True, "false": False}[args.block_migration]
     try:
         return MigrateServerInput.model_validate(raw)
     except ValidationError as err:
