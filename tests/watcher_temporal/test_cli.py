@@ -182,7 +182,17 @@ async def test_invalid_input_exits_2_before_starting(dev_env: WorkflowEnvironmen
     assert no_type.code == ExitCode.USAGE  # argparse: one of --live/--cold required
 
     cold_stall = await cli(
-        dev_env, worker.task_queue, "migrate", server, "--cold", "--from", "h1", "--progress-timeout", "60", "-o", "json"
+        dev_env,
+        worker.task_queue,
+        "migrate",
+        server,
+        "--cold",
+        "--from",
+        "h1",
+        "--progress-timeout",
+        "60",
+        "-o",
+        "json",
     )
     assert cold_stall.code == ExitCode.USAGE
     assert "progress_timeout_seconds: only for live migrations" in cold_stall.json()["error"]["message"]
