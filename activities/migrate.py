@@ -165,6 +165,8 @@ def judge(
             "memory_total_bytes": record.memory_total_bytes,
             "memory_processed_bytes": record.memory_processed_bytes,
             "memory_remaining_bytes": record.memory_remaining_bytes,
+            # Kept once seen: os-migrations rows carry no disk figures.
+            "disk_total_bytes": record.disk_total_bytes or report.disk_total_bytes,
         }
     report = report.model_copy(update=update)
     if record is not None and record.has_failed:

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from watcher_temporal.activities.migrate import completion_limit, soft_deadline_due, track_progress
+from watcher_temporal.activities.migrate import completion_limit, judge, soft_deadline_due, track_progress
+from watcher_temporal.activities.nova import MigrationRecord
+from watcher_temporal.activities.observer import Observation
 from watcher_temporal.contract import (
     DeadlineKind,
     MigrateServerInput,
@@ -81,3 +83,19 @@ def test_after_a_force_complete_only_timeout_seconds_is_left() -> None:
     tracked = request(progress_timeout_seconds=30, completion_timeout_per_gib=1)
     report = MigrationProgressReport(progress_seen_at=at(0), force_completed_at=DeadlineKind.PROGRESS)
     assert soft_deadline_due(tracked, report, at(800)) is None
+
+
+def test_the_wait_learns_a_block_migration_from_novas_disk_figures() -> None:
+    tracked = request(completion_timeout_per_gib=100)  # block_migration "auto"
+    moving = SERVER.model_copy(update={"status": "MIGRATING", "task_state": "migrating"})
+
+    def record(disk: int | None) -> MigrationRecord:
+        return MigrationRecord(
+            id="7", status="running", migration_type="live-migration", source_compute="c1", dest_compute="c2",
+            memory_total_bytes=2**31, memory_remaining_bytes=2**30, disk_total_bytes=disk,
+        )  # fmt: skip
+
+    _, report, _ = judge(tracked, MigrationProgressReport(), Observation(server=moving, records=(record(10 * 2**30),)))
+    assert completion_limit(tracked, report) == 12 * 100
+    _, report, _ = judge(tracked, report, Observation(server=moving, records=(record(None),)))  # an os-migrations row
+    assert report.disk_total_bytes == 10 * 2**30 and completion_limit(tracked, report) == 12 * 100
