@@ -97,7 +97,13 @@ def layered(actions: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
 
 
 async def makespan(env: WorkflowEnvironment, task_queue: str, actions: list[dict[str, Any]], n: int) -> float:
-    plan = {"actions": actions, "max_parallel": n, "max_parallel_per_host": n, "on_failure": "stop"}
+    plan = {
+        "actions": actions,
+        "max_parallel": n,
+        "max_parallel_per_host": n,
+        "max_parallel_per_source": n,  # every migration leaves one host: only the barriers differ
+        "on_failure": "stop",
+    }
     result: PlanStatus = await env.client.execute_workflow(
         "MaintenancePlan", plan, id=f"bench-{uuid.uuid4()}", task_queue=task_queue, result_type=PlanStatus
     )
