@@ -128,6 +128,7 @@ async def test_set_limits_changes_limits_while_running_and_survives_continue_as_
         assert "max_parallel" in await refused({"max_parallel": 0})
         assert "unknown key (not a limit)" in await refused({"max_parallel_per_sauce": 2})
         assert "names no limit" in await refused({})
+        assert "valid integer" in await refused({"max_parallel_per_host": True})
         assert "takes an object" in await refused(3)
         previous = await handle.execute_update(
             SET_LIMITS_UPDATE,

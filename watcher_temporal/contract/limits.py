@@ -41,8 +41,10 @@ DEFAULT_MAX_PARALLEL_PER_SOURCE = 1
 GroupName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 ActionId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 Limit = Annotated[int, Field(ge=1, le=MAX_PARALLEL_LIMIT)]
+#: A limit in a change: a JSON integer (``true`` or ``"3"`` are refused).
+ChangedLimit = Annotated[int, Field(ge=1, le=MAX_PARALLEL_LIMIT, strict=True)]
 #: In a change, 0 lifts a per-source or per-destination limit (Nova's convention).
-LiftableLimit = Annotated[int, Field(ge=0, le=MAX_PARALLEL_LIMIT)]
+LiftableLimit = Annotated[int, Field(ge=0, le=MAX_PARALLEL_LIMIT, strict=True)]
 ExclusiveGroups = Annotated[
     dict[GroupName, Annotated[list[ActionId], Field(max_length=MAX_GROUP_MEMBERS)]],
     Field(max_length=MAX_EXCLUSIVE_GROUPS),
@@ -91,8 +93,8 @@ class WindowLimitsChange(Message):
         max_parallel_per_destination: New per-destination limit (1 to 1000; 0 lifts it).
     """
 
-    max_parallel: Limit | None = None
-    max_parallel_per_host: Limit | None = None
+    max_parallel: ChangedLimit | None = None
+    max_parallel_per_host: ChangedLimit | None = None
     max_parallel_per_source: LiftableLimit | None = None
     max_parallel_per_destination: LiftableLimit | None = None
 
