@@ -15,6 +15,16 @@ workflows and the Web UI. No I/O and no openstacksdk here: workflow code
 imports it.
 """
 
+from watcher_temporal.contract.limits import (
+    DEFAULT_MAX_PARALLEL_PER_SOURCE,
+    MAX_EXCLUSIVE_GROUPS,
+    MAX_GROUP_MEMBERS,
+    MAX_GROUP_MEMBERSHIPS,
+    WindowLimits,
+    WindowLimitsChange,
+    exclusive_group_problems,
+    parse_limits_change,
+)
 from watcher_temporal.contract.message import (
     Message,
     describe_validation_error,
@@ -59,6 +69,7 @@ from watcher_temporal.contract.names import (
     PROGRESS_QUERIES,
     PROGRESS_QUERY,
     PROGRESS_SIGNAL,
+    SET_LIMITS_UPDATE,
     SET_MAX_PARALLEL_UPDATE,
     STATUS_QUERY,
     WATCHER_PLAN_ID_PREFIX,
@@ -112,6 +123,7 @@ from watcher_temporal.contract.plan import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_PARALLEL_PER_SOURCE",
     "DEFAULT_POLL_INTERVAL_SECONDS",
     "DEFAULT_REVERT_TIMEOUT_SECONDS",
     "DEFAULT_TASK_QUEUE",
@@ -121,6 +133,9 @@ __all__ = [
     "DRAIN_ID_PREFIX",
     "FINAL_ACTION_STATES",
     "MAINTENANCE_DISABLED_REASON",
+    "MAX_EXCLUSIVE_GROUPS",
+    "MAX_GROUP_MEMBERS",
+    "MAX_GROUP_MEMBERSHIPS",
     "MAX_PARALLEL_LIMIT",
     "MAX_PLAN_ACTIONS",
     "MAX_POLL_INTERVAL_SECONDS",
@@ -132,6 +147,7 @@ __all__ = [
     "PROGRESS_QUERY",
     "PROGRESS_SIGNAL",
     "SERVER_ACTION_TYPES",
+    "SET_LIMITS_UPDATE",
     "SET_MAX_PARALLEL_UPDATE",
     "STATUS_QUERY",
     "WATCHER_PLAN_ID_PREFIX",
@@ -188,11 +204,15 @@ __all__ = [
     "WaitResult",
     "WatcherActionRequest",
     "WatcherActionResult",
+    "WindowLimits",
+    "WindowLimitsChange",
     "WorkflowType",
     "count_states",
     "describe_validation_error",
     "drain_workflow_id",
+    "exclusive_group_problems",
     "migration_workflow_id",
+    "parse_limits_change",
     "plan_id_problem",
     "plan_problems",
     "refuse_extra_arguments",
