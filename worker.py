@@ -30,7 +30,7 @@ import concurrent.futures
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -68,23 +68,26 @@ def build_worker(
     settings: WorkerSettings | None = None,
     workflows: Sequence[type] = tuple(ALL_WORKFLOWS),
     observer: NovaObserver | None = None,
+    activities: Sequence[Callable[..., object]] | None = None,
 ) -> Worker:
     """A worker with every workflow and activity of the project registered.
 
     Its waits share ``observer`` (one per process); without one, one is made
     here unless ``settings.nova_observer`` is off (then each wait polls Nova
     for itself, today's per-migration path, kept for comparison).
+    ``activities`` replaces the project's (benchmarks run stand-ins).
     """
     settings = settings or WorkerSettings()
-    if observer is None and settings.nova_observer:
+    if observer is None and settings.nova_observer and activities is None:
         observer = NovaObserver(nova)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(workflows),
-        activities=all_activities(nova, observer=observer),
+        activities=list(activities) if activities is not None else all_activities(nova, observer=observer),
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.workflow_cache_size,
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_seconds),
         # Heartbeats (and with them cancels and a dead worker's detection) reach the
         # server within HEARTBEAT_THROTTLE instead of 80 % of the heartbeat timeout.

@@ -169,7 +169,14 @@ def plan_input(servers: list[str]) -> dict[str, Any]:
         }
         for i, server in enumerate(servers)
     ]
-    return {"actions": actions, "max_parallel": 3, "max_parallel_per_host": 3, "on_failure": "continue"}
+    # Three at once out of one host: the per-source limit (default 1, Nova's) is raised to 3.
+    return {
+        "actions": actions,
+        "max_parallel": 3,
+        "max_parallel_per_host": 3,
+        "max_parallel_per_source": 3,
+        "on_failure": "continue",
+    }
 
 
 def judge(cloud: LocalNovaHandle, servers: dict[str, str], expected_host: Callable[[str], str]) -> tuple[int, int]:

@@ -45,7 +45,12 @@ async def run(migrations: int, max_parallel: int, seconds: float) -> None:
             }
             for i in range(migrations)
         ]
-        plan = {"actions": actions, "max_parallel": max_parallel, "max_parallel_per_host": max_parallel}
+        plan = {
+            "actions": actions,
+            "max_parallel": max_parallel,
+            "max_parallel_per_host": max_parallel,
+            "max_parallel_per_source": max_parallel,
+        }
         async with Worker(
             env.client,
             task_queue=task_queue,

@@ -24,7 +24,7 @@ Prints, per engine:
 
 Asserts nothing. taskflow runs with ``max_workers`` = CPU count (Watcher's
 default) and the planner's chunks of 2 migrations; temporal with
-``max_parallel = max_parallel_per_host = 2``.
+``max_parallel = max_parallel_per_host = max_parallel_per_source = 2``.
 """
 
 from __future__ import annotations
@@ -199,6 +199,7 @@ async def main(args: argparse.Namespace) -> None:
                         "task_queue": task_queue,
                         "max_parallel": "2",
                         "max_parallel_per_host": "2",
+                        "max_parallel_per_source": "2",
                     },
                     nova={"migration_interval": "0.5", "endpoint_override": cloud.endpoint},
                     clients_auth={

@@ -23,7 +23,7 @@ import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -53,7 +53,10 @@ def _truthy(value: str | None, *, default: bool) -> bool:
     return value.strip().lower() not in ("0", "false", "no", "off")
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+_D = TypeVar("_D", int, None)
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: _D) -> int | _D:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -115,6 +118,8 @@ class WorkerSettings:
         nova_observer: The waits share one Nova observer per process
             (constant Compute API requests per poll interval); off, each wait
             polls Nova for itself (the old per-migration path, for comparison).
+        max_cached_workflows: Workflow runs kept in memory between their
+            workflow tasks; None sizes it from ``max_in_flight``.
     """
 
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
@@ -124,11 +129,26 @@ class WorkerSettings:
     check_nova: bool = True
     log_level: str = "INFO"
     nova_observer: bool = True
+    max_cached_workflows: int | None = None
 
     @property
     def max_concurrent_activities(self) -> int:
         """Activity slots: every in-flight migration holds one (its wait), plus room for short steps."""
         return self.max_in_flight + max(10, self.max_in_flight // 10)
+
+    @property
+    def workflow_cache_size(self) -> int:
+        """Workflow runs kept in memory: a fifth of ``max_in_flight`` (at least 100) unless set.
+
+        A cached run costs about 120 kB (its sandbox); a ``MigrateServer``
+        run is idle while Nova copies, so it is evicted and, at its next
+        workflow task, replayed from its history (at most ~40 events). Plan
+        workflows wake at every child's end and stay cached (least recently
+        used goes first). Measured by ``benchmarks/worker_memory.py``.
+        """
+        if self.max_cached_workflows is not None:
+            return self.max_cached_workflows
+        return max(100, self.max_in_flight // 5)
 
     @property
     def max_concurrent_workflow_tasks(self) -> int:
@@ -145,6 +165,7 @@ class WorkerSettings:
             check_nova=_truthy(env.get("WATCHER_TEMPORAL_CHECK_NOVA"), default=True),
             log_level=(env.get("WATCHER_TEMPORAL_LOG_LEVEL") or "INFO").strip().upper(),
             nova_observer=_truthy(env.get("WATCHER_TEMPORAL_NOVA_OBSERVER"), default=True),
+            max_cached_workflows=_positive_int(env, "WATCHER_TEMPORAL_MAX_CACHED_WORKFLOWS", None),
         )
 
 

@@ -3,7 +3,8 @@
     validate the whole plan ─► sliding window ─► SUCCEEDED
                                    │  an action starts as soon as its parents are
                                    │  SUCCEEDED/SKIPPED and a slot is free under
-                                   │  ``max_parallel`` and ``max_parallel_per_host``
+                                   │  every limit (global, per host, per source,
+                                   │  per destination, exclusive groups)
                                    ├─ FAILED + continue ─► keep going, children of
                                    │                       the failed action CANCELLED
                                    ├─ FAILED + stop ─────► start nothing new ─► FAILED
@@ -50,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         DONE_ACTION_STATES,
         MAX_PARALLEL_LIMIT,
         SERVER_ACTION_TYPES,
+        SET_LIMITS_UPDATE,
         SET_MAX_PARALLEL_UPDATE,
         STATUS_QUERY,
         ActionState,
@@ -82,9 +84,11 @@ with workflow.unsafe.imports_passed_through():
         UndoRecord,
         WatcherActionRequest,
         WatcherActionResult,
+        WindowLimits,
         WorkflowType,
         count_states,
         migration_workflow_id,
+        parse_limits_change,
         plan_id_problem,
         refuse_extra_arguments,
         validate_input,
@@ -101,6 +105,9 @@ NOP_TIMEOUT = timedelta(seconds=30)
 #: ``workflow.patched`` ids (histories recorded before them replay without them).
 CANONICAL_ID_PATCH = "canonical-workflow-id"
 OUTCOME_PATCH = "outcome-search-attribute"
+#: Per-source and per-destination limits and exclusive groups: plans recorded
+#: before them ran with only the global and per-host limits.
+HOST_LIMITS_PATCH = "host-limits"
 #: History events one action adds (at least): child initiated/started/closed
 #: (+ cancel requests), activity scheduled/started/closed, timer started/fired,
 #: one local-activity marker.
@@ -162,9 +169,14 @@ class MaintenancePlan:
         self._ready: list[tuple[int, str]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
         self._host_load: Counter[str] = Counter()
+        self._ends: dict[str, tuple[str | None, str | None]] = {}
+        self._source_load: Counter[str] = Counter()
+        self._destination_load: Counter[str] = Counter()
+        self._groups_of: dict[str, tuple[str, ...]] = {}
+        self._busy_groups: Counter[str] = Counter()
+        self._limits = WindowLimits(max_parallel=1, max_parallel_per_host=1)
         self._completed: list[str] = []
         self._undo: dict[str, UndoRecord] = {}
-        self._max_parallel = 1
         self._state = PlanState.PENDING
         self._failed_first: str | None = None
         self._failed = False
@@ -187,8 +199,11 @@ class MaintenancePlan:
             counts=count_states(statuses),
             actions=statuses,
             running=sorted(self._running, key=self._index.__getitem__),
-            max_parallel=self._max_parallel,
-            max_parallel_per_host=plan.max_parallel_per_host if plan else 0,
+            max_parallel=self._limits.max_parallel,
+            max_parallel_per_host=self._limits.max_parallel_per_host if plan else 0,
+            max_parallel_per_source=self._limits.max_parallel_per_source,
+            max_parallel_per_destination=self._limits.max_parallel_per_destination,
+            exclusive_groups=len(plan.exclusive_groups) if plan else 0,
             on_failure=plan.on_failure if plan else OnFailure.STOP,
             runs=self._runs,
             started_at=self._started_at,
@@ -203,8 +218,8 @@ class MaintenancePlan:
         Lowering it never stops running actions: new ones wait until the
         number running falls under the new limit.
         """
-        previous = self._max_parallel
-        self._max_parallel = value
+        previous = self._limits.max_parallel
+        self._limits = self._limits.model_copy(update={"max_parallel": value})
         self._wake = True
         return previous
 
@@ -214,6 +229,29 @@ class MaintenancePlan:
             raise ValueError(f"max_parallel must be an integer from 1 to {MAX_PARALLEL_LIMIT}")
         if self._state not in (PlanState.PENDING, PlanState.ONGOING):
             raise ValueError(f"the plan is {self._state.value}; its limits no longer matter")
+
+    @workflow.update(name=SET_LIMITS_UPDATE)
+    def set_limits(self, change: JsonValue) -> WindowLimits:
+        """Change any of the window's limits while the plan runs; returns the previous ones.
+
+        ``change`` names the limits to change (``max_parallel``,
+        ``max_parallel_per_host``, ``max_parallel_per_source``,
+        ``max_parallel_per_destination``); the others stay. 0 lifts a
+        per-source or per-destination limit. Lowering a limit never stops
+        running actions: new ones wait until they fit.
+        """
+        previous = self._limits
+        self._limits = previous.changed(parse_limits_change(change))
+        self._wake = True
+        return previous
+
+    @set_limits.validator
+    def _validate_limits(self, change: JsonValue) -> None:
+        parse_limits_change(change)
+        if self._state not in (PlanState.PENDING, PlanState.ONGOING):
+            raise ValueError(f"the plan is {self._state.value}; its limits no longer matter")
+        if self._plan is None:
+            raise ValueError("the plan is not running yet (a drain is still building it); try again in a moment")
 
     # -- the run ------------------------------------------------------------
 
@@ -279,8 +317,24 @@ class MaintenancePlan:
             workflow.upsert_search_attributes([OUTCOME.value_set(outcome)])
 
     def _load(self, plan: MaintenancePlanInput, progress: PlanProgress | None) -> None:
+        host_limits = workflow.patched(HOST_LIMITS_PATCH)
+        if progress is not None and progress.limits is not None:
+            self._limits = progress.limits
+        else:
+            self._limits = WindowLimits(
+                max_parallel=progress.max_parallel if progress else plan.max_parallel,
+                max_parallel_per_host=plan.max_parallel_per_host,
+                # Recorded histories ran without these: they replay the old decisions.
+                max_parallel_per_source=plan.max_parallel_per_source if host_limits else None,
+                max_parallel_per_destination=plan.max_parallel_per_destination if host_limits else None,
+            )
+        if host_limits:
+            groups_of: dict[str, list[str]] = {}
+            for name, members in plan.exclusive_groups.items():
+                for member in members:
+                    groups_of.setdefault(member, []).append(name)
+            self._groups_of = {a: tuple(g) for a, g in groups_of.items()}
         self._plan = plan
-        self._max_parallel = progress.max_parallel if progress else plan.max_parallel
         self._started_at = progress.started_at if progress else workflow.now()
         self._runs = progress.runs if progress else 0
         self._failed = progress.failed if progress else False
@@ -291,6 +345,7 @@ class MaintenancePlan:
             self._actions[action.id] = action
             self._index[action.id] = index
             self._hosts[action.id] = action.hosts()
+            self._ends[action.id] = _migration_ends(action)
             self._children.setdefault(action.id, [])
             self._statuses[action.id] = carried.get(action.id) or ActionStatus(
                 id=action.id, action_type=action.action_type
@@ -316,9 +371,10 @@ class MaintenancePlan:
             completed=self._completed,
             started_at=self._started_at,
             runs=self._runs + 1,
-            max_parallel=self._max_parallel,
+            max_parallel=self._limits.max_parallel,
             failed=self._failed,
             undo=self._undo,
+            limits=self._limits,
         )
 
     async def _schedule(self, plan: MaintenancePlanInput) -> bool:
@@ -355,18 +411,42 @@ class MaintenancePlan:
     def _start_ready(self, plan: MaintenancePlanInput) -> None:
         """Start every ready action that fits, in plan order."""
         skipped: list[tuple[int, str]] = []
-        while self._ready and len(self._running) < self._max_parallel:
+        while self._ready and len(self._running) < self._limits.max_parallel:
             index, action_id = heapq.heappop(self._ready)
-            hosts = self._hosts[action_id]
-            if any(self._host_load[h] >= plan.max_parallel_per_host for h in hosts):
+            if not self._fits(action_id):
                 skipped.append((index, action_id))
                 continue
-            self._host_load.update(hosts)
+            self._take_slots(action_id, 1)
             self._events_estimate += EVENTS_PER_ACTION[self._actions[action_id].action_type]
             self._set(action_id, state=ActionState.ONGOING, started_at=workflow.now())
             self._running[action_id] = asyncio.create_task(self._run_action(self._actions[action_id]))
         for item in skipped:
             heapq.heappush(self._ready, item)
+
+    def _fits(self, action_id: str) -> bool:
+        """Whether starting the action keeps every host and group limit."""
+        limits = self._limits
+        if any(self._host_load[h] >= limits.max_parallel_per_host for h in self._hosts[action_id]):
+            return False
+        source, destination = self._ends[action_id]
+        per_source, per_destination = limits.max_parallel_per_source, limits.max_parallel_per_destination
+        if source and per_source is not None and self._source_load[source] >= per_source:
+            return False
+        if destination and per_destination is not None and self._destination_load[destination] >= per_destination:
+            return False
+        return not any(self._busy_groups[g] for g in self._groups_of.get(action_id, ()))
+
+    def _take_slots(self, action_id: str, count: int) -> None:
+        """Count a starting action (``count`` 1) on its hosts and groups, or release it (-1)."""
+        source, destination = self._ends[action_id]
+        for counter, keys in (
+            (self._host_load, self._hosts[action_id]),
+            (self._source_load, (source,) if source else ()),
+            (self._destination_load, (destination,) if destination else ()),
+            (self._busy_groups, self._groups_of.get(action_id, ())),
+        ):
+            for key in keys:
+                counter[key] += count
 
     async def _run_action(self, action: PlanAction) -> None:
         try:
@@ -376,7 +456,7 @@ class MaintenancePlan:
         except FailureError as err:  # an action's failure must not fail the plan (a bug should)
             outcome = _Outcome(ActionState.FAILED, describe_failure(err))
         self._running.pop(action.id, None)
-        self._host_load.subtract(self._hosts[action.id])
+        self._take_slots(action.id, -1)
         self._set(action.id, state=outcome.state, reason=outcome.reason, finished_at=workflow.now())
         if outcome.state is ActionState.SUCCEEDED:
             self._completed.append(action.id)
@@ -641,6 +721,15 @@ def _outcome_of(result: WatcherActionResult) -> _Outcome:
 
 def _reenables(undo: UndoRecord | None) -> bool:
     return bool(undo and undo.service and undo.service.previous_state is ServiceState.ENABLED)
+
+
+def _migration_ends(action: PlanAction) -> tuple[str | None, str | None]:
+    """A migration's source and named destination (None, None for other actions)."""
+    if action.action_type is not ActionType.MIGRATE:
+        return None, None
+    params = action.params()
+    assert isinstance(params, MigrateServerInput)
+    return params.source_node, params.destination_node
 
 
 def _describe(params: MigrateServerInput) -> str:

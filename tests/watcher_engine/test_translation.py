@@ -9,6 +9,7 @@ import pytest
 
 from watcher_temporal.contract import ActionType, GenericActionParams, MigrateServerInput, OnFailure
 from watcher_temporal.errors import InvalidInput
+from watcher_temporal.watcher_engine.barriers import BarrierMode
 from watcher_temporal.watcher_engine.options import resolve
 from watcher_temporal.watcher_engine.translation import SKIPPED_BY_HAND, PlanLimits, plan_input, skipped_by_hand
 
@@ -90,3 +91,73 @@ def test_a_codec_key_file_option_replaces_the_environments_key(tmp_path: Any) ->
     assert settings.converter_env.get("WATCHER_TEMPORAL_CODEC_KEY_FILE") == str(tmp_path / "key")
     assert "WATCHER_TEMPORAL_CODEC_KEY" not in settings.converter_env
     assert "WATCHER_TEMPORAL_CODEC_KEYS" not in settings.converter_env
+
+
+def _servers(count: int) -> list[str]:
+    return [f"0b5b6c5a-9b8e-4f0a-8f4e-6f1d2b3c4d{i:02d}" for i in range(count)]
+
+
+def weight_planner_plan() -> list[Action]:
+    """What Watcher's weight planner makes of a host maintenance: disable, chunks of 2 migrations, a nop."""
+    s = _servers(5)
+    move = {"migration_type": "live", "source_node": "h1"}
+    return [
+        Action("d", "change_nova_service_state", {"resource_name": "h1", "state": "disabled"}),
+        Action("m1", "migrate", move | {"resource_id": s[0]}, parents=["d"]),
+        Action("m2", "migrate", move | {"resource_id": s[1]}, parents=["d"]),
+        Action("m3", "migrate", move | {"resource_id": s[2]}, parents=["m1", "m2"]),
+        Action("m4", "migrate", move | {"resource_id": s[3]}, parents=["m1", "m2"]),
+        Action("m5", "migrate", move | {"resource_id": s[4]}, parents=["m3", "m4"]),
+        Action("n", "nop", {"message": "done"}, parents=["m5"]),
+    ]
+
+
+def test_watchers_parents_are_kept_by_default() -> None:
+    plan = plan_input(weight_planner_plan(), PlanLimits(max_parallel=4))
+    assert {a.id: a.parents for a in plan.actions} == {
+        "d": [],
+        "m1": ["d"],
+        "m2": ["d"],
+        "m3": ["m1", "m2"],
+        "m4": ["m1", "m2"],
+        "m5": ["m3", "m4"],
+        "n": ["m5"],
+    }
+    assert (plan.max_parallel, plan.max_parallel_per_source) == (4, 1)
+
+
+def test_barriers_between_migrations_become_the_chunk_width() -> None:
+    plan = plan_input(weight_planner_plan(), PlanLimits(max_parallel=4, barriers=BarrierMode.LIMITS))
+    parents = {a.id: a.parents for a in plan.actions}
+    # Every migration still waits for the disable (before: through the earlier chunks) ...
+    migrations = ("m1", "m2", "m3", "m4", "m5")
+    assert [parents[m] for m in migrations] == [["d"]] * 5
+    # ... and the last action still waits for every migration (before: through the chain of chunks).
+    assert parents["d"] == [] and sorted(parents["n"]) == ["m1", "m2", "m3", "m4", "m5"]
+    assert plan.max_parallel == 2  # the widest chunk: Watcher's parallelization
+
+
+def test_turning_barriers_into_limits_keeps_a_cycle_for_validation_to_name() -> None:
+    s = _servers(2)
+    move = {"migration_type": "live", "source_node": "h1"}
+    actions = [
+        Action("a", "migrate", move | {"resource_id": s[0]}, parents=["b"]),
+        Action("b", "migrate", move | {"resource_id": s[1]}, parents=["n"]),
+        Action("n", "nop", {}, parents=["a"]),
+    ]
+    with pytest.raises(InvalidInput) as err:
+        plan_input(actions, PlanLimits(barriers=BarrierMode.LIMITS))
+    assert {(p["action"], p["field"]) for p in err.value.details[0]} == {
+        ("a", "parents"),
+        ("b", "parents"),
+        ("n", "parents"),
+    }
+
+
+def test_limit_options_resolve_with_zero_meaning_no_limit() -> None:
+    defaults = resolve({}, {})
+    assert (defaults.max_parallel_per_source, defaults.max_parallel_per_destination) == (1, None)
+    assert defaults.barriers is BarrierMode.KEEP
+    settings = resolve({"max_parallel_per_source": 0, "max_parallel_per_destination": 3, "barriers": "limits"}, {})
+    assert (settings.max_parallel_per_source, settings.max_parallel_per_destination) == (None, 3)
+    assert settings.barriers is BarrierMode.LIMITS

@@ -50,3 +50,11 @@ def test_an_unknown_profile_is_a_clear_error() -> None:
 def test_the_nova_observer_is_on_by_default_and_can_be_turned_off() -> None:
     assert WorkerSettings.from_env({}).nova_observer is True
     assert WorkerSettings.from_env({"WATCHER_TEMPORAL_NOVA_OBSERVER": "0"}).nova_observer is False
+
+
+def test_the_workflow_cache_is_sized_from_max_in_flight_unless_set() -> None:
+    assert WorkerSettings.from_env({}).workflow_cache_size == 200
+    assert WorkerSettings.from_env({"WATCHER_TEMPORAL_MAX_IN_FLIGHT": "50"}).workflow_cache_size == 100
+    assert WorkerSettings.from_env({"WATCHER_TEMPORAL_MAX_CACHED_WORKFLOWS": "1500"}).workflow_cache_size == 1500
+    with pytest.raises(ValueError, match="WATCHER_TEMPORAL_MAX_CACHED_WORKFLOWS"):
+        WorkerSettings.from_env({"WATCHER_TEMPORAL_MAX_CACHED_WORKFLOWS": "0"})

@@ -4,7 +4,8 @@
   recorder for its script (duration, outcome), sleeps on a timer (skipped by
   the test server) and reports entering and leaving, so the recorder knows
   how many migrations ran at once, globally and per host.
-* :class:`PlanRecorder` holds the scripts, the concurrency maxima, the moves,
+* :class:`PlanRecorder` holds the scripts, the concurrency maxima (global,
+  per host either way, per source, per named destination), the moves,
   the compute services' states, and serves the stand-in activities.
 """
 
@@ -106,6 +107,10 @@ class PlanRecorder:
     max_running: int = 0
     host_load: Counter[str] = field(default_factory=Counter)
     max_host_load: Counter[str] = field(default_factory=Counter)
+    source_load: Counter[str] = field(default_factory=Counter)
+    max_source_load: Counter[str] = field(default_factory=Counter)
+    destination_load: Counter[str] = field(default_factory=Counter)
+    max_destination_load: Counter[str] = field(default_factory=Counter)
     entered: dict[str, int] = field(default_factory=dict)
     left: dict[str, int] = field(default_factory=dict)
     moves: list[tuple[str, str, str | None]] = field(default_factory=list)
@@ -129,6 +134,14 @@ class PlanRecorder:
         for host in hosts:
             self.host_load[host] += 1
             self.max_host_load[host] = max(self.max_host_load[host], self.host_load[host])
+        self.source_load[params.source_node] += 1
+        self.max_source_load[params.source_node] = max(
+            self.max_source_load[params.source_node], self.source_load[params.source_node]
+        )
+        if params.destination_node:
+            dest = params.destination_node
+            self.destination_load[dest] += 1
+            self.max_destination_load[dest] = max(self.max_destination_load[dest], self.destination_load[dest])
         self.entered.setdefault(params.resource_id, next(self._clock))
         return self.scripts.get(params.resource_id, Script())
 
@@ -136,6 +149,9 @@ class PlanRecorder:
     async def leave(self, report: Leave) -> None:
         self.running -= 1
         self.host_load.subtract(_hosts(report.params))
+        self.source_load[report.params.source_node] -= 1
+        if report.params.destination_node:
+            self.destination_load[report.params.destination_node] -= 1
         self.left[report.params.resource_id] = next(self._clock)
         if report.cancelled:
             self.cancelled.append(report.params.resource_id)
@@ -157,6 +173,18 @@ class PlanRecorder:
     @activity.defn(name=PlanActivity.NOP.value)
     async def nop(self, request: NopRequest) -> None:
         self.nops += 1
+
+    def max_together(self, servers: list[str]) -> int:
+        """Most of ``servers`` that ran at the same time (from the enter/leave order)."""
+        edges = sorted(
+            [(self.entered[s], 1) for s in servers if s in self.entered]
+            + [(self.left[s], -1) for s in servers if s in self.left]
+        )
+        most = running = 0
+        for _, step in edges:
+            running += step
+            most = max(most, running)
+        return most
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.enter, self.leave, self.change_service_state, self.nop]

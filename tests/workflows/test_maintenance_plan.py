@@ -216,7 +216,10 @@ async def test_cancel_stops_new_work_and_cancels_running_children(time_skipping_
     ]
     async with plan_worker(time_skipping_env, rec) as tq:
         handle = await start_plan(
-            time_skipping_env, tq, {"actions": actions, "max_parallel": 3, "max_parallel_per_host": 3}
+            time_skipping_env,
+            tq,
+            # All five leave h1: three at once need a per-source limit of 3 (the default is Nova's 1).
+            {"actions": actions, "max_parallel": 3, "max_parallel_per_host": 3, "max_parallel_per_source": 3},
         )
 
         async def three_running() -> bool:
@@ -329,6 +332,7 @@ async def test_a_large_plan_of_migrations_continues_as_new_and_answers_status_wh
         "actions": actions,
         "max_parallel": max_parallel,
         "max_parallel_per_host": max_parallel,
+        "max_parallel_per_source": max_parallel,
         "max_history_events": 1000,
     }
     answered: list[PlanStatus] = []

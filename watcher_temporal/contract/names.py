@@ -68,6 +68,9 @@ FORCE_COMPLETE_UPDATE = "force_complete"
 STATUS_QUERY = "status"
 #: Update of ``MaintenancePlan`` and ``DrainHost``: a new global limit.
 SET_MAX_PARALLEL_UPDATE = "set_max_parallel"
+#: Update of ``MaintenancePlan`` and ``DrainHost``: any of the window's limits
+#: (:class:`~watcher_temporal.contract.limits.WindowLimitsChange`).
+SET_LIMITS_UPDATE = "set_limits"
 
 #: The query that reports progress, per workflow type.
 PROGRESS_QUERIES: dict[str, str] = {

@@ -4,7 +4,8 @@ The input is Watcher's own action representation, unchanged::
 
     {"actions": [{"id": "a1", "action_type": "migrate",
                   "input_parameters": {...}, "parents": []}, ...],
-     "max_parallel": 4, "max_parallel_per_host": 2, "on_failure": "stop"}
+     "max_parallel": 4, "max_parallel_per_host": 2, "max_parallel_per_source": 1,
+     "max_parallel_per_destination": null, "exclusive_groups": {}, "on_failure": "stop"}
 
 :func:`validate_plan` checks the whole plan before anything runs and names
 every problem at once (unknown action type, bad parameters, unknown parent,
@@ -22,6 +23,13 @@ from typing import Any, NoReturn
 
 from pydantic import Field, JsonValue, ValidationError
 
+from watcher_temporal.contract.limits import (
+    DEFAULT_MAX_PARALLEL_PER_SOURCE,
+    MAX_PARALLEL_LIMIT,
+    ExclusiveGroups,
+    WindowLimits,
+    exclusive_group_problems,
+)
 from watcher_temporal.contract.message import Message, describe_validation_error
 from watcher_temporal.contract.migrate import (
     DEFAULT_POLL_INTERVAL_SECONDS,
@@ -36,8 +44,6 @@ from watcher_temporal.contract.migrate import (
 )
 from watcher_temporal.errors import InvalidInput, bounded_problems
 
-#: Upper bound of ``max_parallel`` (each slot may be a child workflow).
-MAX_PARALLEL_LIMIT = 1000
 #: Most actions one plan may hold (its input must fit Temporal's 2 MB payload
 #: limit with room to spare, and its history must stay bounded).
 MAX_PLAN_ACTIONS = 5000
@@ -233,6 +239,13 @@ class MaintenancePlanInput(Message):
         max_parallel: Actions running at once, all types together.
         max_parallel_per_host: Migrations touching one host (as source or
             destination) at once.
+        max_parallel_per_source: Migrations leaving one source host at once
+            (default 1, Nova's ``max_concurrent_live_migrations``); null: no limit.
+        max_parallel_per_destination: Migrations entering one named
+            destination host at once; null (default): no limit. A migration
+            whose destination the scheduler picks counts only on its source.
+        exclusive_groups: Group name → action ids; at most one action of a
+            group runs at a time (e.g. the members of an anti-affinity server group).
         on_failure: ``continue``, ``stop`` or ``rollback``.
         max_history_events: The workflow continues as new once its history
             holds this many events (or when Temporal suggests it earlier).
@@ -241,6 +254,9 @@ class MaintenancePlanInput(Message):
     actions: list[PlanAction] = Field(max_length=MAX_PLAN_ACTIONS)
     max_parallel: int = Field(default=4, ge=1, le=MAX_PARALLEL_LIMIT)
     max_parallel_per_host: int = Field(default=2, ge=1, le=MAX_PARALLEL_LIMIT)
+    max_parallel_per_source: int | None = Field(default=DEFAULT_MAX_PARALLEL_PER_SOURCE, ge=1, le=MAX_PARALLEL_LIMIT)
+    max_parallel_per_destination: int | None = Field(default=None, ge=1, le=MAX_PARALLEL_LIMIT)
+    exclusive_groups: ExclusiveGroups = Field(default_factory=dict)
     on_failure: OnFailure = OnFailure.STOP
     max_history_events: int = Field(default=10_000, ge=200, le=50_000)
 
@@ -303,6 +319,7 @@ class PlanProgress(Message):
         max_parallel: The current limit (it may have been updated).
         failed: Whether an action failed (``stop``/``rollback`` honour it).
         undo: Per SUCCEEDED action, what a rollback needs.
+        limits: Every current limit (absent in runs before ``set_limits``).
     """
 
     actions: list[ActionStatus] = Field(default_factory=list)
@@ -312,6 +329,7 @@ class PlanProgress(Message):
     max_parallel: int
     failed: bool = False
     undo: dict[str, UndoRecord] = Field(default_factory=dict)
+    limits: WindowLimits | None = None
 
 
 class PlanStatus(Message):
@@ -324,7 +342,10 @@ class PlanStatus(Message):
         actions: Every action's status, in plan order.
         running: Ids of the actions running now.
         max_parallel: Current global limit.
-        max_parallel_per_host: Per-host limit.
+        max_parallel_per_host: Current per-host limit.
+        max_parallel_per_source: Current per-source limit (None: none).
+        max_parallel_per_destination: Current per-destination limit (None: none).
+        exclusive_groups: How many exclusive groups the plan has.
         on_failure: The failure policy.
         runs: Continue-as-new runs before this one.
         started_at: When the plan started.
@@ -338,6 +359,9 @@ class PlanStatus(Message):
     running: list[str] = Field(default_factory=list)
     max_parallel: int
     max_parallel_per_host: int
+    max_parallel_per_source: int | None = None
+    max_parallel_per_destination: int | None = None
+    exclusive_groups: int = 0
     on_failure: OnFailure
     runs: int = 0
     started_at: datetime | None = None
@@ -581,6 +605,7 @@ def validate_plan(request: MaintenancePlanInput | JsonValue) -> MaintenancePlanI
             actions, ids = _well_shaped_actions(request)
             _raise(_envelope_problems(err, request) + plan_problems(actions, ids))
     problems = plan_problems(plan.actions)
+    problems += exclusive_group_problems(plan.exclusive_groups, {a.id for a in plan.actions})
     if not plan.actions:
         problems.insert(0, _problem("(plan)", "actions", "must hold at least one action"))
     if problems:

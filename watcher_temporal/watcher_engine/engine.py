@@ -128,6 +128,9 @@ class TemporalWorkFlowEngine(base.BaseWorkFlowEngine):
             on_failure=self._settings.failure_policy,
             max_parallel=self._settings.max_parallel,
             max_parallel_per_host=self._settings.max_parallel_per_host,
+            max_parallel_per_source=self._settings.max_parallel_per_source,
+            max_parallel_per_destination=self._settings.max_parallel_per_destination,
+            barriers=self._settings.barriers,
             migration_interval=float(CONF.nova.migration_interval),
             migration_max_retries=int(CONF.nova.migration_max_retries),
         )

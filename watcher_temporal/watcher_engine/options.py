@@ -19,7 +19,8 @@ from typing import Any
 
 from watcher_temporal.codec import KEY_ENV, KEY_FILE_ENV, KEYS_ENV
 from watcher_temporal.config import TemporalSettings
-from watcher_temporal.contract import MAX_PARALLEL_LIMIT, OnFailure
+from watcher_temporal.contract import DEFAULT_MAX_PARALLEL_PER_SOURCE, MAX_PARALLEL_LIMIT, OnFailure
+from watcher_temporal.watcher_engine.barriers import BarrierMode
 
 #: Seconds between two reads of the workflow's status and of the plan's DB row
 #: (cancel is seen within this interval plus one round trip).
@@ -82,6 +83,29 @@ def config_opts() -> list[Any]:
             max=MAX_PARALLEL_LIMIT,
             help="Migrations touching one compute host (source or destination) at once.",
         ),
+        cfg.IntOpt(
+            "max_parallel_per_source",
+            default=DEFAULT_MAX_PARALLEL_PER_SOURCE,
+            min=0,
+            max=MAX_PARALLEL_LIMIT,
+            help="Migrations leaving one compute host at once (Nova's max_concurrent_live_migrations "
+            "is 1 by default); 0: no limit.",
+        ),
+        cfg.IntOpt(
+            "max_parallel_per_destination",
+            default=0,
+            min=0,
+            max=MAX_PARALLEL_LIMIT,
+            help="Migrations entering one named destination host at once; 0 (default): no limit.",
+        ),
+        cfg.StrOpt(
+            "barriers",
+            default=BarrierMode.KEEP.value,
+            choices=[m.value for m in BarrierMode],
+            help="keep: run Watcher's parents as they are, barriers between migration chunks included. "
+            "limits: drop the parent edges between migrations (orderings with other action types stay) "
+            "and set max_parallel to the widest chunk (Watcher's parallelization) instead.",
+        ),
         cfg.FloatOpt(
             "status_interval",
             default=DEFAULT_STATUS_INTERVAL,
@@ -104,6 +128,9 @@ class EngineSettings:
         failure_policy: The plan's ``on_failure``.
         max_parallel: The plan's global limit.
         max_parallel_per_host: The plan's per-host limit.
+        max_parallel_per_source: The plan's per-source limit (None: none).
+        max_parallel_per_destination: The plan's per-destination limit (None: none).
+        barriers: Keep Watcher's barriers between migration chunks, or turn them into limits.
         status_interval: Seconds between two status reads.
     """
 
@@ -112,6 +139,9 @@ class EngineSettings:
     failure_policy: OnFailure = OnFailure.STOP
     max_parallel: int = 4
     max_parallel_per_host: int = 2
+    max_parallel_per_source: int | None = DEFAULT_MAX_PARALLEL_PER_SOURCE
+    max_parallel_per_destination: int | None = None
+    barriers: BarrierMode = BarrierMode.KEEP
     status_interval: float = DEFAULT_STATUS_INTERVAL
 
     def __repr__(self) -> str:  # the converter env may hold a key: never print it
@@ -149,5 +179,15 @@ def resolve(config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> 
         failure_policy=OnFailure(config.get("failure_policy") or OnFailure.STOP.value),
         max_parallel=int(config.get("max_parallel") or 4),
         max_parallel_per_host=int(config.get("max_parallel_per_host") or 2),
+        max_parallel_per_source=_limit_or_none(config.get("max_parallel_per_source"), DEFAULT_MAX_PARALLEL_PER_SOURCE),
+        max_parallel_per_destination=_limit_or_none(config.get("max_parallel_per_destination"), None),
+        barriers=BarrierMode(config.get("barriers") or BarrierMode.KEEP.value),
         status_interval=float(config.get("status_interval") or DEFAULT_STATUS_INTERVAL),
     )
+
+
+def _limit_or_none(value: Any, default: int | None) -> int | None:
+    """An option's limit: unset → ``default``, 0 → no limit."""
+    if value is None:
+        return default
+    return int(value) or None

@@ -14,6 +14,10 @@ Watcher's DB does. Three adjustments:
   change_node_power_state, third-party ones) becomes ``watcher_action``:
   Watcher's own class runs it inside an activity.
 
+Parents are kept as Watcher's planner made them, barriers between migration
+chunks included, unless the ``barriers = limits`` option asks to turn those
+barriers into the plan's ``max_parallel`` (:mod:`.barriers`).
+
 A parameter the plan's models refuse (a malformed migrate, say) fails the
 plan before anything runs, naming the action, the field and the rule.
 
@@ -28,7 +32,15 @@ from typing import Any, Protocol
 
 from pydantic import JsonValue
 
-from watcher_temporal.contract import ActionType, MaintenancePlanInput, OnFailure, validate_plan
+from watcher_temporal.contract import (
+    DEFAULT_MAX_PARALLEL_PER_SOURCE,
+    MAX_PARALLEL_LIMIT,
+    ActionType,
+    MaintenancePlanInput,
+    OnFailure,
+    validate_plan,
+)
+from watcher_temporal.watcher_engine.barriers import BarrierMode, migrations_without_barriers
 
 #: Watcher's state of an action skipped by hand.
 SKIPPED = "SKIPPED"
@@ -60,6 +72,10 @@ class PlanLimits:
         on_failure: The plan's failure policy.
         max_parallel: Actions running at once.
         max_parallel_per_host: Migrations touching one host at once.
+        max_parallel_per_source: Migrations leaving one host at once (None: no limit).
+        max_parallel_per_destination: Migrations entering one named host at once (None: no limit).
+        barriers: ``keep`` Watcher's parents, or turn its barriers between
+            migration chunks into ``max_parallel`` (``limits``).
         migration_interval: ``[nova] migration_interval`` (seconds).
         migration_max_retries: ``[nova] migration_max_retries``.
     """
@@ -67,6 +83,9 @@ class PlanLimits:
     on_failure: OnFailure = OnFailure.STOP
     max_parallel: int = 4
     max_parallel_per_host: int = 2
+    max_parallel_per_source: int | None = DEFAULT_MAX_PARALLEL_PER_SOURCE
+    max_parallel_per_destination: int | None = None
+    barriers: BarrierMode = BarrierMode.KEEP
     migration_interval: float = 5.0
     migration_max_retries: int = 180
 
@@ -77,8 +96,11 @@ def plan_input(actions: Iterable[WatcherAction], limits: PlanLimits) -> Maintena
     Raises:
         InvalidInput: an action the plan cannot run (names every problem).
     """
-    items: list[JsonValue] = []
+    items: list[dict[str, Any]] = []
+    migrations: list[str] = []
     for action in actions:
+        if action.action_type == ActionType.MIGRATE.value:
+            migrations.append(action.uuid)
         params = dict(action.input_parameters or {})
         action_type = action.action_type
         if action.state == SKIPPED:
@@ -96,14 +118,20 @@ def plan_input(actions: Iterable[WatcherAction], limits: PlanLimits) -> Maintena
                 "parents": list(action.parents or []),
             }
         )
-    return validate_plan(
-        {
-            "actions": items,
-            "max_parallel": limits.max_parallel,
-            "max_parallel_per_host": limits.max_parallel_per_host,
-            "on_failure": limits.on_failure.value,
-        }
-    )
+    max_parallel = limits.max_parallel
+    if limits.barriers is BarrierMode.LIMITS:
+        parents, widest = migrations_without_barriers({item["id"]: item["parents"] for item in items}, migrations)
+        items = [item | {"parents": parents[item["id"]]} for item in items]
+        max_parallel = min(widest, MAX_PARALLEL_LIMIT) or max_parallel
+    plan: JsonValue = {
+        "actions": items,  # type: ignore[dict-item]
+        "max_parallel": max_parallel,
+        "max_parallel_per_host": limits.max_parallel_per_host,
+        "max_parallel_per_source": limits.max_parallel_per_source,
+        "max_parallel_per_destination": limits.max_parallel_per_destination,
+        "on_failure": limits.on_failure.value,
+    }
+    return validate_plan(plan)
 
 
 def _native(action_type: str, params: dict[str, Any]) -> bool:
