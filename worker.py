@@ -82,7 +82,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=list(workflows),
-        activities=all_activities(nova, observer=observer),
+        activities=all_activities(nova, observer=observer, client=client),
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_seconds),

@@ -27,6 +27,7 @@ needs no Nova credentials.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -120,7 +121,9 @@ def _move(server: ServerSnapshot, policy: str | None, request: DrainRequest) -> 
     if server.status not in COLD_MIGRATABLE:
         return f"Nova cannot migrate a server in status {server.status}"
     if policy == "live" and server.status == "ACTIVE":
-        return _Move(server, MigrationType.LIVE) if request.allow_live else "policy live, but live migration is forbidden"
+        return (
+            _Move(server, MigrationType.LIVE) if request.allow_live else "policy live, but live migration is forbidden"
+        )
     if not request.allow_cold:
         return f"policy {policy} needs a cold migration, which is forbidden"
     return _Move(server, MigrationType.COLD, stop_first=policy == "stop-and-cold" and server.status == "ACTIVE")
@@ -280,7 +283,7 @@ def _chained(actions: list[PlanAction], exclusive_groups: dict[str, list[str]]) 
             first_of[action.id.replace("stop-", "migrate-", 1)] = action.id
     extra: dict[str, list[str]] = {}
     for members in exclusive_groups.values():
-        for before, after in zip(members, members[1:], strict=False):
+        for before, after in itertools.pairwise(members):
             extra.setdefault(first_of[after], []).append(before)
     return [
         a.model_copy(update={"parents": [*a.parents, *(p for p in extra.get(a.id, []) if p not in a.parents)]})

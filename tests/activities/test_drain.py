@@ -109,7 +109,9 @@ def cap(host: str, vcpu: float = 100, ram: float = 100_000, disk: float = 1_000)
     return HostCapacity(host=host, free={"VCPU": vcpu, "MEMORY_MB": ram, "DISK_GB": disk})
 
 
-def group(members: list[DrainServer], *, policy: str = "anti-affinity", elsewhere: dict | None = None) -> ServerGroupFacts:
+def group(
+    members: list[DrainServer], *, policy: str = "anti-affinity", elsewhere: dict | None = None
+) -> ServerGroupFacts:
     hosts: dict[str, str | None] = {m.server.id: "host1" for m in members}
     hosts.update(elsewhere or {})
     return ServerGroupFacts(id=str(uuid.uuid4()), name="g", policy=policy, member_hosts=hosts)

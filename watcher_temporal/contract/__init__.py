@@ -54,6 +54,7 @@ from watcher_temporal.contract.migrate import (
 from watcher_temporal.contract.names import (
     DEFAULT_TASK_QUEUE,
     DRAIN_ID_PREFIX,
+    DRAIN_QUERY,
     MIGRATION_ID_PREFIX,
     PLAN_ID_PREFIX,
     PROGRESS_QUERIES,
@@ -61,6 +62,7 @@ from watcher_temporal.contract.names import (
     PROGRESS_SIGNAL,
     SET_MAX_PARALLEL_UPDATE,
     STATUS_QUERY,
+    UNDRAIN_ID_PREFIX,
     WATCHER_PLAN_ID_PREFIX,
     MigrateActivity,
     PlanActivity,
@@ -68,12 +70,14 @@ from watcher_temporal.contract.names import (
     drain_workflow_id,
     migration_workflow_id,
     plan_id_problem,
+    undrain_workflow_id,
     watcher_plan_workflow_id,
 )
 from watcher_temporal.contract.plan import (
     DONE_ACTION_STATES,
     FINAL_ACTION_STATES,
     MAINTENANCE_DISABLED_REASON,
+    MAX_DRAIN_SERVERS,
     MAX_PARALLEL_LIMIT,
     MAX_PLAN_ACTIONS,
     SERVER_ACTION_TYPES,
@@ -110,6 +114,7 @@ from watcher_temporal.contract.plan import (
     plan_problems,
     validate_plan,
 )
+from watcher_temporal.contract.undrain import UndrainPlan, UndrainRequest, UndrainResult
 
 __all__ = [
     "DEFAULT_POLL_INTERVAL_SECONDS",
@@ -119,8 +124,10 @@ __all__ = [
     "DESTINATION_MICROVERSION",
     "DONE_ACTION_STATES",
     "DRAIN_ID_PREFIX",
+    "DRAIN_QUERY",
     "FINAL_ACTION_STATES",
     "MAINTENANCE_DISABLED_REASON",
+    "MAX_DRAIN_SERVERS",
     "MAX_PARALLEL_LIMIT",
     "MAX_PLAN_ACTIONS",
     "MAX_POLL_INTERVAL_SECONDS",
@@ -134,6 +141,7 @@ __all__ = [
     "SERVER_ACTION_TYPES",
     "SET_MAX_PARALLEL_UPDATE",
     "STATUS_QUERY",
+    "UNDRAIN_ID_PREFIX",
     "WATCHER_PLAN_ID_PREFIX",
     "ActionParams",
     "ActionState",
@@ -185,6 +193,9 @@ __all__ = [
     "Timings",
     "TrackedMigration",
     "UndoRecord",
+    "UndrainPlan",
+    "UndrainRequest",
+    "UndrainResult",
     "WaitResult",
     "WatcherActionRequest",
     "WatcherActionResult",
@@ -196,6 +207,7 @@ __all__ = [
     "plan_id_problem",
     "plan_problems",
     "refuse_extra_arguments",
+    "undrain_workflow_id",
     "validate_input",
     "validate_plan",
     "watcher_plan_workflow_id",

@@ -702,6 +702,7 @@ class DrainResult(Message):
         dry_run: True when the plan was only built.
         plan: The plan built from live Nova state.
         left_behind: Servers on the host the plan does not move.
+        exclusive_groups: Migrate actions that never run at the same time.
         status: How the plan ran (absent for a dry run).
     """
 
@@ -709,4 +710,5 @@ class DrainResult(Message):
     dry_run: bool = False
     plan: MaintenancePlanInput
     left_behind: list[LeftBehind] = Field(default_factory=list)
+    exclusive_groups: dict[str, list[str]] = Field(default_factory=dict)
     status: PlanStatus | None = None
