@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import uuid
 from collections.abc import Iterator
@@ -160,7 +161,7 @@ async def test_members_of_an_anti_affinity_group_are_drained_one_at_a_time(
         assert record.status == "completed"
         windows.append((nova_time(record.created_at), nova_time(record.updated_at)))
     windows.sort()
-    for (_, first_end), (second_start, _) in zip(windows, windows[1:], strict=False):
+    for (_, first_end), (second_start, _) in itertools.pairwise(windows):
         assert second_start >= first_end, windows  # never two members' migrations at once
     where = placement(cloud, [*members, loner])
     assert all(host != "host1" and status == "ACTIVE" for host, status in where.values()), where
