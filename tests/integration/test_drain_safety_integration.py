@@ -24,14 +24,17 @@ from temporalio.testing import WorkflowEnvironment
 
 from localnova.harness import DEFAULT_IMAGE, LocalNovaHandle
 from tests.integration.test_maintenance_plan_integration import cli_env, placement, service_of
+from tests.conditions import until
 from tests.realstack import RunningWorker, boot_on, nova_migrations
 from watcher_temporal.activities.nova import MAINTENANCE_POLICY_KEY
 from watcher_temporal.cli import undrain_host
 from watcher_temporal.contract import (
+    STATUS_QUERY,
     ActionState,
     DrainRequest,
     DrainResult,
     PlanState,
+    PlanStatus,
     UndrainRequest,
     UndrainResult,
     WorkflowType,
@@ -265,3 +268,34 @@ async def test_undrain_does_not_enable_a_host_someone_else_disabled(
 
     never = await run_undrain(dev_env, worker, UndrainRequest(host="host3"))
     assert not never.enables and "already enabled" in never.enable_reason
+
+
+async def test_undrain_after_a_cancelled_drain_brings_back_what_it_moved(
+    dev_env: WorkflowEnvironment, worker: RunningWorker, cloud: LocalNovaHandle
+) -> None:
+    first, second = boot(cloud, "host1", name="a-first"), boot(cloud, "host1", name="b-second")
+    cloud.configure(live_migration_seconds=2)
+    request = DrainRequest(host="host1", max_parallel=1, poll_interval_seconds=0.5, timeout_seconds=120)
+    handle = await dev_env.client.start_workflow(
+        WorkflowType.DRAIN_HOST.value, request, id=drain_workflow_id("host1"), task_queue=worker.task_queue
+    )
+
+    async def first_moved_second_running() -> bool:
+        status = await handle.query(STATUS_QUERY, result_type=PlanStatus)
+        states = {a.id: a.state for a in status.actions}
+        return states.get(f"migrate-{first}") is ActionState.SUCCEEDED and f"migrate-{second}" in status.running
+
+    await until(first_moved_second_running, timeout=120, what="the first server moved and the second is moving")
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    assert placement(cloud, [second]) == {second: ("host1", "ACTIVE")}  # aborted and reverted
+    assert service_of(cloud, "host1") == ("disabled", "watcher_maintaining")
+
+    result = await run_undrain(dev_env, worker, UndrainRequest(host="host1", move_back=True))
+
+    assert result.enables and result.status is not None and result.status.state is PlanState.SUCCEEDED
+    assert result.plan is not None
+    assert [a.id for a in result.plan.actions] == ["enable-host1", f"migrate-{first}"]
+    assert placement(cloud, [first, second]) == {first: ("host1", "ACTIVE"), second: ("host1", "ACTIVE")}
+    assert service_of(cloud, "host1") == ("enabled", None)
