@@ -23,8 +23,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from localnova.harness import DEFAULT_IMAGE, LocalNovaHandle
-from tests.integration.test_maintenance_plan_integration import cli_env, placement, service_of
 from tests.conditions import until
+from tests.integration.test_maintenance_plan_integration import cli_env, placement, service_of
 from tests.realstack import RunningWorker, boot_on, nova_migrations
 from watcher_temporal.activities.nova import MAINTENANCE_POLICY_KEY
 from watcher_temporal.cli import undrain_host
