@@ -4,6 +4,7 @@ Commands (one module each)::
 
     watcher-temporal migrate SERVER --live|--cold --from HOST [--to HOST] [--wait]
     watcher-temporal drain-host HOST [--dry-run] [--wait] ...
+    watcher-temporal undrain-host HOST [--move-back] [--wait] ...
     watcher-temporal status ID [--wait]
     watcher-temporal cancel ID [--wait]
     watcher-temporal set-limits ID [--max-parallel N] [--max-parallel-per-source N] ...
@@ -26,7 +27,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
-from watcher_temporal.cli import cancel, drain_host, list_migrations, migrate, set_limits, status
+from watcher_temporal.cli import cancel, drain_host, list_migrations, migrate, set_limits, status, undrain_host
 from watcher_temporal.cli.exit_codes import EXIT_CODES_HELP, ExitCode
 from watcher_temporal.cli.options import add_common_options
 from watcher_temporal.cli.render import safe
@@ -36,7 +37,7 @@ from watcher_temporal.process_exit import exit_process
 EPILOG = EXIT_CODES_HELP
 
 #: Command modules, in help order; each has ``register(subparsers)`` and ``async run(args) -> int``.
-COMMANDS: tuple[ModuleType, ...] = (migrate, drain_host, status, cancel, set_limits, list_migrations)
+COMMANDS: tuple[ModuleType, ...] = (migrate, drain_host, undrain_host, status, cancel, set_limits, list_migrations)
 
 
 class Parser(argparse.ArgumentParser):

@@ -64,6 +64,7 @@ from watcher_temporal.contract.migrate import (
 from watcher_temporal.contract.names import (
     DEFAULT_TASK_QUEUE,
     DRAIN_ID_PREFIX,
+    DRAIN_QUERY,
     MIGRATION_ID_PREFIX,
     PLAN_ID_PREFIX,
     PROGRESS_QUERIES,
@@ -72,6 +73,7 @@ from watcher_temporal.contract.names import (
     SET_LIMITS_UPDATE,
     SET_MAX_PARALLEL_UPDATE,
     STATUS_QUERY,
+    UNDRAIN_ID_PREFIX,
     WATCHER_PLAN_ID_PREFIX,
     MigrateActivity,
     PlanActivity,
@@ -79,12 +81,14 @@ from watcher_temporal.contract.names import (
     drain_workflow_id,
     migration_workflow_id,
     plan_id_problem,
+    undrain_workflow_id,
     watcher_plan_workflow_id,
 )
 from watcher_temporal.contract.plan import (
     DONE_ACTION_STATES,
     FINAL_ACTION_STATES,
     MAINTENANCE_DISABLED_REASON,
+    MAX_DRAIN_SERVERS,
     MAX_PARALLEL_LIMIT,
     MAX_PLAN_ACTIONS,
     SERVER_ACTION_TYPES,
@@ -121,6 +125,7 @@ from watcher_temporal.contract.plan import (
     plan_problems,
     validate_plan,
 )
+from watcher_temporal.contract.undrain import UndrainPlan, UndrainRequest, UndrainResult
 
 __all__ = [
     "DEFAULT_MAX_PARALLEL_PER_SOURCE",
@@ -131,8 +136,10 @@ __all__ = [
     "DESTINATION_MICROVERSION",
     "DONE_ACTION_STATES",
     "DRAIN_ID_PREFIX",
+    "DRAIN_QUERY",
     "FINAL_ACTION_STATES",
     "MAINTENANCE_DISABLED_REASON",
+    "MAX_DRAIN_SERVERS",
     "MAX_EXCLUSIVE_GROUPS",
     "MAX_GROUP_MEMBERS",
     "MAX_GROUP_MEMBERSHIPS",
@@ -150,6 +157,7 @@ __all__ = [
     "SET_LIMITS_UPDATE",
     "SET_MAX_PARALLEL_UPDATE",
     "STATUS_QUERY",
+    "UNDRAIN_ID_PREFIX",
     "WATCHER_PLAN_ID_PREFIX",
     "ActionParams",
     "ActionState",
@@ -201,6 +209,9 @@ __all__ = [
     "Timings",
     "TrackedMigration",
     "UndoRecord",
+    "UndrainPlan",
+    "UndrainRequest",
+    "UndrainResult",
     "WaitResult",
     "WatcherActionRequest",
     "WatcherActionResult",
@@ -216,6 +227,7 @@ __all__ = [
     "plan_id_problem",
     "plan_problems",
     "refuse_extra_arguments",
+    "undrain_workflow_id",
     "validate_input",
     "validate_plan",
     "watcher_plan_workflow_id",
