@@ -84,7 +84,9 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=list(workflows),
-        activities=list(activities) if activities is not None else all_activities(nova, observer=observer),
+        activities=list(activities)
+        if activities is not None
+        else all_activities(nova, observer=observer, client=client),
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         max_cached_workflows=settings.workflow_cache_size,

@@ -92,6 +92,81 @@ class ComputeService:
     disabled_reason: str | None
 
 
+#: Server metadata key of a server's maintenance policy (``live``, ``cold``, ``stop-and-cold``, ``skip``).
+MAINTENANCE_POLICY_KEY = "watcher-temporal:maintenance"
+#: Placement resource classes a drain's capacity check counts.
+CAPACITY_RESOURCES = ("VCPU", "MEMORY_MB", "DISK_GB")
+#: Server group policies that keep members on distinct hosts.
+ANTI_AFFINITY_POLICIES = frozenset({"anti-affinity", "soft-anti-affinity"})
+#: Most members of one server group whose host a drain looks up.
+MAX_GROUP_MEMBER_LOOKUPS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class DrainServer:
+    """A server on a drained host, with what the drain's checks need.
+
+    Attributes:
+        server: Where and in what state it is.
+        resources: What its flavor claims in placement (``VCPU``,
+            ``MEMORY_MB``, ``DISK_GB``; a boot-from-volume server's
+            ``DISK_GB`` is over-counted by its flavor's root disk).
+        maintenance: The value of its :data:`MAINTENANCE_POLICY_KEY` metadata.
+    """
+
+    server: ServerSnapshot
+    resources: dict[str, int]
+    maintenance: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostCapacity:
+    """What placement can still allocate on one compute host.
+
+    Attributes:
+        host: The compute host (its nova-compute service's host).
+        free: Per resource class, ``(total - reserved) * allocation_ratio -
+            used``; a class the host has no inventory of is absent.
+    """
+
+    host: str
+    free: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerGroupFacts:
+    """An (soft-)anti-affinity server group and where its members are.
+
+    Attributes:
+        id: The group's UUID.
+        name: Its name.
+        policy: ``anti-affinity`` or ``soft-anti-affinity``.
+        member_hosts: Every member's compute host (None when unknown).
+    """
+
+    id: str
+    name: str
+    policy: str
+    member_hosts: dict[str, str | None]
+
+
+def _resources(flavor: Any) -> dict[str, int]:
+    flavor = flavor or {}
+    get = flavor.get if isinstance(flavor, dict) else lambda key, default=0: getattr(flavor, key, default)
+    disk = int(get("disk", 0) or 0) + int(get("ephemeral", 0) or 0) + (int(get("swap", 0) or 0) + 1023) // 1024
+    return {"VCPU": int(get("vcpus", 0) or 0), "MEMORY_MB": int(get("ram", 0) or 0), "DISK_GB": disk}
+
+
+def _free(inventories: dict[str, Any], usages: dict[str, Any]) -> dict[str, float]:
+    free = {}
+    for rc in CAPACITY_RESOURCES:
+        inv = inventories.get(rc)
+        if inv:
+            total = (inv["total"] - inv.get("reserved", 0)) * inv.get("allocation_ratio", 1.0)
+            free[rc] = total - usages.get(rc, 0)
+    return free
+
+
 #: What to fix when Nova refuses the worker's credentials or configuration.
 AUTH_HINT = (
     "check the worker's cloud: OS_CLOUD names an entry of clouds.yaml (OS_CLIENT_CONFIG_FILE) whose "
@@ -419,3 +494,71 @@ class NovaGateway:
         """Every server (all projects) Nova places on ``host``, sorted by id."""
         servers = self.conn.compute.servers(details=True, all_projects=True, compute_host=host)
         return sorted((_snapshot(s) for s in servers if s.compute_host == host), key=lambda s: s.id)
+
+    # -- drain checks (drain-host) ------------------------------------------
+
+    @nova_call("list servers on a host", read=True)
+    def drain_servers(self, host: str) -> list[DrainServer]:
+        """Every server (all projects) on ``host`` with its flavor's resources and maintenance policy, by id."""
+        servers = self.conn.compute.servers(details=True, all_projects=True, compute_host=host)
+        found = [
+            DrainServer(
+                server=_snapshot(s),
+                resources=_resources(s.flavor),
+                maintenance=(s.metadata or {}).get(MAINTENANCE_POLICY_KEY),
+            )
+            for s in servers
+            if s.compute_host == host
+        ]
+        return sorted(found, key=lambda d: d.server.id)
+
+    @nova_call("read placement inventories and usages", read=True)
+    def host_capacities(self, hosts: Iterable[str]) -> list[HostCapacity]:
+        """Free VCPU / MEMORY_MB / DISK_GB of each of ``hosts`` (placement; hypervisor id = provider UUID).
+
+        A host with no hypervisor record is absent from the answer.
+        """
+        wanted = set(hosts)
+        providers: dict[str, str] = {}
+        for hv in self.conn.compute.hypervisors(details=True):
+            service = hv.service_details or {}
+            if service.get("host") in wanted:
+                providers[service["host"]] = str(hv.id)
+        capacities = []
+        for host, provider in sorted(providers.items()):
+            inventories = self.conn.placement.get(f"/resource_providers/{provider}/inventories")
+            usages = self.conn.placement.get(f"/resource_providers/{provider}/usages")
+            for response in (inventories, usages):
+                os_exceptions.raise_from_response(response)
+            free = _free(inventories.json().get("inventories", {}), usages.json().get("usages", {}))
+            capacities.append(HostCapacity(host=host, free=free))
+        return capacities
+
+    @nova_call("list server groups", read=True)
+    def anti_affinity_groups(self, known_hosts: dict[str, str]) -> list[ServerGroupFacts]:
+        """The (soft-)anti-affinity groups (all projects) holding any server of ``known_hosts``, members located.
+
+        Args:
+            known_hosts: Server id -> compute host of the servers already read.
+                Other members are looked up one by one (at most
+                :data:`MAX_GROUP_MEMBER_LOOKUPS` per group; the rest count
+                as unknown hosts).
+        """
+        ids = set(known_hosts)
+        groups = []
+        for group in self.conn.compute.server_groups(all_projects=True):
+            policy = group.policy or next(iter(group.policies or []), None)
+            members = [str(m) for m in group.member_ids or []]
+            if policy not in ANTI_AFFINITY_POLICIES or not ids.intersection(members):
+                continue
+            hosts: dict[str, str | None] = {}
+            lookups = 0
+            for member in members:
+                if member in known_hosts:
+                    hosts[member] = known_hosts[member]
+                    continue
+                lookups += 1
+                snapshot = self.get_server(member) if lookups <= MAX_GROUP_MEMBER_LOOKUPS else None
+                hosts[member] = snapshot.host if snapshot is not None else None
+            groups.append(ServerGroupFacts(id=str(group.id), name=group.name or "", policy=policy, member_hosts=hosts))
+        return sorted(groups, key=lambda g: g.id)

@@ -72,3 +72,43 @@ class AuthShim:
         environ["HTTP_X_ROLES"] = ROLES
         environ["HTTP_X_IDENTITY_STATUS"] = "Confirmed"
         return self.app(environ, start_response)
+
+
+#: Where localnova serves placement, beside the Compute API (same port).
+PLACEMENT_PREFIX = "/placement"
+#: Token placement's ``noauth2`` middleware turns into an admin context.
+_PLACEMENT_ADMIN_TOKEN = "admin"
+
+
+class PlacementShim:
+    """Serve placement (``noauth2`` in the fixture) under ``/placement`` behind the same token check.
+
+    The caller's token is checked like :class:`AuthShim` checks it, then
+    replaced by the fixture's admin token, so placement sees an admin.
+    Only in token / none mode: keystone mode serves no placement.
+
+    Args:
+        app: The placement WSGI application of Nova's placement fixture.
+        token: The accepted ``X-Auth-Token`` (``None``: every request).
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], token: str | None) -> None:
+        self.app = app
+        self.token = token
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")[len(PLACEMENT_PREFIX) :]
+        if self.token is not None and path not in ("", "/"):
+            given = environ.get("HTTP_X_AUTH_TOKEN", "")
+            if not hmac.compare_digest(given.encode(), self.token.encode()):
+                body = b'{"errors": [{"status": 401, "title": "Unauthorized"}]}'
+                start_response(
+                    "401 Unauthorized",
+                    [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+                )
+                return [body]
+        environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + PLACEMENT_PREFIX
+        environ["PATH_INFO"] = path or "/"
+        environ["HTTP_X_AUTH_TOKEN"] = _PLACEMENT_ADMIN_TOKEN
+        environ["HTTP_X_ROLES"] = "admin,member,reader"
+        return self.app(environ, start_response)

@@ -224,9 +224,9 @@ def cmd_up(args: argparse.Namespace, ready_out: Any) -> int:
                 ks_auth.auth_url, ks_auth.username, ks_auth.admin_password, ks_auth.project_name
             )
         elif token is not None:
-            entry = cloudsyaml.token_entry(cloud.endpoint, token)
+            entry = cloudsyaml.token_entry(cloud.endpoint, token, placement=cloud.placement_endpoint)
         else:
-            entry = cloudsyaml.none_entry(cloud.endpoint)
+            entry = cloudsyaml.none_entry(cloud.endpoint, placement=cloud.placement_endpoint)
         cloudsyaml.write_entry(args.clouds_yaml, entry, args.cloud_name)
     except BaseException as exc:  # noqa: BLE001 - report, clean up, exit 3
         configure_logging(args.debug)  # a failed setUp may leave the fixtures' handlers

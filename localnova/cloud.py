@@ -36,12 +36,14 @@ import logging  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+import urllib.parse  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Iterable  # noqa: E402
 from typing import Any  # noqa: E402
 
 import eventlet  # noqa: E402
 import futurist._thread  # noqa: E402
+import wsgi_intercept  # noqa: E402
 
 from nova.tests import fixtures as nova_fixtures  # noqa: E402
 from nova.tests.functional import integrated_helpers  # noqa: E402
@@ -243,9 +245,28 @@ class LocalCloud:
         # Keystone mode: keystonemiddleware in the pipeline authenticates.
         compute_app = app if self.keystone is not None else auth.AuthShim(app, self.token)
         control_app = control.ControlApp(info=self.info)
-        dispatcher = control.Dispatcher(compute_app, control_app)
+        dispatcher = control.Dispatcher(compute_app, control_app, placement_app=self._placement_app())
         self.server = httpserver.HTTPServer(dispatcher, port=self.port, sock=self.sock)
         self.sock = None  # owned by the server now
+
+    def _placement_app(self) -> Any:
+        """Placement of the fixture (reached in-process through wsgi-intercept), for HTTP clients.
+
+        None in keystone mode: the fixture runs placement with ``noauth2``,
+        which must not be reachable behind real keystone.
+        """
+        if self.keystone is not None:
+            return None
+        assert self.case is not None
+        url = urllib.parse.urlsplit(self.case.placement.fixture.endpoint)
+        make_app, _script_name = wsgi_intercept._wsgi_intercept[(url.hostname, url.port or 80)]
+        return auth.PlacementShim(make_app(), self.token)
+
+    @property
+    def placement_endpoint(self) -> str | None:
+        """Placement URL (``.../placement``), None in keystone mode."""
+        assert self.server is not None
+        return None if self.keystone is not None else f"{self.server.url}{auth.PLACEMENT_PREFIX}"
 
     def _flags(self) -> dict[str | None, dict[str, Any]]:
         """Config applied on top of Nova's test ConfFixture."""

@@ -12,14 +12,16 @@ import yaml
 CLOUD_NAME = "localnova"
 
 
-def token_entry(endpoint: str, token: str) -> dict[str, Any]:
+def token_entry(endpoint: str, token: str, *, placement: str | None = None) -> dict[str, Any]:
     """Entry for the token shim: keystoneauth's ``admin_token`` plugin.
 
     ``admin_token`` sends a fixed X-Auth-Token to a fixed endpoint and needs
-    no identity service; ``compute_endpoint_override`` tells openstacksdk
-    where the compute service lives since there is no catalog.
+    no identity service; ``compute_endpoint_override`` (and
+    ``placement_endpoint_override``) tell openstacksdk where the services
+    live since there is no catalog.
     """
     return {
+        **_placement(placement),
         "auth_type": "admin_token",
         "auth": {"endpoint": endpoint, "token": token},
         "compute_endpoint_override": endpoint,
@@ -28,15 +30,20 @@ def token_entry(endpoint: str, token: str) -> dict[str, Any]:
     }
 
 
-def none_entry(endpoint: str) -> dict[str, Any]:
+def none_entry(endpoint: str, *, placement: str | None = None) -> dict[str, Any]:
     """Entry for ``--auth none``: no credentials at all."""
     return {
+        **_placement(placement),
         "auth_type": "none",
         "auth": {"endpoint": endpoint},
         "compute_endpoint_override": endpoint,
         "region_name": "RegionOne",
         "interface": "public",
     }
+
+
+def _placement(endpoint: str | None) -> dict[str, Any]:
+    return {"placement_endpoint_override": endpoint} if endpoint else {}
 
 
 def password_entry(auth_url: str, username: str, password: str, project_name: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from localnova import knobs
+from localnova.auth import PLACEMENT_PREFIX
 from localnova.faults import FaultMiddleware
 from localnova.stats import STATS, RequestStats
 
@@ -88,21 +89,31 @@ class ControlApp:
 
 
 class Dispatcher:
-    """Route ``/localnova/*`` to the control API, the rest to Nova.
+    """Route ``/localnova/*`` to the control API, ``/placement/*`` to placement, the rest to Nova.
 
     Compute API requests are counted first, then pass the fault injector,
     so injected faults are visible in the stats like real requests.
+    Placement requests are counted too (as ``/placement/...`` paths) but
+    get no faults.
 
     Args:
         compute_app: Nova's Compute API (already wrapped by the auth shim).
         control_app: The control API.
         stats: The request counters.
+        placement_app: Placement (already wrapped by its shim), or None.
     """
 
-    def __init__(self, compute_app: WSGIApp, control_app: ControlApp, stats: RequestStats = STATS) -> None:
+    def __init__(
+        self,
+        compute_app: WSGIApp,
+        control_app: ControlApp,
+        stats: RequestStats = STATS,
+        placement_app: WSGIApp | None = None,
+    ) -> None:
         self.faulty_compute = FaultMiddleware(compute_app, stats=stats)
         self.control_app = control_app
         self.stats = stats
+        self.placement_app = placement_app
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -114,4 +125,6 @@ class Dispatcher:
             self.stats.record_status(status.split(" ", 1)[0])
             return start_response(status, headers, exc_info)
 
+        if self.placement_app is not None and (path == PLACEMENT_PREFIX or path.startswith(PLACEMENT_PREFIX + "/")):
+            return self.placement_app(environ, counting_start_response)
         return self.faulty_compute(environ, counting_start_response)

@@ -3,9 +3,10 @@
 from watcher_temporal.workflows.drain_host import DrainHost
 from watcher_temporal.workflows.maintenance_plan import BuildDrainPlan, MaintenancePlan
 from watcher_temporal.workflows.migrate_server import MigrateServer
+from watcher_temporal.workflows.undrain_host import UndrainHost
 
 #: Every workflow the worker registers (``BuildDrainPlan`` only so that runs an
 #: older CLI started still finish; ``DrainHost`` replaces it).
-ALL_WORKFLOWS = [MigrateServer, MaintenancePlan, DrainHost, BuildDrainPlan]
+ALL_WORKFLOWS = [MigrateServer, MaintenancePlan, DrainHost, UndrainHost, BuildDrainPlan]
 
-__all__ = ["ALL_WORKFLOWS", "BuildDrainPlan", "DrainHost", "MaintenancePlan", "MigrateServer"]
+__all__ = ["ALL_WORKFLOWS", "BuildDrainPlan", "DrainHost", "MaintenancePlan", "MigrateServer", "UndrainHost"]

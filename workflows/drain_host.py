@@ -22,12 +22,14 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import JsonValue
 
     from watcher_temporal.contract import (
+        DRAIN_QUERY,
         DrainPlan,
         DrainRequest,
         DrainResult,
         MaintenancePlanInput,
         PlanActivity,
         PlanProgress,
+        PlanStatus,
         WorkflowType,
         drain_workflow_id,
         refuse_extra_arguments,
@@ -92,9 +94,26 @@ class DrainHost(MaintenancePlan):
                 raise from_failure(err) from None
         self._built = built
         if drain.dry_run:
-            return DrainResult(host=drain.host, dry_run=True, plan=built.plan, left_behind=built.left_behind)
-        status = await self._run_plan(built.plan, progress)
-        return DrainResult(host=drain.host, plan=built.plan, left_behind=built.left_behind, status=status)
+            return self._result(built, dry_run=True)
+        return self._result(built, status=await self._run_plan(built.plan, progress))
+
+    @workflow.query(name=DRAIN_QUERY)
+    def drain(self) -> DrainResult | None:
+        """The plan built so far and its status (None before it is built): what ``undrain-host`` reads."""
+        if self._built is None:
+            return None
+        return self._result(self._built, status=None if self._plan is None else self.status())
+
+    @staticmethod
+    def _result(built: DrainPlan, *, dry_run: bool = False, status: PlanStatus | None = None) -> DrainResult:
+        return DrainResult(
+            host=built.host,
+            dry_run=dry_run,
+            plan=built.plan,
+            left_behind=built.left_behind,
+            exclusive_groups=built.exclusive_groups,
+            status=status,
+        )
 
     def _continue_as_new(self, plan: MaintenancePlanInput, progress: PlanProgress) -> NoReturn:
         assert self._request is not None and self._built is not None

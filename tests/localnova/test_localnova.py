@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -638,3 +639,15 @@ def test_memory_numbers_follow_the_flavor(localnova: LocalNovaHandle) -> None:
         conn.compute.delete_server(created.id, ignore_missing=True)
         wait_for(lambda: conn.compute.find_server(created.id, ignore_missing=True) is None, what="delete")
         conn.compute.delete_flavor(flavor)
+
+
+def test_placement_is_served_behind_the_same_token(localnova: LocalNovaHandle) -> None:
+    """openstacksdk reads placement (clouds.yaml ``placement_endpoint_override``); no token, no answer."""
+    providers = localnova.conn.placement.get("/resource_providers").json()["resource_providers"]
+    assert sorted(p["name"] for p in providers) == sorted(localnova.hosts)
+    inventory = localnova.conn.placement.get(f"/resource_providers/{providers[0]['uuid']}/inventories").json()
+    assert set(inventory["inventories"]) >= {"VCPU", "MEMORY_MB", "DISK_GB"}
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{localnova.base_url}/placement/resource_providers", timeout=10)
+    assert refused.value.code == 401
+    assert localnova.stats()["by_path_template"]["GET /placement/resource_providers"] == 2

@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from localnova.harness import LocalNovaHandle
 from tests.conditions import until
 from tests.realstack import RunningWorker, boot_on
-from watcher_temporal.cli import build_parser
+from watcher_temporal.cli import build_parser, drain_host
 from watcher_temporal.cli.exit_codes import ExitCode
 from watcher_temporal.cli.progress import ProgressDisplay
 from watcher_temporal.contract import MigrationProgress, PlanStatus
@@ -243,3 +243,19 @@ def test_plan_progress_shows_counts() -> None:
     )
     display.update(status)
     assert stream.getvalue() == "plan-1: ONGOING  4/7 actions done  ongoing 1  succeeded 3  skipped 1\n"
+
+
+def test_drain_flags_make_a_partial_drain_that_keeps_the_host_enabled() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["drain-host", "host1", "--servers", "web-1, 4f0c1b7e-0000-4000-8000-000000000001"])
+    request = drain_host.request_from_args(args)
+    assert request.servers == ["web-1", "4f0c1b7e-0000-4000-8000-000000000001"]
+    assert request.partial() and not request.disables_host()
+    args = parser.parse_args(["drain-host", "host1", "--limit", "2", "--disable-host", "--ignore-capacity"])
+    request = drain_host.request_from_args(args)
+    assert (request.limit, request.disables_host(), request.ignore_capacity) == (2, True, True)
+    full = drain_host.request_from_args(parser.parse_args(["drain-host", "host1", "--keep-enabled"]))
+    assert not full.partial() and not full.disables_host()
+    assert drain_host.request_from_args(parser.parse_args(["drain-host", "host1"])).disables_host()
+    undrain = parser.parse_args(["undrain-host", "host1", "--move-back"])
+    assert (undrain.command, undrain.host, undrain.move_back) == ("undrain-host", "host1", True)

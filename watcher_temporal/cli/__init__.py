@@ -4,6 +4,7 @@ Commands (one module each)::
 
     watcher-temporal migrate SERVER --live|--cold --from HOST [--to HOST] [--wait]
     watcher-temporal drain-host HOST [--dry-run] [--wait] ...
+    watcher-temporal undrain-host HOST [--move-back] [--wait] ...
     watcher-temporal status ID [--wait]
     watcher-temporal cancel ID [--wait]
     watcher-temporal force-complete SERVER [--wait]
@@ -27,7 +28,16 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
-from watcher_temporal.cli import cancel, drain_host, force_complete, list_migrations, migrate, set_limits, status
+from watcher_temporal.cli import (
+    cancel,
+    drain_host,
+    force_complete,
+    list_migrations,
+    migrate,
+    set_limits,
+    status,
+    undrain_host,
+)
 from watcher_temporal.cli.exit_codes import EXIT_CODES_HELP, ExitCode
 from watcher_temporal.cli.options import add_common_options
 from watcher_temporal.cli.render import safe
@@ -40,6 +50,7 @@ EPILOG = EXIT_CODES_HELP
 COMMANDS: tuple[ModuleType, ...] = (
     migrate,
     drain_host,
+    undrain_host,
     status,
     cancel,
     force_complete,

@@ -1,7 +1,10 @@
 """``watcher-temporal drain-host``: empty a compute host for maintenance.
 
     watcher-temporal drain-host HOST [--backup-host HOST] [--no-live] [--no-cold]
+                                [--servers UUID|NAME,...] [--limit N]
+                                [--disable-host | --keep-enabled] [--ignore-capacity]
                                 [--max-parallel N] [--max-parallel-per-host N]
+                                [--max-parallel-per-source N] [--max-parallel-per-destination N]
                                 [--on-failure continue|stop|rollback]
                                 [--dry-run] [--wait] [--wait-timeout S] [-o text|json]
 
@@ -9,7 +12,12 @@ One ``DrainHost`` workflow does it all on a worker (which holds the Nova
 credentials, so this CLI needs none): it builds the plan from live Nova state
 (the host's nova-compute service is disabled, ``watcher_maintaining``; every
 server moves, ACTIVE live, SHUTOFF cold, to ``--backup-host`` or wherever the
-scheduler says) and runs it. It runs as ``drain-HOST``, so one host is never
+scheduler says) and runs it. Before any Nova write it checks that the
+servers fit on the enabled hosts left (placement), keeps members of an
+anti-affinity server group from moving together, and honours each server's
+``watcher-temporal:maintenance`` metadata (live, cold, stop-and-cold, skip).
+``--servers`` / ``--limit`` drain part of the host, which then stays enabled
+unless ``--disable-host``. It runs as ``drain-HOST``, so one host is never
 drained twice at once. ``--dry-run`` runs it with ``dry_run`` under a
 throwaway id (``dry-run-drain-HOST-<8 hex>``, short execution timeout), waits
 for the plan and prints it: nothing stays running.
@@ -41,6 +49,7 @@ from watcher_temporal.cli.render import safe, terminal_width, wrap
 from watcher_temporal.cli.report import Report, fail
 from watcher_temporal.cli.workers import check_worker
 from watcher_temporal.contract import (
+    DEFAULT_MAX_PARALLEL_PER_SOURCE,
     DRAIN_ID_PREFIX,
     DrainRequest,
     DrainResult,
@@ -75,9 +84,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backup-host", help="send every server here (enabled first if disabled)")
     parser.add_argument("--no-live", action="store_true", help="never live-migrate (ACTIVE servers move cold)")
     parser.add_argument("--no-cold", action="store_true", help="never cold-migrate (SHUTOFF servers stay)")
+    parser.add_argument("--servers", help="drain only these servers of the host: UUIDs or exact names, comma-separated")
+    parser.add_argument("--limit", type=int, default=None, help="move at most N servers (in name order)")
+    disable = parser.add_mutually_exclusive_group()
+    disable.add_argument(
+        "--disable-host",
+        action="store_true",
+        default=None,
+        help="disable the host's compute service even for a partial drain",
+    )
+    disable.add_argument(
+        "--keep-enabled",
+        dest="disable_host",
+        action="store_false",
+        help="never disable the host's compute service (default for --servers / --limit)",
+    )
+    parser.add_argument(
+        "--ignore-capacity", action="store_true", help="drain even when the servers do not fit on the enabled hosts"
+    )
     parser.add_argument("--max-parallel", type=int, default=4, help="migrations at once (default 4)")
     parser.add_argument(
         "--max-parallel-per-host", type=int, default=None, help="migrations per host at once (default: max-parallel)"
+    )
+    parser.add_argument(
+        "--max-parallel-per-source",
+        type=int,
+        default=DEFAULT_MAX_PARALLEL_PER_SOURCE,
+        help="outbound migrations of the drained host at once (default 1, Nova's max_concurrent_live_migrations)",
+    )
+    parser.add_argument(
+        "--max-parallel-per-destination", type=int, default=None, help="inbound migrations per host at once"
     )
     parser.add_argument(
         "--on-failure",
@@ -107,10 +143,16 @@ def request_from_args(args: argparse.Namespace) -> DrainRequest:
     return DrainRequest(
         host=host,
         backup_host=args.backup_host,
+        servers=[s.strip() for s in args.servers.split(",") if s.strip()] if args.servers is not None else None,
+        limit=args.limit,
+        disable_host=args.disable_host,
+        ignore_capacity=args.ignore_capacity,
         allow_live=not args.no_live,
         allow_cold=not args.no_cold,
         max_parallel=args.max_parallel,
         max_parallel_per_host=args.max_parallel_per_host,
+        max_parallel_per_source=args.max_parallel_per_source,
+        max_parallel_per_destination=args.max_parallel_per_destination,
         on_failure=OnFailure(args.on_failure),
         dry_run=args.dry_run,
     )
@@ -239,6 +281,8 @@ def plan_lines(drain: DrainResult, width: int) -> list[str]:
             what = " ".join(f"{safe(k)}={safe(v)}" for k, v in params.items())
         after = f" after {', '.join(safe(p) for p in action.parents)}" if action.parents else ""
         lines += wrap(f"- {safe(action.id)} {action.action_type.value}: {what}{after}", width, indent="  ")
+    for name, members in drain.exclusive_groups.items():
+        lines += wrap(f"one at a time ({safe(name)}): {', '.join(safe(m) for m in members)}", width, indent="  ")
     for server in drain.left_behind:
         text = (
             f"left behind: {safe(server.resource_id)} ({safe(server.resource_name or '-')}) "

@@ -23,6 +23,7 @@ from watcher_temporal.contract import (
     MigrationResult,
     Phase,
     PlanStatus,
+    UndrainResult,
     WorkflowType,
 )
 from watcher_temporal.progress import latest_report, migration_progress
@@ -44,7 +45,7 @@ OUTCOME_EXIT_CODES = {
 }
 
 Progress = MigrationProgress | PlanStatus
-Result = MigrationResult | PlanStatus | DrainResult
+Result = MigrationResult | PlanStatus | DrainResult | UndrainResult
 
 
 @dataclass
@@ -165,14 +166,15 @@ async def query_progress(
 
 def parse_result(workflow_type: str | None, result: Any) -> Result | None:
     """The workflow's result as its model (None for unknown types or shapes)."""
-    if isinstance(result, MigrationResult | PlanStatus | DrainResult):
+    if isinstance(result, MigrationResult | PlanStatus | DrainResult | UndrainResult):
         return result
     if isinstance(result, BaseModel):
         result = result.model_dump(mode="json")
-    models: dict[str, type[MigrationResult] | type[PlanStatus] | type[DrainResult]] = {
+    models: dict[str, type[MigrationResult] | type[PlanStatus] | type[DrainResult] | type[UndrainResult]] = {
         WorkflowType.MIGRATE_SERVER: MigrationResult,
         WorkflowType.MAINTENANCE_PLAN: PlanStatus,
         WorkflowType.DRAIN_HOST: DrainResult,
+        WorkflowType.UNDRAIN_HOST: UndrainResult,
     }
     model = models.get(workflow_type or "")
     if model is None:
@@ -191,6 +193,10 @@ def result_outcome(result: Result | None) -> str:
         return result.state.value
     if isinstance(result, DrainResult):
         return "DRY_RUN" if result.status is None else result.status.state.value
+    if isinstance(result, UndrainResult):
+        if result.status is not None:
+            return result.status.state.value
+        return "DRY_RUN" if result.dry_run else "SUCCEEDED"
     return "COMPLETED"
 
 
@@ -272,6 +278,15 @@ def detail_lines(report: Report) -> list[str]:
             lines += _plan_lines(result.status)
         lines += [
             f"left behind: {safe(s.resource_id)} ({safe(s.resource_name or '-')}) {safe(s.status)}: {safe(s.reason)}"
+            for s in result.left_behind
+        ]
+    elif isinstance(result, UndrainResult):
+        enable = "enable" if result.enables else "no enable"
+        lines.append(f"undrain of {safe(result.host)}: {enable}: {safe(result.enable_reason)}")
+        if result.status is not None:
+            lines += _plan_lines(result.status)
+        lines += [
+            f"not moved back: {safe(s.resource_id)} ({safe(s.resource_name or '-')}) {safe(s.status)}: {safe(s.reason)}"
             for s in result.left_behind
         ]
     elif isinstance(result, PlanStatus):

@@ -77,6 +77,7 @@ from watcher_temporal.contract.migrate import (
 from watcher_temporal.contract.names import (
     DEFAULT_TASK_QUEUE,
     DRAIN_ID_PREFIX,
+    DRAIN_QUERY,
     FORCE_COMPLETE_UPDATE,
     MIGRATION_ID_PREFIX,
     PLAN_ID_PREFIX,
@@ -86,6 +87,7 @@ from watcher_temporal.contract.names import (
     SET_LIMITS_UPDATE,
     SET_MAX_PARALLEL_UPDATE,
     STATUS_QUERY,
+    UNDRAIN_ID_PREFIX,
     WATCHER_PLAN_ID_PREFIX,
     MigrateActivity,
     PlanActivity,
@@ -93,12 +95,14 @@ from watcher_temporal.contract.names import (
     drain_workflow_id,
     migration_workflow_id,
     plan_id_problem,
+    undrain_workflow_id,
     watcher_plan_workflow_id,
 )
 from watcher_temporal.contract.plan import (
     DONE_ACTION_STATES,
     FINAL_ACTION_STATES,
     MAINTENANCE_DISABLED_REASON,
+    MAX_DRAIN_SERVERS,
     MAX_PARALLEL_LIMIT,
     MAX_PLAN_ACTIONS,
     SERVER_ACTION_TYPES,
@@ -135,6 +139,7 @@ from watcher_temporal.contract.plan import (
     plan_problems,
     validate_plan,
 )
+from watcher_temporal.contract.undrain import UndrainPlan, UndrainRequest, UndrainResult
 
 __all__ = [
     "ABORT_ANY_STAGE_MICROVERSION",
@@ -148,10 +153,12 @@ __all__ = [
     "DESTINATION_MICROVERSION",
     "DONE_ACTION_STATES",
     "DRAIN_ID_PREFIX",
+    "DRAIN_QUERY",
     "FINAL_ACTION_STATES",
     "FORCE_COMPLETE_MICROVERSION",
     "FORCE_COMPLETE_UPDATE",
     "MAINTENANCE_DISABLED_REASON",
+    "MAX_DRAIN_SERVERS",
     "MAX_EXCLUSIVE_GROUPS",
     "MAX_FORCE_COMPLETES",
     "MAX_GROUP_MEMBERS",
@@ -170,6 +177,7 @@ __all__ = [
     "SET_LIMITS_UPDATE",
     "SET_MAX_PARALLEL_UPDATE",
     "STATUS_QUERY",
+    "UNDRAIN_ID_PREFIX",
     "WATCHER_PLAN_ID_PREFIX",
     "ActionParams",
     "ActionState",
@@ -229,6 +237,9 @@ __all__ = [
     "Timings",
     "TrackedMigration",
     "UndoRecord",
+    "UndrainPlan",
+    "UndrainRequest",
+    "UndrainResult",
     "WaitResult",
     "WatcherActionRequest",
     "WatcherActionResult",
@@ -244,6 +255,7 @@ __all__ = [
     "plan_id_problem",
     "plan_problems",
     "refuse_extra_arguments",
+    "undrain_workflow_id",
     "validate_input",
     "validate_plan",
     "watcher_plan_workflow_id",

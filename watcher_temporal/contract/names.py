@@ -23,6 +23,7 @@ class WorkflowType(enum.StrEnum):
     MIGRATE_SERVER = "MigrateServer"
     MAINTENANCE_PLAN = "MaintenancePlan"
     DRAIN_HOST = "DrainHost"
+    UNDRAIN_HOST = "UndrainHost"
     #: Superseded by ``DrainHost``; still registered so runs started by an
     #: older CLI finish.
     BUILD_DRAIN_PLAN = "BuildDrainPlan"
@@ -49,6 +50,7 @@ class PlanActivity(enum.StrEnum):
     CHANGE_SERVICE_STATE = "plan.change_nova_service_state"
     NOP = "plan.nop"
     BUILD_DRAIN_PLAN = "plan.build_drain_plan"
+    BUILD_UNDRAIN_PLAN = "plan.build_undrain_plan"
     #: Watcher's stop / shelve / delete / resize on one server.
     SERVER_ACTION = "plan.server_action"
     SERVER_ACTION_REVERT = "plan.server_action_revert"
@@ -66,6 +68,8 @@ PROGRESS_SIGNAL = "report_progress"
 FORCE_COMPLETE_UPDATE = "force_complete"
 #: Query of ``MaintenancePlan`` and ``DrainHost``: their :class:`PlanStatus`.
 STATUS_QUERY = "status"
+#: Query of ``DrainHost``: its :class:`DrainResult` so far (what ``UndrainHost`` reads).
+DRAIN_QUERY = "drain"
 #: Update of ``MaintenancePlan`` and ``DrainHost``: a new global limit.
 SET_MAX_PARALLEL_UPDATE = "set_max_parallel"
 #: Update of ``MaintenancePlan`` and ``DrainHost``: any of the window's limits
@@ -77,11 +81,13 @@ PROGRESS_QUERIES: dict[str, str] = {
     WorkflowType.MIGRATE_SERVER: PROGRESS_QUERY,
     WorkflowType.MAINTENANCE_PLAN: STATUS_QUERY,
     WorkflowType.DRAIN_HOST: STATUS_QUERY,
+    WorkflowType.UNDRAIN_HOST: STATUS_QUERY,
 }
 
 MIGRATION_ID_PREFIX = "migrate-"
 PLAN_ID_PREFIX = "plan-"
 DRAIN_ID_PREFIX = "drain-"
+UNDRAIN_ID_PREFIX = "undrain-"
 WATCHER_PLAN_ID_PREFIX = "plan-watcher-"
 #: What may follow ``plan-`` in a plan's workflow id.
 _PLAN_SUFFIX = re.compile(r"[a-z0-9][a-z0-9._:-]{0,199}")
@@ -100,6 +106,11 @@ def migration_workflow_id(server_id: str) -> str:
 def drain_workflow_id(host: str) -> str:
     """The one workflow id of a host's drain: ``drain-<host>``, so a host is never drained twice at once."""
     return f"{DRAIN_ID_PREFIX}{host}"
+
+
+def undrain_workflow_id(host: str) -> str:
+    """The one workflow id of a host's undrain: ``undrain-<host>``."""
+    return f"{UNDRAIN_ID_PREFIX}{host}"
 
 
 def watcher_plan_workflow_id(action_plan_uuid: str) -> str:
