@@ -10,11 +10,12 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -53,15 +54,25 @@ class WorkerProcess:
     def __init__(self, env: dict[str, str]) -> None:
         self._env = env
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log: IO[bytes] | None = None
 
     def start(self) -> None:
+        # A file, not a pipe: nobody reads the log while the worker runs, and a
+        # full pipe would block a busy worker.
+        self.log = tempfile.TemporaryFile()  # closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, str(REPO / "worker.py")],
             cwd=REPO,
             env=self._env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
         )
+
+    @property
+    def identity(self) -> str:
+        """The prefix of the worker identity Temporal records (``<pid>@<host>``)."""
+        assert self.proc is not None
+        return f"{self.proc.pid}@"
 
     def kill(self) -> None:
         """SIGKILL: no graceful shutdown, no last heartbeat."""
@@ -76,6 +87,8 @@ class WorkerProcess:
                 self.proc.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        if self.log is not None:
+            self.log.close()
 
 
 @pytest.fixture
