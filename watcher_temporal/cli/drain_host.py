@@ -39,14 +39,13 @@ from typing import Any
 
 from pydantic import ValidationError
 from temporalio.client import WorkflowFailureError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 
 from watcher_temporal.cli.exit_codes import CommandError, ExitCode
 from watcher_temporal.cli.options import Session, add_deadline_options, wait_timeout
-from watcher_temporal.cli.progress import finish
+from watcher_temporal.cli.progress import start_and_finish
 from watcher_temporal.cli.render import safe, terminal_width, wrap
-from watcher_temporal.cli.report import Report, fail
+from watcher_temporal.cli.report import fail
 from watcher_temporal.cli.workers import check_worker
 from watcher_temporal.contract import (
     DEFAULT_MAX_PARALLEL_PER_SOURCE,
@@ -190,34 +189,16 @@ async def run(args: argparse.Namespace) -> int:
         if request.dry_run:
             return await _dry_run(client, request, args, task_queue)
         workflow_id = drain_workflow_id(request.host)
-        try:
-            handle = await client.start_workflow(
-                WorkflowType.DRAIN_HOST.value,
-                request,
-                id=workflow_id,
-                task_queue=task_queue,
-                result_type=DrainResult,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                static_summary=f"drain {request.host}",
-            )
-        except WorkflowAlreadyStartedError:
-            return fail(
-                args,
-                ExitCode.ALREADY_RUNNING,
-                "AlreadyRunning",
-                f"{safe(workflow_id)} is already running; follow it with `watcher-temporal status {safe(workflow_id)}`",
-            )
-        report = Report(workflow_id=workflow_id, run_id=handle.result_run_id, workflow_type=WorkflowType.DRAIN_HOST)
-        return await finish(
+        return await start_and_finish(
             client,
-            handle,
-            report,
             args,
+            workflow_type=WorkflowType.DRAIN_HOST,
+            request=request,
+            workflow_id=workflow_id,
+            result_type=DrainResult,
             task_queue=task_queue,
-            checked=True,
-            accepted=f"started {safe(workflow_id)}\n  follow it: watcher-temporal status {safe(workflow_id)} --wait",
-            following=f"started {safe(workflow_id)}; following (Ctrl-C stops following, not the drain)",
+            summary=f"drain {request.host}",
+            what="the drain",
         )
 
 

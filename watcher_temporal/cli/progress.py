@@ -15,12 +15,15 @@ import time
 from typing import Any, TextIO
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from watcher_temporal.cli.exit_codes import CommandError, ExitCode
 from watcher_temporal.cli.options import wait_timeout
 from watcher_temporal.cli.render import cut, describe_progress, fraction_done, safe, terminal_width
-from watcher_temporal.cli.report import Progress, Report, print_report, query_progress, wait_for_outcome
+from watcher_temporal.cli.report import Progress, Report, fail, print_report, query_progress, wait_for_outcome
 from watcher_temporal.cli.workers import check_worker
+from watcher_temporal.contract import WorkflowType
 
 #: Widest progress bar (narrower on narrow terminals).
 BAR_WIDTH = 24
@@ -165,4 +168,55 @@ async def follow_as_asked(client: Any, handle: Any, report: Report, args: argpar
         output=args.output,
         interval=args.progress_interval,
         timeout=wait_timeout(args, report.workflow_type),
+    )
+
+
+async def start_and_finish(
+    client: Client,
+    args: argparse.Namespace,
+    *,
+    workflow_type: WorkflowType,
+    request: Any,
+    workflow_id: str,
+    result_type: type,
+    task_queue: str,
+    summary: str,
+    what: str,
+) -> int:
+    """Start a host workflow (``drain-<host>``, ``undrain-<host>``) under its one id, then :func:`finish` it.
+
+    Args:
+        what: What the workflow does, for the follow line ("the drain").
+
+    Returns:
+        The exit code: ``ALREADY_RUNNING`` when the id is taken by a running workflow.
+    """
+    try:
+        handle = await client.start_workflow(
+            workflow_type.value,
+            request,
+            id=workflow_id,
+            task_queue=task_queue,
+            result_type=result_type,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=summary,
+        )
+    except WorkflowAlreadyStartedError:
+        return fail(
+            args,
+            ExitCode.ALREADY_RUNNING,
+            "AlreadyRunning",
+            f"{safe(workflow_id)} is already running; follow it with `watcher-temporal status {safe(workflow_id)}`",
+        )
+    report = Report(workflow_id=workflow_id, run_id=handle.result_run_id, workflow_type=workflow_type)
+    return await finish(
+        client,
+        handle,
+        report,
+        args,
+        task_queue=task_queue,
+        checked=True,
+        accepted=f"started {safe(workflow_id)}\n  follow it: watcher-temporal status {safe(workflow_id)} --wait",
+        following=f"started {safe(workflow_id)}; following (Ctrl-C stops following, not {what})",
     )

@@ -22,14 +22,12 @@ import argparse
 from typing import Any
 
 from pydantic import ValidationError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from watcher_temporal.cli.exit_codes import ExitCode
 from watcher_temporal.cli.options import Session, add_deadline_options
-from watcher_temporal.cli.progress import finish
+from watcher_temporal.cli.progress import start_and_finish
 from watcher_temporal.cli.render import safe
-from watcher_temporal.cli.report import Report, fail
+from watcher_temporal.cli.report import fail
 from watcher_temporal.cli.workers import check_worker
 from watcher_temporal.contract import (
     OnFailure,
@@ -91,32 +89,14 @@ async def run(args: argparse.Namespace) -> int:
         task_queue = session.settings.task_queue
         await check_worker(client, task_queue, required=args.wait, wait_seconds=args.worker_wait)
         workflow_id = undrain_workflow_id(request.host)
-        try:
-            handle = await client.start_workflow(
-                WorkflowType.UNDRAIN_HOST.value,
-                request,
-                id=workflow_id,
-                task_queue=task_queue,
-                result_type=UndrainResult,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                static_summary=f"undrain {request.host}" + (" and move back" if request.move_back else ""),
-            )
-        except WorkflowAlreadyStartedError:
-            return fail(
-                args,
-                ExitCode.ALREADY_RUNNING,
-                "AlreadyRunning",
-                f"{safe(workflow_id)} is already running; follow it with `watcher-temporal status {safe(workflow_id)}`",
-            )
-        report = Report(workflow_id=workflow_id, run_id=handle.result_run_id, workflow_type=WorkflowType.UNDRAIN_HOST)
-        return await finish(
+        return await start_and_finish(
             client,
-            handle,
-            report,
             args,
+            workflow_type=WorkflowType.UNDRAIN_HOST,
+            request=request,
+            workflow_id=workflow_id,
+            result_type=UndrainResult,
             task_queue=task_queue,
-            checked=True,
-            accepted=f"started {safe(workflow_id)}\n  follow it: watcher-temporal status {safe(workflow_id)} --wait",
-            following=f"started {safe(workflow_id)}; following (Ctrl-C stops following, not the undrain)",
+            summary=f"undrain {request.host}" + (" and move back" if request.move_back else ""),
+            what="the undrain",
         )
