@@ -26,7 +26,6 @@ import asyncio
 import functools
 import logging
 import math
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -79,9 +78,11 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: How long ``execute`` waits for Nova's conductor to write the migration
-#: record after the API accepted the request (the API answers 202 first).
-RECORD_APPEAR_SECONDS = 30.0
+#: When ``execute`` looks for the migration record Nova's conductor writes after
+#: the API accepted the request (the API answers 202 first): a fixed number of
+#: looks, further and further apart, so a busy Nova gets no more requests per
+#: migration than an idle one. A record not seen by then is found by the wait.
+RECORD_LOOKS_AFTER_SECONDS = (0.5, 1.0, 2.0, 4.0)
 #: Revert checks the server at most this often: an abort must be seen quickly.
 REVERT_CHECK_SECONDS = 1.0
 #: Longest a wait awaits the observer before it heartbeats and checks its deadline.
@@ -375,14 +376,14 @@ class MigrateActivities:
         return None
 
     async def _await_record(self, params: MigrateServerInput, baseline: int | None) -> MigrationRecord | None:
-        deadline = time.monotonic() + RECORD_APPEAR_SECONDS
-        while True:
-            records = await self._call(self._nova.migrations_of, params.resource_id)
-            ours = newest_of_ours(records, params, baseline)
-            if ours is not None or time.monotonic() >= deadline:
-                return ours
+        """Nova's record of the migration just requested, or None if not written yet (the wait finds it)."""
+        for pause in RECORD_LOOKS_AFTER_SECONDS:
+            await asyncio.sleep(pause)
             activity.heartbeat()
-            await asyncio.sleep(0.5)
+            ours = newest_of_ours(await self._call(self._nova.migrations_of, params.resource_id), params, baseline)
+            if ours is not None:
+                return ours
+        return None
 
     # -- wait_for_migration (poll) ---------------------------------------
 

@@ -152,8 +152,13 @@ class WorkerSettings:
 
     @property
     def max_concurrent_workflow_tasks(self) -> int:
-        """Workflow-task slots: bursts of decisions when many migrations change phase at once."""
-        return max(10, min(200, self.max_in_flight // 5))
+        """Workflow-task slots: a twentieth of ``max_in_flight``, 10 to 50.
+
+        Workflow tasks are Python run under one GIL: more slots than that do
+        not decide faster, they only make each task slower (a task that
+        takes over 10 s is timed out by the server and run again).
+        """
+        return max(10, min(50, self.max_in_flight // 20))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WorkerSettings:
