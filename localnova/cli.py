@@ -130,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     group.add_argument("--latency-ms", type=float, default=0.0, help="latency added to every Compute API request")
     group.add_argument("--fault-methods", type=_csv, default=[], help="HTTP methods faults apply to (default: all)")
+    group.add_argument(
+        "--max-concurrent-live-migrations",
+        type=int,
+        default=0,
+        help=(
+            "live migrations running at once, cloud-wide (one executor shared by the in-process computes); "
+            "more stay 'queued' (to test abort there); 0 = 200 per host, nothing queues (default)"
+        ),
+    )
     return parser
 
 

@@ -49,7 +49,7 @@ from nova.tests import fixtures as nova_fixtures  # noqa: E402
 from nova.tests.functional import integrated_helpers  # noqa: E402
 
 import localnova  # noqa: E402
-from localnova import auth, control, dblock, driver, httpserver, identity, knobs, lazy_allocations  # noqa: E402
+from localnova import auth, control, dblock, driver, executors, httpserver, identity, knobs, lazy_allocations  # noqa: E402
 
 # Nova loads drivers only as ``nova.virt.<compute_driver>``; alias our
 # package there so ``compute_driver=localnova.driver.LocalNovaDriver`` works.
@@ -204,6 +204,7 @@ class LocalCloud:
         self.case: _StackCase | None = None
         self.server: httpserver.HTTPServer | None = None
         self.tmpdir: str | None = None
+        self._executor_sizer = executors.LiveMigrationExecutorSizer(len(self.hosts))
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -240,6 +241,8 @@ class LocalCloud:
             notifier._notify = _discard_notification
         for host in self.hosts:
             case._start_compute(host)
+        # max_concurrent_live_migrations acts on Nova's executor at runtime.
+        knobs.STORE.add_listener(self._executor_sizer)
 
         app = case.api_fixture.app()
         # Keystone mode: keystonemiddleware in the pipeline authenticates.
@@ -277,13 +280,15 @@ class LocalCloud:
 
             alt = os.path.join(os.path.dirname(nova.__file__), "..", "..", "..", "..", "etc", "nova", "api-paste.ini")
             paste = os.path.abspath(alt) if os.path.exists(alt) else paste
-        n = len(self.hosts)
+        live_migration_workers = executors.live_migration_workers(
+            knobs.STORE.get().max_concurrent_live_migrations, len(self.hosts)
+        )
         return {
             None: {
                 # All in-process computes share ONE set of executors, so
                 # size them for the whole cloud or migrations serialise
-                # cloud-wide.
-                "max_concurrent_live_migrations": 200 * n,
+                # cloud-wide (unless the knob asks for queueing).
+                "max_concurrent_live_migrations": live_migration_workers,
                 "max_concurrent_builds": 200,
                 "max_concurrent_snapshots": 20,
                 # Heartbeats every 10 s; generous down time so a busy
@@ -322,6 +327,7 @@ class LocalCloud:
 
     def stop(self) -> None:
         """Stop serving and tear every fixture down; remove the temp dir."""
+        knobs.STORE.remove_listener(self._executor_sizer)
         if self.server is not None:
             self.server.stop()
             self.server = None

@@ -338,7 +338,7 @@ class LocalNova:
         live_migration_stall_hosts, live_migration_stall_servers,
         fault_500_rate, fault_503_rate, fault_drop_rate,
         fault_lost_response_rate, latency_ms,
-        fault_methods: Start-up knobs (see :class:`localnova.knobs.Knobs`).
+        fault_methods, max_concurrent_live_migrations: Start-up knobs (see :class:`localnova.knobs.Knobs`).
         keystone: Run a real keystone (``keystone==30.0.0``, a child of the
             cloud process) with real keystonemiddleware in Nova; clouds.yaml
             gets a ``password`` entry (``auth`` is then ignored).
@@ -370,6 +370,7 @@ class LocalNova:
         fault_lost_response_rate: float = 0.0,
         latency_ms: float = 0.0,
         fault_methods: Iterable[str] = (),
+        max_concurrent_live_migrations: int = 0,
         keystone: bool = False,
         auth: str = "token",
         port: int = 0,
@@ -396,6 +397,7 @@ class LocalNova:
                 "fault_lost_response_rate": fault_lost_response_rate,
                 "latency_ms": latency_ms,
                 "fault_methods": list(fault_methods),
+                "max_concurrent_live_migrations": max_concurrent_live_migrations,
             }
         )
         self.keystone = keystone

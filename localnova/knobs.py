@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
+from collections.abc import Callable
 from typing import Any
 
 #: Knob names whose values are lists of host names.
@@ -31,6 +32,8 @@ _SECONDS_KNOBS = (
     "cold_migration_seconds",
     "latency_ms",
 )
+#: Knob names whose values are whole numbers >= 0.
+_COUNT_KNOBS = ("max_concurrent_live_migrations",)
 
 
 @dataclasses.dataclass
@@ -74,6 +77,13 @@ class Knobs:
         latency_ms: Latency added to every Compute API request.
         fault_methods: HTTP methods the faults and latency apply to; empty
             means all methods.
+        max_concurrent_live_migrations: Size of the live-migration executor
+            of the compute services (Nova's ``max_concurrent_live_migrations``);
+            further live migrations stay ``queued`` until a worker is free,
+            so that an abort of a queued migration (2.65) can be tested.
+            The in-process computes share ONE executor, so this is a
+            cloud-wide limit, not a per-host one.  0 means localnova's
+            sizing: 200 per compute host (nothing is ever queued).
     """
 
     live_migration_seconds: float = 0.0
@@ -90,6 +100,7 @@ class Knobs:
     fault_lost_response_rate: float = 0.0
     latency_ms: float = 0.0
     fault_methods: list[str] = dataclasses.field(default_factory=list)
+    max_concurrent_live_migrations: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the knobs as a JSON-serialisable dict."""
@@ -126,6 +137,8 @@ def validate(changes: dict[str, Any]) -> dict[str, Any]:
             value = list(value)
             if name == "fault_methods":
                 value = [v.upper() for v in value]
+        elif name in _COUNT_KNOBS:
+            value = _count(name, value)
         else:
             if isinstance(value, bool):
                 raise ValueError(f"{name} must be a number, not a boolean")
@@ -141,11 +154,30 @@ def validate(changes: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _count(name: str, value: Any) -> int:
+    """Return ``value`` as a whole number >= 0 (``2``, ``2.0`` and ``"2"`` are accepted)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a whole number >= 0, not a boolean")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number >= 0") from None
+    if not math.isfinite(number) or number < 0 or number != int(number):
+        raise ValueError(f"{name} must be a whole number >= 0")
+    return int(number)
+
+
 class KnobStore:
-    """Thread-safe holder of the current knobs."""
+    """Thread-safe holder of the current knobs.
+
+    Knobs that act on Nova's running objects (not read on every use) are
+    applied by listeners: each one is called with the new knobs after every
+    change, outside the store's lock.
+    """
 
     def __init__(self, initial: Knobs | None = None) -> None:
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[Knobs], None]] = []
         self._knobs = initial or Knobs()
         # The start-up values; ``reset`` returns to these, not to the
         # dataclass defaults, so CLI flags survive a per-test reset.
@@ -169,13 +201,32 @@ class KnobStore:
         clean = validate(changes)
         with self._lock:
             self._knobs = dataclasses.replace(self._knobs, **clean)
-        return self.get()
+        return self._notify()
 
     def reset(self) -> Knobs:
         """Restore every knob to its start-up value."""
         with self._lock:
             self._knobs = dataclasses.replace(self._initial)
-        return self.get()
+        return self._notify()
+
+    def add_listener(self, listener: Callable[[Knobs], None]) -> None:
+        """Call ``listener(knobs)`` after every later change."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[Knobs], None]) -> None:
+        """Stop calling ``listener`` (no error if it was not added)."""
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def _notify(self) -> Knobs:
+        current = self.get()
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(current)
+        return current
 
 
 #: The process-wide store, read by the driver and the middleware.

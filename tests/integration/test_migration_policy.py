@@ -1,4 +1,4 @@
-"""Migration policy on the real stack: deadlines, force-complete, block migration, abort while preparing.
+"""Migration policy on the real stack: deadlines, force-complete, block migration, abort while queued or preparing.
 
 Every migration runs on localnova (Nova 34 over HTTP) through a real worker
 and the Temporal dev server; a stalled copy is localnova's
@@ -241,3 +241,44 @@ async def test_cancel_while_nova_prepares_aborts_and_reverts(
     # The revert aborted the preparing migration (microversion 2.65) instead of waiting for the copy.
     progress = await migration_progress(dev_env.client, handle.id)
     assert progress.revert is not None and progress.revert.action is RevertAction.ABORTED, progress
+
+
+async def test_cancel_while_nova_queues_aborts_and_reverts(
+    dev_env: WorkflowEnvironment, worker: RunningWorker, localnova: LocalNovaHandle
+) -> None:
+    held_id, server_id = boot_on(localnova, "host1"), boot_on(localnova, "host1")
+    # One live migration at a time (cloud-wide) and the first one's copy stalls: Nova queues the second.
+    localnova.configure(
+        max_concurrent_live_migrations=1, live_migration_seconds=2, live_migration_stall_servers=[held_id]
+    )
+    try:
+        localnova.conn.compute.live_migrate_server(held_id, host="host3", block_migration="auto")
+        await until_copy_stalls(localnova, held_id)
+        handle = await start(dev_env, worker, move(server_id, "live", "host1", "host2"))
+
+        def queued() -> bool:
+            return [m.status for m in nova_migrations(localnova, server_id)] == ["queued"]
+
+        await until(queued, timeout=30, what="Nova queues the migration behind the held one")
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as failure:
+            await result_of(handle)
+        assert isinstance(failure.value.cause, CancelledError)
+        await until(
+            lambda: server_state(localnova, server_id) == ("host1", "ACTIVE", None),
+            timeout=30,
+            what="the server is idle on its source",
+        )
+        # Nova cancelled the queued future (compute manager live_migration_abort): it never ran.
+        [record] = nova_migrations(localnova, server_id)
+        assert record.status == "cancelled"
+        progress = await migration_progress(dev_env.client, handle.id)
+        assert progress.revert is not None and progress.revert.action is RevertAction.ABORTED, progress
+        assert f"aborted live migration {record.id}" in progress.revert.steps
+        # The held migration was left alone.
+        assert [m.status for m in in_progress(localnova, held_id)] == ["running"]
+    finally:
+        for migration in in_progress(localnova, held_id):
+            localnova.conn.compute.abort_server_migration(migration, held_id)
+        localnova.reset_config()
+        await until(lambda: in_progress(localnova, held_id) == [], timeout=30, what="the held migration is aborted")

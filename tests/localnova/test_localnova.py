@@ -367,6 +367,8 @@ def test_control_api_and_stats(localnova: LocalNovaHandle) -> None:
         {"live_migration_mib_per_second": "nan"},
         {"live_migration_stall_hosts": [1, 2]},
         {"fault_lost_response_rate": 2},
+        {"max_concurrent_live_migrations": 1.5},
+        {"max_concurrent_live_migrations": -1},
     ],
 )
 def test_control_api_refuses_bad_knob_values(localnova: LocalNovaHandle, body: dict[str, Any]) -> None:
@@ -599,6 +601,43 @@ def test_abort_live_migration_while_preparing(localnova: LocalNovaHandle, server
     after = localnova.wait_server(server.id, "ACTIVE")
     assert after.compute_host == source
     assert in_progress(localnova, server.id) == []
+
+
+def test_abort_live_migration_while_queued(localnova: LocalNovaHandle, servers: list[str]) -> None:
+    source, dest = localnova.hosts[0], localnova.hosts[2]
+    conn = localnova.conn
+    first, second = boot_on(localnova, servers, source), boot_on(localnova, servers, source)
+    knobs = localnova.configure(
+        max_concurrent_live_migrations=1, live_migration_seconds=1, live_migration_stall_servers=[first.id]
+    )
+    assert knobs["max_concurrent_live_migrations"] == 1
+    conn.compute.live_migrate_server(first, host=dest, block_migration="auto")
+    held = stalled_at_half(localnova, first.id)
+    # The executor's one worker holds the first copy: Nova queues the second.
+    conn.compute.live_migrate_server(second, host=dest, block_migration="auto")
+    queued = wait_for(
+        lambda: next((m for m in in_progress(localnova, second.id) if m.status == "queued"), None),
+        what="second migration queued",
+    )
+    conn.compute.abort_server_migration(queued, second.id)  # microversion >= 2.65
+    wait_for(lambda: last_status(localnova, second.id) == "cancelled", what="queued migration cancelled")
+    after = localnova.wait_server(second.id, "ACTIVE", host=source)
+    assert after.task_state is None
+    assert in_progress(localnova, second.id) == []
+    assert [m.status for m in in_progress(localnova, first.id)] == ["running"]
+    conn.compute.abort_server_migration(held, first.id)
+    wait_for(lambda: last_status(localnova, first.id) == "cancelled", what="held migration cancelled")
+
+    # A reset restores the default size (0: 200 per host): two copies run at once again.
+    assert localnova.reset_config()["max_concurrent_live_migrations"] == 0
+    localnova.configure(live_migration_seconds=1, live_migration_stall_servers=[first.id, second.id])
+    for server in (first, second):
+        localnova.wait_server(server.id, "ACTIVE", host=source)
+        conn.compute.live_migrate_server(server, host=dest, block_migration="auto")
+    both = [stalled_at_half(localnova, server.id) for server in (first, second)]
+    for server, migration in zip((first, second), both, strict=True):
+        conn.compute.abort_server_migration(migration, server.id)
+        wait_for(lambda sid=server.id: in_progress(localnova, sid) == [], what=f"abort of {server.id}")
 
 
 def test_memory_numbers_follow_the_flavor(localnova: LocalNovaHandle) -> None:
