@@ -99,3 +99,20 @@ def test_the_wait_learns_a_block_migration_from_novas_disk_figures() -> None:
     assert completion_limit(tracked, report) == 12 * 100
     _, report, _ = judge(tracked, report, Observation(server=moving, records=(record(None),)))  # an os-migrations row
     assert report.disk_total_bytes == 10 * 2**30 and completion_limit(tracked, report) == 12 * 100
+
+
+@pytest.mark.parametrize(
+    ("memory_mib", "disk_gib", "expected_gib"),
+    [
+        (512, 0, 2),  # Nova counts at least 2 GiB of RAM
+        (512, 1, 4),  # and at least 2 GiB per local disk
+        (8192, 0, 8),  # no local disk (volume-backed): nothing added
+        (8192, 40, 48),
+    ],
+)
+def test_completion_budget_counts_gib_as_novas_libvirt_driver_does(
+    memory_mib: int, disk_gib: int, expected_gib: float
+) -> None:
+    size = ServerSize(memory_mib=memory_mib, disk_gib=disk_gib)
+    tracked = request(size=size, completion_timeout_per_gib=800, block_migration=True)
+    assert completion_limit(tracked, MigrationProgressReport()) == 800 * expected_gib

@@ -106,15 +106,16 @@ async def test_size_based_completion_deadline_fires_before_timeout_seconds(
     dev_env: WorkflowEnvironment, worker: RunningWorker, localnova: LocalNovaHandle
 ) -> None:
     server_id = boot_on(localnova, "host1")
-    ram_mib = localnova.conn.compute.get_server(server_id).flavor.ram
+    ram_gib = max(2.0, localnova.conn.compute.get_server(server_id).flavor.ram / 1024)
     localnova.configure(live_migration_seconds=60)
-    # 4 s per GiB of RAM: m1.tiny (512 MiB) gets 2 s, far below timeout_seconds (120).
+    # 4 s per GiB of RAM: m1.tiny (512 MiB, counted as 2 GiB like Nova does) gets 8 s,
+    # far below timeout_seconds (120).
     params = move(server_id, "live", "host1", "host2", completion_timeout_per_gib=4)
     result = await result_of(await start(dev_env, worker, params))
     assert result.status is MigrationStatus.REVERTED, result.reason
     assert result.deadline is not None
     assert (result.deadline.deadline, result.deadline.action) == (DeadlineKind.COMPLETION, DeadlineAction.ABORTED)
-    assert result.deadline.limit_seconds == pytest.approx(4 * ram_mib / 1024)
+    assert result.deadline.limit_seconds == pytest.approx(4 * ram_gib)
     assert "completion deadline" in result.reason
     assert server_state(localnova, server_id) == ("host1", "ACTIVE", None)
     assert [m.status for m in nova_migrations(localnova, server_id)] == ["cancelled"]
