@@ -67,6 +67,24 @@ async def until_copy_stalls(cloud: LocalNovaHandle, server_id: str) -> Any:
     return migration
 
 
+async def cancel_when_nova_says(localnova: LocalNovaHandle, handle: Any, server_id: str, status: str) -> None:
+    """Cancel the migration once Nova's only record of it shows ``status``; await it cancelled and the server back."""
+
+    def reached() -> bool:
+        return [m.status for m in nova_migrations(localnova, server_id)] == [status]
+
+    await until(reached, timeout=30, what=f"Nova's migration record is {status}")
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as failure:
+        await result_of(handle)
+    assert isinstance(failure.value.cause, CancelledError)
+    await until(
+        lambda: server_state(localnova, server_id) == ("host1", "ACTIVE", None),
+        timeout=30,
+        what="the server is idle on its source",
+    )
+
+
 async def test_stalled_migration_hits_the_progress_deadline_and_is_aborted(
     dev_env: WorkflowEnvironment, worker: RunningWorker, localnova: LocalNovaHandle
 ) -> None:
@@ -224,20 +242,7 @@ async def test_cancel_while_nova_prepares_aborts_and_reverts(
     localnova.configure(live_migration_prepare_seconds=6, live_migration_seconds=2)
     server_id = boot_on(localnova, "host1")
     handle = await start(dev_env, worker, move(server_id, "live", "host1", "host2"))
-
-    def preparing() -> bool:
-        return [m.status for m in nova_migrations(localnova, server_id)] == ["preparing"]
-
-    await until(preparing, timeout=30, what="Nova prepares the destination")
-    await handle.cancel()
-    with pytest.raises(WorkflowFailureError) as failure:
-        await result_of(handle)
-    assert isinstance(failure.value.cause, CancelledError)
-    await until(
-        lambda: server_state(localnova, server_id) == ("host1", "ACTIVE", None),
-        timeout=30,
-        what="the server is idle on its source",
-    )
+    await cancel_when_nova_says(localnova, handle, server_id, "preparing")
     assert [m.status for m in nova_migrations(localnova, server_id)] == ["cancelled"]
     # The revert aborted the preparing migration (microversion 2.65) instead of waiting for the copy.
     progress = await migration_progress(dev_env.client, handle.id)
@@ -256,20 +261,7 @@ async def test_cancel_while_nova_queues_aborts_and_reverts(
         localnova.conn.compute.live_migrate_server(held_id, host="host3", block_migration="auto")
         await until_copy_stalls(localnova, held_id)
         handle = await start(dev_env, worker, move(server_id, "live", "host1", "host2"))
-
-        def queued() -> bool:
-            return [m.status for m in nova_migrations(localnova, server_id)] == ["queued"]
-
-        await until(queued, timeout=30, what="Nova queues the migration behind the held one")
-        await handle.cancel()
-        with pytest.raises(WorkflowFailureError) as failure:
-            await result_of(handle)
-        assert isinstance(failure.value.cause, CancelledError)
-        await until(
-            lambda: server_state(localnova, server_id) == ("host1", "ACTIVE", None),
-            timeout=30,
-            what="the server is idle on its source",
-        )
+        await cancel_when_nova_says(localnova, handle, server_id, "queued")
         # Nova cancelled the queued future (compute manager live_migration_abort): it never ran.
         [record] = nova_migrations(localnova, server_id)
         assert record.status == "cancelled"
