@@ -13,8 +13,11 @@ both paged by openstacksdk. Three kinds of per-server reads remain, none of
 them per poll interval: a server newly watched is read once (server and its
 migration records) to seed the state; the memory progress of a running live
 migration (``GET /servers/{id}/migrations``) is read when its status changes
-and at most every :data:`DETAIL_EVERY_SECONDS`; clouds older than 2.59 get
-today's per-server reads (logged once).
+and at most every :data:`DETAIL_EVERY_SECONDS`, within a budget of
+:data:`DETAIL_READS_PER_SECOND` over all watched migrations (the most overdue
+first), so a thousand live migrations cost Nova no more per tick than a few
+dozen and completion is never held up behind progress reads; clouds older
+than 2.59 get today's per-server reads (logged once).
 
 The loop runs in the worker's event loop; each tick runs in the loop's
 default executor (the worker's Nova threads): one thread per tick, however
@@ -31,6 +34,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,6 +50,15 @@ CHANGES_SINCE_MICROVERSION = "2.59"
 #: A running live migration's memory progress is read at most this often
 #: (and whenever its status changes).
 DETAIL_EVERY_SECONDS = 30.0
+#: Memory-progress reads per second over all watched live migrations: a
+#: tick reads at most this times its poll interval (at least one), the most
+#: overdue first. With many migrations each is read less often than
+#: :data:`DETAIL_EVERY_SECONDS`; completion does not depend on these reads.
+DETAIL_READS_PER_SECOND = 2.0
+#: A tick longer than this many poll intervals is logged (Nova is slow).
+SLOW_TICK_INTERVALS = 2.0
+#: ... at most once in this many seconds.
+SLOW_TICK_LOG_EVERY_SECONDS = 60.0
 #: Threads for a tick's per-server reads (first looks, memory progress).
 READ_THREADS = 4
 #: ``changes-since`` looks this far behind the previous tick's start, so a
@@ -110,6 +123,8 @@ class NovaObserver:
         nova: The gateway its reads go through.
         detail_every_seconds: Least interval between two memory-progress
             reads of one running live migration.
+        detail_reads_per_second: Budget of memory-progress reads over all
+            watched migrations.
         executor: Where the ticks' blocking calls run; the loop's default
             executor (the worker's Nova threads) when None.
     """
@@ -119,6 +134,7 @@ class NovaObserver:
         nova: NovaGateway,
         *,
         detail_every_seconds: float = DETAIL_EVERY_SECONDS,
+        detail_reads_per_second: float = DETAIL_READS_PER_SECOND,
         executor: concurrent.futures.Executor | None = None,
     ) -> None:
         self._nova = nova
@@ -127,6 +143,7 @@ class NovaObserver:
         #: side by side on these few threads; the waits themselves take none.
         self._reads: concurrent.futures.ThreadPoolExecutor | None = None
         self._detail_every = detail_every_seconds
+        self._detail_rate = detail_reads_per_second
         self._watches: set[Watch] = set()
         self._task: asyncio.Task[None] | None = None
         self._changed: asyncio.Condition | None = None
@@ -142,6 +159,12 @@ class NovaObserver:
         self.ticks = 0
         #: Ticks whose Nova reads failed.
         self.failed_ticks = 0
+        #: Memory-progress reads made (for tests and benchmarks).
+        self.detail_reads = 0
+        #: Duration of the last tick and the longest one, in seconds.
+        self.last_tick_seconds = 0.0
+        self.max_tick_seconds = 0.0
+        self._slow_logged_at = -math.inf
 
     @property
     def watching(self) -> int:
@@ -214,6 +237,7 @@ class NovaObserver:
     async def _run(self) -> None:
         while self._watches:
             started = time.monotonic()
+            interval = min(w.poll_interval for w in self._watches)
             # Per server: None = no memory progress wanted, else the least detail interval.
             wanted: dict[str, float | None] = {w.server_id: None for w in self._watches}
             for w in self._watches:
@@ -221,8 +245,13 @@ class NovaObserver:
                     every = min(w.detail_every or self._detail_every, self._detail_every)
                     known = wanted[w.server_id]
                     wanted[w.server_id] = every if known is None else min(known, every)
+            # Watches with a progress deadline need their reads: outside the budget.
+            stalls = frozenset(w.server_id for w in self._watches if w.live and w.detail_every is not None)
+            budget = max(1, math.ceil(self._detail_rate * interval))
             try:
-                latest = await asyncio.get_running_loop().run_in_executor(self._executor, self._tick, wanted)
+                latest = await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self._tick, wanted, stalls, budget
+                )
             except NovaUnavailable as err:
                 self.failed_ticks += 1
                 logger.warning("observer: Nova did not answer, trying again next tick: %s", err.message)
@@ -236,6 +265,17 @@ class NovaObserver:
                     self._latest = latest
                     self._generation += 1
                     self._changed.notify_all()
+            took = time.monotonic() - started
+            self.last_tick_seconds = took
+            self.max_tick_seconds = max(self.max_tick_seconds, took)
+            if took > SLOW_TICK_INTERVALS * interval and started - self._slow_logged_at >= SLOW_TICK_LOG_EVERY_SECONDS:
+                self._slow_logged_at = started
+                logger.warning(
+                    "observer: a tick over %d servers took %.1f s (poll interval %.1f s): Nova answers slowly",
+                    len(wanted),
+                    took,
+                    interval,
+                )
             if not self._watches:
                 break
             interval = min(w.poll_interval for w in self._watches)
@@ -244,7 +284,7 @@ class NovaObserver:
 
     # -- one tick (blocking, in a thread) -----------------------------------
 
-    def _tick(self, wanted: dict[str, float | None]) -> dict[str, Observation]:
+    def _tick(self, wanted: dict[str, float | None], stalls: frozenset[str], budget: int) -> dict[str, Observation]:
         started = datetime.now(UTC)
         if self._reads is None:
             self._reads = concurrent.futures.ThreadPoolExecutor(READ_THREADS, thread_name_prefix="nova-observer-read")
@@ -272,9 +312,8 @@ class NovaObserver:
             for record in records:
                 self._merge(server_id, record)
         self._since = started - SINCE_MARGIN
-        due = [
-            server_id for server_id, every in wanted.items() if every is not None and self._detail_due(server_id, every)
-        ]
+        due = self._details_due(wanted, stalls, budget)
+        self.detail_reads += len(due)
         for server_id, details in zip(due, reads.map(self._nova.in_progress_migrations, due), strict=True):
             for detail in details:
                 self._merge(server_id, dataclasses.replace(detail, server_id=server_id))
@@ -307,21 +346,44 @@ class NovaObserver:
             record = dataclasses.replace(record, **kept)
         self._records[server_id][record.id] = record
 
-    def _detail_due(self, server_id: str, every: float) -> bool:
-        """Whether a running live migration's memory progress is due: status changed, or read long ago."""
-        running = [
-            r
-            for r in self._records.get(server_id, {}).values()
-            if not r.is_final and r.migration_type in (None, "live-migration")
-        ]
-        if not running:
-            return False
-        record = max(running, key=_id_order)
-        last = self._detail_read.get(record.id)
-        if last is not None and last[1] == record.status and time.monotonic() - last[0] < every:
-            return False
-        self._detail_read[record.id] = (time.monotonic(), record.status)
-        return True
+    def _details_due(self, wanted: dict[str, float | None], stalls: frozenset[str], budget: int) -> list[str]:
+        """The servers whose running live migration's memory progress this tick reads.
+
+        Due: its status changed since the last read (or it was never read),
+        or its last read is older than the watch's detail interval. Servers
+        watched for a progress deadline (``stalls``) get every due read; the
+        others at most ``budget``, the most overdue first (a changed status
+        first of all); the rest wait for a later tick.
+        """
+        now = time.monotonic()
+        candidates: list[tuple[float, str, MigrationRecord]] = []
+        for server_id, every in wanted.items():
+            if every is None:
+                continue
+            running = [
+                r
+                for r in self._records.get(server_id, {}).values()
+                if not r.is_final and r.migration_type in (None, "live-migration")
+            ]
+            if not running:
+                continue
+            record = max(running, key=_id_order)
+            last = self._detail_read.get(record.id)
+            if last is None or last[1] != record.status:
+                overdue = math.inf
+            else:
+                overdue = (now - last[0]) / every
+                if overdue < 1.0:
+                    continue
+            if server_id in stalls:
+                overdue = math.inf  # a progress deadline must not fire for want of a read
+                budget += 1
+            candidates.append((overdue, server_id, record))
+        candidates.sort(key=lambda c: c[0], reverse=True)
+        chosen = candidates[:budget]
+        for _, _, record in chosen:
+            self._detail_read[record.id] = (now, record.status)
+        return [server_id for _, server_id, _ in chosen]
 
 
 #: Fields one source of a record lacks and the other has (memory progress

@@ -34,6 +34,7 @@ from watcher_temporal.contract import (
     WaitResult,
 )
 from watcher_temporal.process_exit import exit_process
+from watcher_temporal.process_memory import limit_malloc_arenas
 from watcher_temporal.worker import build_worker
 
 HOLD = float(os.environ.get("WORKER_MEMORY_HOLD", "120"))
@@ -93,6 +94,7 @@ async def main() -> None:
 
 if __name__ == "__main__":
     try:
+        limit_malloc_arenas()  # as worker.py does
         asyncio.run(main())
     finally:
         exit_process(0)

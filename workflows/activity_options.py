@@ -25,9 +25,13 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from watcher_temporal.errors import NON_RETRYABLE_ERROR_TYPES
 
-#: A short activity (one look at Nova, one request) heartbeats every couple of
-#: seconds while it runs; this long without a beat, its worker is taken for dead.
-SHORT_HEARTBEAT = timedelta(seconds=10)
+#: A short activity (one look at Nova, one request) heartbeats every 2 s while
+#: it runs (the worker sends beats within 2 s); this long without a beat (three
+#: missed beats), its worker is taken for dead and another worker retries it.
+SHORT_HEARTBEAT = timedelta(seconds=6)
+#: A long activity heartbeats once per poll: three missed polls (at least
+#: this long, at most 30 s) and its worker is taken for dead.
+LONG_HEARTBEAT_FLOOR = timedelta(seconds=6)
 #: One attempt of a short activity may take this long (a slow Nova).
 SHORT_ATTEMPT = timedelta(seconds=120)
 #: Default time during which transient Nova trouble is retried.
@@ -77,7 +81,7 @@ def long_options(deadline_in: timedelta, poll_interval_seconds: float) -> dict[s
     return {
         "start_to_close_timeout": budget,
         "schedule_to_close_timeout": budget + LONG_SLACK,
-        "heartbeat_timeout": timedelta(seconds=max(10.0, 3 * min(poll_interval_seconds, 10.0))),
+        "heartbeat_timeout": max(LONG_HEARTBEAT_FLOOR, timedelta(seconds=3 * min(poll_interval_seconds, 10.0))),
         "retry_policy": _retry(timedelta(seconds=10)),
         "cancellation_type": _cancellation_type(),
     }

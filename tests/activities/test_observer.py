@@ -164,3 +164,44 @@ async def test_a_thousand_waits_take_no_thread_of_their_own(
             await observer.close()
     assert observer.ticks >= 3 and observer.failed_ticks == 0
     assert not [r for r in caplog.records if "Connection pool is full" in r.getMessage()]
+
+
+async def test_progress_reads_stay_within_their_budget_and_reach_every_migration(
+    localnova: LocalNovaHandle, nova: NovaGateway
+) -> None:
+    """Memory progress of many live migrations is read round-robin within a per-tick budget.
+
+    Every migration wants a fresh read on every tick (``detail_every_seconds``
+    tiny); the budget (2 reads/s x 0.5 s = 1 read per tick) holds anyway and
+    every migration still gets its memory progress, the most overdue first.
+    """
+    n = 8
+    localnova.configure(live_migration_seconds=60)
+    servers = [boot_on(localnova, host) for host in ("host1", "host2") for _ in range(n // 2)]
+    for sid in servers:
+        localnova.conn.compute.live_migrate_server(sid, host="host3", block_migration="auto")
+    observer = NovaObserver(nova, detail_every_seconds=0.01, detail_reads_per_second=2.0)
+    watches = await watch_all(observer, servers)
+    try:
+        looks: dict[str, Observation] = {}
+
+        async def running() -> bool:
+            looks.update(await latest(observer, watches))
+            return all_running_with_progress(looks)
+
+        await until(running, timeout=60, what=f"all {n} live migrations show memory progress")
+        first_ticks, first_reads = observer.ticks, observer.detail_reads
+        await until(lambda: observer.ticks >= first_ticks + 2 * n, timeout=60, what=f"{2 * n} more ticks")
+        ticks, reads = observer.ticks - first_ticks, observer.detail_reads - first_reads
+        assert reads <= ticks + 1  # one per tick (the tick running at the first count may add one)
+        assert reads >= ticks - 1  # and the budget is used: every migration is always overdue
+    finally:
+        await observer.close()
+        for sid in servers:
+            for m in localnova.conn.compute.server_migrations(sid):
+                localnova.conn.compute.abort_server_migration(m, sid, ignore_missing=True)
+        await until(
+            lambda: all(localnova.conn.compute.get_server(sid).task_state is None for sid in servers),
+            timeout=60,
+            what="every aborted migration settled",
+        )
