@@ -54,11 +54,11 @@ from watcher_temporal.workflows import ALL_WORKFLOWS
 logger = logging.getLogger("watcher_temporal.worker")
 
 #: Longest delay between an activity's heartbeat and its report to the server.
-HEARTBEAT_THROTTLE = timedelta(seconds=2)
+HEARTBEAT_THROTTLE = timedelta(seconds=1)
 #: A workflow task waits this long on the sticky queue of the worker that has
 #: the run cached before any worker takes it (the SDK's default is 10 s): a
 #: killed worker delays its workflows by this, not by 10 s.
-STICKY_TIMEOUT = timedelta(seconds=4)
+STICKY_TIMEOUT = timedelta(seconds=3)
 
 
 class NovaNotUsable(RuntimeError):

@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 #: Seconds between two heartbeats while a blocking call runs (the SDK
 #: throttles what it sends to the server to 80 % of the heartbeat timeout).
-HEARTBEAT_EVERY = 2.0
+HEARTBEAT_EVERY = 1.0
 
 
 async def call_blocking(fn: Callable[..., T], *args: Any, details: Sequence[Any] = ()) -> T:
@@ -54,6 +54,21 @@ async def call_blocking(fn: Callable[..., T], *args: Any, details: Sequence[Any]
         if not call.cancelled() and call.exception() is not None:
             call.exception()  # retrieved: the cancel is what matters now
         raise
+
+
+async def sleep_heartbeating(seconds: float, *, details: Sequence[Any] = ()) -> None:
+    """Sleep ``seconds``, heartbeating ``details`` every :data:`HEARTBEAT_EVERY` seconds.
+
+    A pause longer than the heartbeat timeout (a long poll interval, a
+    growing back-off) then never makes a live worker look dead. Pass the
+    activity's resume state as ``details``: a heartbeat replaces the last.
+    """
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while (left := end - loop.time()) > 0:
+        await asyncio.sleep(min(left, HEARTBEAT_EVERY))
+        if activity.in_activity():
+            activity.heartbeat(*details)
 
 
 def cancel_requested() -> bool:

@@ -32,7 +32,7 @@ from typing import TypeVar
 
 from temporalio import activity
 
-from watcher_temporal.activities.blocking import call_blocking, cancel_requested
+from watcher_temporal.activities.blocking import call_blocking, cancel_requested, sleep_heartbeating
 from watcher_temporal.activities.nova import (
     COLD_TASK_STATES,
     LIVE_TASK_STATES,
@@ -85,7 +85,9 @@ T = TypeVar("T")
 RECORD_LOOKS_AFTER_SECONDS = (0.5, 1.0, 2.0, 4.0)
 #: Revert checks the server at most this often: an abort must be seen quickly.
 REVERT_CHECK_SECONDS = 1.0
-#: Longest a wait awaits the observer before it heartbeats and checks its deadline.
+#: Longest a wait awaits the observer before it heartbeats and checks its deadline
+#: (the poll interval when shorter, but at least 1 s): a slow observer tick never
+#: lets three heartbeats go missing (the heartbeat timeout is at least 3 polls).
 OBSERVER_WAKE_SECONDS = 4.0
 #: Progress is logged at each tenth of the memory copied.
 PROGRESS_LOG_STEP = 0.1
@@ -386,8 +388,7 @@ class MigrateActivities:
     async def _await_record(self, params: MigrateServerInput, baseline: int | None) -> MigrationRecord | None:
         """Nova's record of the migration just requested, or None if not written yet (the wait finds it)."""
         for pause in RECORD_LOOKS_AFTER_SECONDS:
-            await asyncio.sleep(pause)
-            activity.heartbeat()
+            await sleep_heartbeating(pause)
             ours = newest_of_ours(await self._call(self._nova.migrations_of, params.resource_id), params, baseline)
             if ours is not None:
                 return ours
@@ -482,7 +483,7 @@ class MigrateActivities:
                         report,
                     )
                 if watch is None:
-                    await asyncio.sleep(params.poll_interval_seconds)
+                    await sleep_heartbeating(params.poll_interval_seconds, details=(report,))
         finally:
             if watch is not None and self._observer is not None:
                 self._observer.unwatch(watch)
@@ -527,7 +528,8 @@ class MigrateActivities:
     ) -> Observation | None:
         """The next look at the server: from the observer, or read here; None when there is none yet."""
         if watch is not None and self._observer is not None:
-            return await self._observer.next(watch, timeout=OBSERVER_WAKE_SECONDS)
+            wake = min(OBSERVER_WAKE_SECONDS, max(1.0, request.params.poll_interval_seconds))
+            return await self._observer.next(watch, timeout=wake)
         live = request.params.migration_type is MigrationType.LIVE
         try:
             return await call_blocking(

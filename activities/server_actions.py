@@ -23,7 +23,6 @@ instead of re-checking the precondition (which would now SKIP) or writing twice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from typing import Any
 import openstack.exceptions as os_exceptions
 from temporalio import activity
 
-from watcher_temporal.activities.blocking import call_blocking
+from watcher_temporal.activities.blocking import call_blocking, sleep_heartbeating
 from watcher_temporal.activities.nova import NovaGateway, nova_call
 from watcher_temporal.contract import (
     ActionState,
@@ -197,4 +196,4 @@ class ServerActionActivities:
             if time.monotonic() >= deadline:
                 return False
             activity.heartbeat(*ISSUED)
-            await asyncio.sleep(request.poll_interval_seconds)
+            await sleep_heartbeating(request.poll_interval_seconds, details=ISSUED)

@@ -25,13 +25,15 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from watcher_temporal.errors import NON_RETRYABLE_ERROR_TYPES
 
-#: A short activity (one look at Nova, one request) heartbeats every 2 s while
-#: it runs (the worker sends beats within 2 s); this long without a beat (three
-#: missed beats), its worker is taken for dead and another worker retries it.
-SHORT_HEARTBEAT = timedelta(seconds=6)
-#: A long activity heartbeats once per poll: three missed polls (at least
-#: this long, at most 30 s) and its worker is taken for dead.
-LONG_HEARTBEAT_FLOOR = timedelta(seconds=6)
+#: A short activity (one look at Nova, one request) heartbeats every second
+#: while it runs (the worker sends beats within 1 s); this long without a beat
+#: (three missed beats and some slack), its worker is taken for dead and another
+#: worker retries it.
+SHORT_HEARTBEAT = timedelta(seconds=4)
+#: A long activity heartbeats once per poll interval (at least every 1 to 4 s
+#: while it waits): three missed polls, at least this long and at most 30 s,
+#: and its worker is taken for dead.
+LONG_HEARTBEAT_FLOOR = timedelta(seconds=4)
 #: One attempt of a short activity may take this long (a slow Nova).
 SHORT_ATTEMPT = timedelta(seconds=120)
 #: Default time during which transient Nova trouble is retried.
