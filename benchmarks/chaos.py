@@ -50,7 +50,7 @@ from temporalio.service import RPCError
 from localnova import LocalNova
 from localnova.harness import LocalNovaHandle
 from watcher_temporal.binaries import temporal_cli_path
-from watcher_temporal.contract import MigrateServerInput, PlanStatus, migration_workflow_id
+from watcher_temporal.contract import WORKFLOW_TASK_TIMEOUT, MigrateServerInput, PlanStatus, migration_workflow_id
 from watcher_temporal.search_attributes import dev_server_args
 
 REPO = Path(__file__).resolve().parents[1]
@@ -263,6 +263,7 @@ class Chaos:
                 plan_input(list(servers)),
                 id=f"plan-chaos-{case}-{uuid.uuid4().hex[:6]}",
                 task_queue=task_queue,
+                task_timeout=WORKFLOW_TASK_TIMEOUT,
                 result_type=PlanStatus,
             )
             chaos = asyncio.ensure_future(during(workers)) if during is not None else None
@@ -332,7 +333,11 @@ class Chaos:
         async def one(index: int, server_id: str) -> None:
             params = MigrateServerInput.model_validate(migrate_input(server_id, "live" if index % 2 else "cold"))
             handle = await client.start_workflow(
-                "MigrateServer", params, id=migration_workflow_id(server_id), task_queue=task_queue
+                "MigrateServer",
+                params,
+                id=migration_workflow_id(server_id),
+                task_queue=task_queue,
+                task_timeout=WORKFLOW_TASK_TIMEOUT,
             )
             await asyncio.sleep(self.rng.uniform(0.2, 5))
             await handle.cancel()

@@ -15,6 +15,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from watcher_temporal.contract import (
     DEFAULT_TASK_QUEUE,
+    WORKFLOW_TASK_TIMEOUT,
     MigrateServerInput,
     MigrationResult,
     WorkflowType,
@@ -48,6 +49,7 @@ async def start_migration(
             result_type=MigrationResult,
             id=migration_workflow_id(params.resource_id),
             task_queue=task_queue,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             static_summary=f"{params.migration_type.value} migration of {params.resource_id} "

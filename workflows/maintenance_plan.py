@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         SET_LIMITS_UPDATE,
         SET_MAX_PARALLEL_UPDATE,
         STATUS_QUERY,
+        WORKFLOW_TASK_TIMEOUT,
         ActionState,
         ActionStatus,
         ActionType,
@@ -561,6 +562,7 @@ class MaintenancePlan:
             params,
             id=migration_workflow_id(params.resource_id),
             result_type=MigrationResult,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
             # Closing or cancelling the plan cancels its children, which
             # abort the Nova migration and put the server back.
             parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,

@@ -23,7 +23,7 @@ from watcher_temporal.cli.options import wait_timeout
 from watcher_temporal.cli.render import cut, describe_progress, fraction_done, safe, terminal_width
 from watcher_temporal.cli.report import Progress, Report, fail, print_report, query_progress, wait_for_outcome
 from watcher_temporal.cli.workers import check_worker
-from watcher_temporal.contract import WorkflowType
+from watcher_temporal.contract import WORKFLOW_TASK_TIMEOUT, WorkflowType
 
 #: Widest progress bar (narrower on narrow terminals).
 BAR_WIDTH = 24
@@ -197,6 +197,7 @@ async def start_and_finish(
             request,
             id=workflow_id,
             task_queue=task_queue,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
             result_type=result_type,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,

@@ -12,9 +12,14 @@ from __future__ import annotations
 import enum
 import re
 import uuid
+from datetime import timedelta
 
 #: Task queue the worker polls unless ``TEMPORAL_TASK_QUEUE`` says otherwise.
 DEFAULT_TASK_QUEUE = "watcher-actions"
+#: Workflow task timeout of every workflow the project starts (Temporal's
+#: default is 10 s): a workflow task lost with a dead worker is handed to
+#: another after this long. Our workflow tasks take milliseconds.
+WORKFLOW_TASK_TIMEOUT = timedelta(seconds=5)
 
 
 class WorkflowType(enum.StrEnum):

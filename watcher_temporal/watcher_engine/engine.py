@@ -39,6 +39,7 @@ from watcher.common import exception
 from watcher_temporal.config import data_converter
 from watcher_temporal.contract import (
     STATUS_QUERY,
+    WORKFLOW_TASK_TIMEOUT,
     MaintenancePlanInput,
     PlanStatus,
     WorkflowType,
@@ -190,6 +191,7 @@ class TemporalWorkFlowEngine(base.BaseWorkFlowEngine):
                 request,
                 id=workflow_id,
                 task_queue=self._settings.temporal.task_queue,
+                task_timeout=WORKFLOW_TASK_TIMEOUT,
                 result_type=PlanStatus,
                 # One run per action plan: a restarted applier follows that run
                 # (running or closed) instead of starting the plan again.
