@@ -38,7 +38,7 @@ from temporalio.worker import Worker
 
 from watcher_temporal.activities import all_activities
 from watcher_temporal.activities.nova import NovaGateway
-from watcher_temporal.activities.observer import NovaObserver
+from watcher_temporal.activities.observer import READ_THREADS, NovaObserver
 from watcher_temporal.codec import CodecKeyError
 from watcher_temporal.config import Settings, WorkerSettings, connect_client
 from watcher_temporal.errors import WatcherTemporalError
@@ -127,7 +127,9 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
     loop = asyncio.get_running_loop()
     threads = settings.worker.nova_threads
     loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="nova"))
-    nova = nova or NovaGateway(pool_size=threads)
+    # One HTTP connection per thread that may call Nova at once: the Nova threads
+    # (the observer's ticks among them) and the observer's own read threads.
+    nova = nova or NovaGateway(pool_size=threads + READ_THREADS)
     observer = NovaObserver(nova) if settings.worker.nova_observer else None
     try:
         if settings.worker.check_nova:

@@ -164,9 +164,8 @@ class NovaObserver:
         self._records: dict[str, dict[str, MigrationRecord]] = {}
         self._detail_read: dict[str, tuple[float, str]] = {}
         self._since: datetime | None = None
-        #: Per-server reads still running: first looks (with when they were
-        #: asked) and memory-progress reads.
-        self._first_looks: dict[str, tuple[datetime, concurrent.futures.Future[_FirstLook]]] = {}
+        #: Per-server reads still running: first looks and memory-progress reads.
+        self._first_looks: dict[str, concurrent.futures.Future[_FirstLook]] = {}
         self._progress_reads: dict[str, concurrent.futures.Future[list[MigrationRecord]]] = {}
         #: Ticks that published an observation (for tests and benchmarks).
         self.ticks = 0
@@ -320,7 +319,7 @@ class NovaObserver:
                     CHANGES_SINCE_MICROVERSION,
                 )
         if not self._shared:
-            for server_id, (server, records) in zip(wanted, reads.map(self._read_server, wanted), strict=True):
+            for server_id, (_, server, records) in zip(wanted, reads.map(self._read_server, wanted), strict=True):
                 self._seed(server_id, server, records)
             details = self._details_due(wanted, stalls, budget)
             self.detail_reads += len(details)
@@ -337,7 +336,7 @@ class NovaObserver:
         for server_id in wanted:
             if server_id not in self._servers and server_id not in self._first_looks:
                 future = reads.submit(self._read_server, server_id)
-                self._first_looks[server_id] = (started, future)
+                self._first_looks[server_id] = future
                 asked.append(future)
         for server_id in self._details_due(wanted, stalls, budget, busy=set(self._progress_reads)):
             self.detail_reads += 1
@@ -353,12 +352,12 @@ class NovaObserver:
 
     def _merge_finished_reads(self) -> None:
         """Merge the per-server reads that are back; a failed one is tried again next tick."""
-        for server_id, (asked, future) in list(self._first_looks.items()):
+        for server_id, future in list(self._first_looks.items()):
             if not future.done():
                 continue
             del self._first_looks[server_id]
             try:
-                server, records = future.result()
+                began, server, records = future.result()
             except NovaUnavailable as err:
                 logger.info("observer: first look at %s failed, trying again next tick: %s", server_id, err.message)
                 continue
@@ -366,8 +365,9 @@ class NovaObserver:
                 logger.exception("observer: first look at %s failed, trying again next tick", server_id)
                 continue
             self._seed(server_id, server, records)
-            # What changed between this read and now is in the next tick's lists.
-            catch_up = asked - SINCE_MARGIN
+            # What changed after this read began is in the next tick's lists (a
+            # read queued behind others does not widen them: only its own start counts).
+            catch_up = began - SINCE_MARGIN
             if self._since is not None and catch_up < self._since:
                 self._since = catch_up
         for server_id, progress in list(self._progress_reads.items()):
@@ -416,7 +416,8 @@ class NovaObserver:
 
     def _read_server(self, server_id: str) -> _FirstLook:
         """First look at a newly watched server (and every look on an old cloud); reads only."""
-        return self._nova.get_server(server_id), self._nova.migrations_of(server_id)
+        began = datetime.now(UTC)
+        return began, self._nova.get_server(server_id), self._nova.migrations_of(server_id)
 
     def _merge(self, server_id: str, record: MigrationRecord) -> None:
         """Replace a record, keeping the memory progress os-migrations does not carry."""
@@ -482,8 +483,8 @@ _KEPT_FIELDS = (
 )
 
 
-#: A first look: the server (None when gone) and its migration records.
-_FirstLook = tuple[ServerSnapshot | None, list[MigrationRecord]]
+#: A first look: when the read began, the server (None when gone), its migration records.
+_FirstLook = tuple[datetime, ServerSnapshot | None, list[MigrationRecord]]
 
 
 def _id_order(record: MigrationRecord) -> int:
