@@ -16,18 +16,13 @@ migration (``GET /servers/{id}/migrations``) is read when its status changes
 and at most every :data:`DETAIL_EVERY_SECONDS`, within a budget of
 :data:`DETAIL_READS_PER_SECOND` over all watched migrations (the most overdue
 first), so a thousand live migrations cost Nova no more per tick than a few
-dozen and completion is never held up behind progress reads; clouds older
+dozen and completion waits behind a bounded number of progress reads; clouds older
 than 2.59 get today's per-server reads (logged once).
 
 The loop runs in the worker's event loop; each tick runs in the loop's
 default executor (the worker's Nova threads): one thread per tick, however
-many activities wait, plus :data:`READ_THREADS` threads for the per-server
-reads. Those run beside the tick's list calls; the tick publishes once the
-lists are back and its reads are done or :data:`READ_WAIT_FRACTION` of the
-poll interval has passed, and a read still out is merged by a later tick. A
-burst of first looks or a slow Nova therefore delays only the servers being
-read, never the completion of the others; a read that started before Nova
-finished a migration never turns its final status back.
+many activities wait, plus :data:`READ_THREADS` threads for the tick's
+per-server reads, so a burst of first looks does not delay the next tick.
 A failed tick (5xx, dropped connection) is logged and retried at the next
 one; the waits keep waiting (their deadlines bound everything). The loop stops when nothing is watched and on
 :meth:`NovaObserver.close`.
@@ -43,7 +38,6 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from watcher_temporal.activities.nova import MigrationRecord, NovaGateway
 from watcher_temporal.contract import ServerSnapshot
@@ -65,9 +59,6 @@ DETAIL_READS_PER_SECOND = 2.0
 SLOW_TICK_INTERVALS = 2.0
 #: ... at most once in this many seconds.
 SLOW_TICK_LOG_EVERY_SECONDS = 60.0
-#: A tick waits for its own per-server reads at most this fraction of the poll
-#: interval (or as long as its list calls take, if longer).
-READ_WAIT_FRACTION = 0.5
 #: Threads for a tick's per-server reads (first looks, memory progress).
 READ_THREADS = 4
 #: ``changes-since`` looks this far behind the previous tick's start, so a
@@ -164,9 +155,6 @@ class NovaObserver:
         self._records: dict[str, dict[str, MigrationRecord]] = {}
         self._detail_read: dict[str, tuple[float, str]] = {}
         self._since: datetime | None = None
-        #: Per-server reads still running: first looks and memory-progress reads.
-        self._first_looks: dict[str, concurrent.futures.Future[_FirstLook]] = {}
-        self._progress_reads: dict[str, concurrent.futures.Future[list[MigrationRecord]]] = {}
         #: Ticks that published an observation (for tests and benchmarks).
         self.ticks = 0
         #: Ticks whose Nova reads failed.
@@ -262,7 +250,7 @@ class NovaObserver:
             budget = max(1, math.ceil(self._detail_rate * interval))
             try:
                 latest = await asyncio.get_running_loop().run_in_executor(
-                    self._executor, self._tick, wanted, stalls, budget, interval
+                    self._executor, self._tick, wanted, stalls, budget
                 )
             except NovaUnavailable as err:
                 self.failed_ticks += 1
@@ -296,11 +284,8 @@ class NovaObserver:
 
     # -- one tick (blocking, in a thread) -----------------------------------
 
-    def _tick(
-        self, wanted: dict[str, float | None], stalls: frozenset[str], budget: int, interval: float
-    ) -> dict[str, Observation]:
+    def _tick(self, wanted: dict[str, float | None], stalls: frozenset[str], budget: int) -> dict[str, Observation]:
         started = datetime.now(UTC)
-        read_deadline = time.monotonic() + READ_WAIT_FRACTION * interval
         if self._reads is None:
             self._reads = concurrent.futures.ThreadPoolExecutor(READ_THREADS, thread_name_prefix="nova-observer-read")
         reads = self._reads
@@ -308,8 +293,6 @@ class NovaObserver:
             self._servers.pop(gone, None)
             for migration_id in self._records.pop(gone, {}):
                 self._detail_read.pop(migration_id, None)
-        for gone in set(self._first_looks) - set(wanted):
-            self._first_looks.pop(gone)  # its thread finishes; nobody reads the result
         if self._shared is None:
             self._shared = self._nova.supports_microversion(CHANGES_SINCE_MICROVERSION)
             if not self._shared:
@@ -318,91 +301,28 @@ class NovaObserver:
                     "reading each watched server on every tick",
                     CHANGES_SINCE_MICROVERSION,
                 )
+        new = [server_id for server_id in wanted if server_id not in self._servers]
         if not self._shared:
-            for server_id, (_, server, records) in zip(wanted, reads.map(self._read_server, wanted), strict=True):
-                self._seed(server_id, server, records)
-            details = self._details_due(wanted, stalls, budget)
-            self.detail_reads += len(details)
-            for server_id, found in zip(details, reads.map(self._nova.in_progress_migrations, details), strict=True):
-                self._merge_detail(server_id, found)
-            return self._observations(wanted)
-        # This tick's per-server reads (first looks of new watches, due memory
-        # progress) run on the read threads beside the two list calls; the tick
-        # waits for them until the lists are back or READ_WAIT_FRACTION of the
-        # interval has passed, whichever is later. What is still out then is
-        # merged by a later tick: a slow Nova delays those servers only, never
-        # the completion of the others.
-        asked: list[concurrent.futures.Future[Any]] = []
-        for server_id in wanted:
-            if server_id not in self._servers and server_id not in self._first_looks:
-                future = reads.submit(self._read_server, server_id)
-                self._first_looks[server_id] = future
-                asked.append(future)
-        for server_id in self._details_due(wanted, stalls, budget, busy=set(self._progress_reads)):
-            self.detail_reads += 1
-            self._progress_reads[server_id] = reads.submit(self._nova.in_progress_migrations, server_id)
-            asked.append(self._progress_reads[server_id])
-        if self._since is not None and self._servers:
+            new = list(wanted)
+        elif self._since is not None and len(new) < len(wanted):
             self._read_changes(self._since)
+        for server_id, (server, records) in zip(new, reads.map(self._read_server, new), strict=True):
+            self._servers[server_id] = server
+            self._records.setdefault(server_id, {})
+            for record in records:
+                self._merge(server_id, record)
         self._since = started - SINCE_MARGIN
-        if asked:
-            concurrent.futures.wait(asked, timeout=max(0.0, read_deadline - time.monotonic()))
-        self._merge_finished_reads()
-        return self._observations(wanted)
-
-    def _merge_finished_reads(self) -> None:
-        """Merge the per-server reads that are back; a failed one is tried again next tick."""
-        for server_id, future in list(self._first_looks.items()):
-            if not future.done():
-                continue
-            del self._first_looks[server_id]
-            try:
-                began, server, records = future.result()
-            except NovaUnavailable as err:
-                logger.info("observer: first look at %s failed, trying again next tick: %s", server_id, err.message)
-                continue
-            except Exception:
-                logger.exception("observer: first look at %s failed, trying again next tick", server_id)
-                continue
-            self._seed(server_id, server, records)
-            # What changed after this read began is in the next tick's lists (a
-            # read queued behind others does not widen them: only its own start counts).
-            catch_up = began - SINCE_MARGIN
-            if self._since is not None and catch_up < self._since:
-                self._since = catch_up
-        for server_id, progress in list(self._progress_reads.items()):
-            if not progress.done():
-                continue
-            del self._progress_reads[server_id]
-            try:
-                found = progress.result()
-            except NovaUnavailable:
-                continue  # progress is read again when next due
-            except Exception:
-                logger.exception("observer: memory progress of %s could not be read", server_id)
-                continue
-            if server_id in self._servers:
-                self._merge_detail(server_id, found)
-
-    def _seed(self, server_id: str, server: ServerSnapshot | None, records: list[MigrationRecord]) -> None:
-        self._servers[server_id] = server
-        self._records.setdefault(server_id, {})
-        for record in records:
-            self._merge(server_id, record)
-
-    def _merge_detail(self, server_id: str, found: list[MigrationRecord]) -> None:
-        for detail in found:
-            self._merge(server_id, dataclasses.replace(detail, server_id=server_id))
-
-    def _observations(self, wanted: dict[str, float | None]) -> dict[str, Observation]:
-        """What to publish: every watched server whose first look is in."""
+        due = self._details_due(wanted, stalls, budget)
+        self.detail_reads += len(due)
+        for server_id, details in zip(due, reads.map(self._nova.in_progress_migrations, due), strict=True):
+            for detail in details:
+                self._merge(server_id, dataclasses.replace(detail, server_id=server_id))
         return {
             server_id: Observation(
-                server=self._servers[server_id],
+                server=self._servers.get(server_id),
                 records=tuple(sorted(self._records.get(server_id, {}).values(), key=_id_order, reverse=True)),
             )
             for server_id in wanted
-            if server_id in self._servers
         }
 
     def _read_changes(self, since: datetime) -> None:
@@ -414,37 +334,31 @@ class NovaObserver:
             if server_id in self._servers:
                 self._servers[server_id] = server
 
-    def _read_server(self, server_id: str) -> _FirstLook:
+    def _read_server(self, server_id: str) -> tuple[ServerSnapshot | None, list[MigrationRecord]]:
         """First look at a newly watched server (and every look on an old cloud); reads only."""
-        began = datetime.now(UTC)
-        return began, self._nova.get_server(server_id), self._nova.migrations_of(server_id)
+        return self._nova.get_server(server_id), self._nova.migrations_of(server_id)
 
     def _merge(self, server_id: str, record: MigrationRecord) -> None:
         """Replace a record, keeping the memory progress os-migrations does not carry."""
         known = self._records[server_id].get(record.id)
-        if known is not None and known.is_final and not record.is_final:
-            return  # a read that started before Nova finished it: the final status stands
         if known is not None:
             kept = {name: getattr(known, name) for name in _KEPT_FIELDS if getattr(record, name) is None}
             record = dataclasses.replace(record, **kept)
         self._records[server_id][record.id] = record
 
-    def _details_due(
-        self, wanted: dict[str, float | None], stalls: frozenset[str], budget: int, *, busy: set[str] | None = None
-    ) -> list[str]:
+    def _details_due(self, wanted: dict[str, float | None], stalls: frozenset[str], budget: int) -> list[str]:
         """The servers whose running live migration's memory progress this tick reads.
 
         Due: its status changed since the last read (or it was never read),
         or its last read is older than the watch's detail interval. Servers
         watched for a progress deadline (``stalls``) get every due read; the
         others at most ``budget``, the most overdue first (a changed status
-        first of all); the rest wait for a later tick. Servers in ``busy``
-        (a read still running) are not read again.
+        first of all); the rest wait for a later tick.
         """
         now = time.monotonic()
         candidates: list[tuple[float, str, MigrationRecord]] = []
         for server_id, every in wanted.items():
-            if every is None or (busy and server_id in busy):
+            if every is None:
                 continue
             running = [
                 r
@@ -481,10 +395,6 @@ _KEPT_FIELDS = (
     "memory_remaining_bytes",
     "disk_total_bytes",
 )
-
-
-#: A first look: when the read began, the server (None when gone), its migration records.
-_FirstLook = tuple[datetime, ServerSnapshot | None, list[MigrationRecord]]
 
 
 def _id_order(record: MigrationRecord) -> int:
