@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -53,13 +54,15 @@ def all_running_with_progress(looks: dict[str, Observation]) -> bool:
     )
 
 
-async def requests_per_tick(localnova: LocalNovaHandle, nova: NovaGateway, n: int) -> float:
-    """Start ``n`` long live migrations, watch them all, count GETs per tick once they all run."""
-    localnova.configure(live_migration_seconds=30)
+@contextlib.asynccontextmanager
+async def running_live_migrations(
+    localnova: LocalNovaHandle, observer: NovaObserver, n: int, *, seconds: float
+) -> AsyncIterator[dict[str, Watch]]:
+    """``n`` live migrations of ``seconds``, all watched and showing memory progress; aborted after."""
+    localnova.configure(live_migration_seconds=seconds)
     servers = [boot_on(localnova, host) for host in ("host1", "host2") for _ in range(n // 2)]
     for sid in servers:
         localnova.conn.compute.live_migrate_server(sid, host="host3", block_migration="auto")
-    observer = NovaObserver(nova)
     watches = await watch_all(observer, servers)
     try:
         looks: dict[str, Observation] = {}
@@ -69,13 +72,7 @@ async def requests_per_tick(localnova: LocalNovaHandle, nova: NovaGateway, n: in
             return all_running_with_progress(looks)
 
         await until(running, timeout=60, what=f"all {n} live migrations run with memory progress")
-        localnova.reset_stats()
-        first = observer.ticks
-        await until(lambda: observer.ticks >= first + TICKS, timeout=60, what=f"{TICKS} more observer ticks")
-        ticks = observer.ticks - first
-        count = get_requests(localnova)
-        looks = await latest(observer, watches)
-        assert all_running_with_progress(looks)  # still running: the window saw only steady ticks
+        yield watches
     finally:
         await observer.close()
         for sid in servers:  # leave the cloud idle for the next test
@@ -86,6 +83,19 @@ async def requests_per_tick(localnova: LocalNovaHandle, nova: NovaGateway, n: in
             timeout=60,
             what="every aborted migration settled",
         )
+
+
+async def requests_per_tick(localnova: LocalNovaHandle, nova: NovaGateway, n: int) -> float:
+    """Start ``n`` long live migrations, watch them all, count GETs per tick once they all run."""
+    observer = NovaObserver(nova)
+    async with running_live_migrations(localnova, observer, n, seconds=30) as watches:
+        localnova.reset_stats()
+        first = observer.ticks
+        await until(lambda: observer.ticks >= first + TICKS, timeout=60, what=f"{TICKS} more observer ticks")
+        ticks = observer.ticks - first
+        count = get_requests(localnova)
+        looks = await latest(observer, watches)
+        assert all_running_with_progress(looks)  # still running: the window saw only steady ticks
     return count / ticks
 
 
@@ -176,32 +186,10 @@ async def test_progress_reads_stay_within_their_budget_and_reach_every_migration
     every migration still gets its memory progress, the most overdue first.
     """
     n = 8
-    localnova.configure(live_migration_seconds=60)
-    servers = [boot_on(localnova, host) for host in ("host1", "host2") for _ in range(n // 2)]
-    for sid in servers:
-        localnova.conn.compute.live_migrate_server(sid, host="host3", block_migration="auto")
     observer = NovaObserver(nova, detail_every_seconds=0.01, detail_reads_per_second=2.0)
-    watches = await watch_all(observer, servers)
-    try:
-        looks: dict[str, Observation] = {}
-
-        async def running() -> bool:
-            looks.update(await latest(observer, watches))
-            return all_running_with_progress(looks)
-
-        await until(running, timeout=60, what=f"all {n} live migrations show memory progress")
+    async with running_live_migrations(localnova, observer, n, seconds=60):
         first_ticks, first_reads = observer.ticks, observer.detail_reads
         await until(lambda: observer.ticks >= first_ticks + 2 * n, timeout=60, what=f"{2 * n} more ticks")
         ticks, reads = observer.ticks - first_ticks, observer.detail_reads - first_reads
         assert reads <= ticks + 1  # one per tick (the tick running at the first count may add one)
         assert reads >= ticks - 1  # and the budget is used: every migration is always overdue
-    finally:
-        await observer.close()
-        for sid in servers:
-            for m in localnova.conn.compute.server_migrations(sid):
-                localnova.conn.compute.abort_server_migration(m, sid, ignore_missing=True)
-        await until(
-            lambda: all(localnova.conn.compute.get_server(sid).task_state is None for sid in servers),
-            timeout=60,
-            what="every aborted migration settled",
-        )
