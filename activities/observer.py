@@ -161,9 +161,6 @@ class NovaObserver:
         self.failed_ticks = 0
         #: Memory-progress reads made (for tests and benchmarks).
         self.detail_reads = 0
-        #: Duration of the last tick and the longest one, in seconds.
-        self.last_tick_seconds = 0.0
-        self.max_tick_seconds = 0.0
         self._slow_logged_at = -math.inf
 
     @property
@@ -266,8 +263,6 @@ class NovaObserver:
                     self._generation += 1
                     self._changed.notify_all()
             took = time.monotonic() - started
-            self.last_tick_seconds = took
-            self.max_tick_seconds = max(self.max_tick_seconds, took)
             if took > SLOW_TICK_INTERVALS * interval and started - self._slow_logged_at >= SLOW_TICK_LOG_EVERY_SECONDS:
                 self._slow_logged_at = started
                 logger.warning(
