@@ -27,7 +27,6 @@ a capture list that would record a credential header (see
 
 from __future__ import annotations
 
-import re
 import sys
 import threading
 from collections.abc import Sequence
@@ -40,9 +39,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from watcher_temporal.config import TelemetrySettings
+from watcher_temporal.metrics import http_route
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
-_NUMBER = re.compile(r"(?<=/)\d+(?=/|$)")
 _instrument_lock = threading.Lock()
 _instrumented = False
 
@@ -100,10 +98,7 @@ def configure_tracing(service_name: str, settings: TelemetrySettings | None = No
 
 def _span_name(method: str, url: str) -> str:
     """``GET /v2.1/servers/{id}``: low-cardinality, no query string."""
-    path = url.split("://", 1)[-1]
-    path = "/" + path.split("/", 1)[1] if "/" in path else "/"
-    path = path.split("?", 1)[0]
-    return f"{method} {_NUMBER.sub('{n}', _UUID.sub('{id}', path))}"
+    return f"{method} {http_route(url)}"
 
 
 def _request_hook(span: Any, request: Any) -> None:
