@@ -19,8 +19,14 @@ Safe by default (docs/security.md):
   comma-separated, default ``http://localhost:8233,http://localhost:8080``;
   ``*`` is refused);
 * requests need a ``Content-Length`` (a non-negative integer up to
-  :data:`MAX_BODY_BYTES`), a JSON ``{"payloads": [...]}`` body, and must
-  arrive within :data:`READ_TIMEOUT_SECONDS` (a stalled client frees its thread);
+  :data:`MAX_BODY_BYTES`) and a JSON ``{"payloads": [...]}`` body;
+* the whole request (request line, headers and body, token or not) must
+  arrive within :data:`READ_TIMEOUT_SECONDS` of its first byte being awaited,
+  however slowly it trickles, and the answer must be taken within as long: the
+  connection is closed then (:class:`DeadlineReader`);
+* at most :data:`MAX_HANDLERS` connections are handled at once, each on its own
+  thread; one more is answered 503 at once, without a thread
+  (:class:`BoundedHTTPServer`);
 * it listens on 127.0.0.1 unless ``--host`` says otherwise.
 
 Point the CLI at it with ``temporal --codec-endpoint http://localhost:8888
@@ -39,7 +45,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,24 +61,24 @@ from watcher_temporal.codec_server_auth import (
     Authenticator,
     CodecServerAuth,
 )
+from watcher_temporal.codec_server_http import (
+    BoundedHTTPServer,
+    DeadlineRequestHandler,
+    RequestError,
+    read_body,
+)
 from watcher_temporal.untrusted import one_line
 
 CORS_ENV = "WATCHER_TEMPORAL_CODEC_CORS_ORIGINS"
 DEFAULT_ORIGINS = ("http://localhost:8233", "http://localhost:8080")
 MAX_BODY_BYTES = 4 * 1024 * 1024
-#: A request (headers and body) must arrive within this; a stalled client frees its thread.
+#: A whole request (request line, headers and body) must arrive within this; then the connection is closed.
 READ_TIMEOUT_SECONDS = 10.0
+#: Connections handled at once (one thread each); more are answered 503 without a thread.
+MAX_HANDLERS = 16
 PAYLOAD_FIELDS = frozenset({"metadata", "data", "externalPayloads"})
 
 logger = logging.getLogger("watcher_temporal.codec_server")
-
-
-class RequestError(ValueError):
-    """A request refused before decoding; ``status`` is the HTTP answer."""
-
-    def __init__(self, status: HTTPStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _is_loopback(host: str) -> bool:
@@ -106,7 +112,9 @@ class CodecServerSettings:
         origins: Web origins allowed by CORS (never ``*``).
         insecure_no_auth: Answer without authentication (loopback only).
         max_body_bytes: Largest request body.
-        read_timeout_seconds: Time a request (headers, body) may take to arrive.
+        read_timeout_seconds: Time a whole request (request line, headers,
+            body) may take to arrive, and its answer to be taken.
+        max_handlers: Connections handled at once (one thread each).
     """
 
     host: str = "127.0.0.1"
@@ -116,8 +124,11 @@ class CodecServerSettings:
     insecure_no_auth: bool = False
     max_body_bytes: int = MAX_BODY_BYTES
     read_timeout_seconds: float = READ_TIMEOUT_SECONDS
+    max_handlers: int = MAX_HANDLERS
 
     def __post_init__(self) -> None:
+        if self.max_handlers < 1 or self.read_timeout_seconds <= 0:
+            raise AuthConfigError("max_handlers must be at least 1 and read_timeout_seconds positive")
         object.__setattr__(self, "origins", tuple(_check_origin(o) for o in self.origins))
         if not self.auth.configured and not self.insecure_no_auth:
             raise AuthConfigError(
@@ -183,10 +194,11 @@ def make_handler(codec: AesGcmCodec, settings: CodecServerSettings) -> type[Base
     authenticate = Authenticator(settings.auth)
     origins = frozenset(settings.origins)
 
-    class CodecHandler(BaseHTTPRequestHandler):
+    class CodecHandler(DeadlineRequestHandler):
         server_version = "watcher-temporal-codec"
         sys_version = ""
         timeout = settings.read_timeout_seconds
+        request_seconds = settings.read_timeout_seconds
 
         def _allowed_origin(self) -> str | None:
             origin = self.headers.get("Origin")
@@ -203,6 +215,7 @@ def make_handler(codec: AesGcmCodec, settings: CodecServerSettings) -> type[Base
             self.send_header("Vary", "Origin")
 
         def _reply(self, status: HTTPStatus, body: bytes, content_type: str = "application/json") -> None:
+            self.answer_within_deadline()
             self.send_response(status)
             self._cors()
             self.send_header("Content-Type", content_type)
@@ -229,25 +242,6 @@ def make_handler(codec: AesGcmCodec, settings: CodecServerSettings) -> type[Base
             else:
                 self._error(HTTPStatus.NOT_FOUND, "POST /encode or /decode")
 
-        def _body(self) -> bytes:
-            if self.headers.get("Transfer-Encoding"):
-                raise RequestError(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not accepted: send Content-Length")
-            values = self.headers.get_all("Content-Length") or []
-            if not values:
-                raise RequestError(HTTPStatus.LENGTH_REQUIRED, "Content-Length required")
-            text = values[0].strip()
-            if len(values) > 1 or not text.isdigit() or not text.isascii():
-                raise RequestError(HTTPStatus.BAD_REQUEST, "Content-Length must be one non-negative integer")
-            length = int(text)
-            if length > settings.max_body_bytes:
-                raise RequestError(
-                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body larger than {settings.max_body_bytes} bytes"
-                )
-            body = self.rfile.read(length)
-            if len(body) != length:
-                raise RequestError(HTTPStatus.BAD_REQUEST, "body shorter than Content-Length")
-            return body
-
         def do_POST(self) -> None:
             action = self.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
             if action not in ("encode", "decode"):
@@ -258,7 +252,7 @@ def make_handler(codec: AesGcmCodec, settings: CodecServerSettings) -> type[Base
                 self._error(HTTPStatus.UNAUTHORIZED, "Authorization: Bearer <token> required")
                 return
             try:
-                body = transform(codec, action, self._body())
+                body = transform(codec, action, read_body(self.headers, self.rfile, settings.max_body_bytes))
             except RequestError as err:
                 self._error(err.status, str(err))
                 return
@@ -276,11 +270,11 @@ def make_handler(codec: AesGcmCodec, settings: CodecServerSettings) -> type[Base
     return CodecHandler
 
 
-def make_server(codec: AesGcmCodec, settings: CodecServerSettings) -> ThreadingHTTPServer:
+def make_server(codec: AesGcmCodec, settings: CodecServerSettings) -> BoundedHTTPServer:
     """A ready (not yet serving) codec server; ``server_address`` has the port."""
-    server = ThreadingHTTPServer((settings.host, settings.port), make_handler(codec, settings))
-    server.daemon_threads = True
-    return server
+    return BoundedHTTPServer(
+        (settings.host, settings.port), make_handler(codec, settings), max_handlers=settings.max_handlers
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

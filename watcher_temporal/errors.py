@@ -162,7 +162,11 @@ def describe_failure(err: BaseException) -> str:
         if isinstance(cause, ApplicationError):
             return f"{what} failed: {cause.type or 'error'}: {cause.message}"
         if isinstance(cause, TimeoutError):
-            return f"{what} timed out ({cause.type.name if cause.type else 'timeout'})"
+            last = cause.cause  # the last attempt's failure, when it failed before the timeout
+            after = (
+                f"; last attempt: {last.type or 'error'}: {last.message}" if isinstance(last, ApplicationError) else ""
+            )
+            return f"{what} timed out ({cause.type.name if cause.type else 'timeout'}){after}"
         if is_cancelled_exception(err):
             return f"{what} cancelled"
         return f"{what} failed: {cause or err}"

@@ -213,7 +213,7 @@ class MaintenancePlan:
         )
 
     @workflow.update(name=SET_MAX_PARALLEL_UPDATE)
-    def set_max_parallel(self, value: int) -> int:
+    def set_max_parallel(self, value: JsonValue) -> int:
         """Change the global limit while the plan runs; returns the old one.
 
         Lowering it never stops running actions: new ones wait until the
@@ -225,11 +225,12 @@ class MaintenancePlan:
         return previous
 
     @set_max_parallel.validator
-    def _validate_max_parallel(self, value: int) -> None:
+    def _validate_max_parallel(self, value: JsonValue) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PARALLEL_LIMIT:
-            raise ValueError(f"max_parallel must be an integer from 1 to {MAX_PARALLEL_LIMIT}")
+            rule = f"an integer from 1 to {MAX_PARALLEL_LIMIT}"
+            raise InvalidInput(f"max_parallel must be {rule}", [{"field": "max_parallel", "rule": rule}])
         if self._state not in (PlanState.PENDING, PlanState.ONGOING):
-            raise ValueError(f"the plan is {self._state.value}; its limits no longer matter")
+            raise _refused(f"the plan is {self._state.value}; its limits no longer matter")
 
     @workflow.update(name=SET_LIMITS_UPDATE)
     def set_limits(self, change: JsonValue) -> WindowLimits:
@@ -248,11 +249,14 @@ class MaintenancePlan:
 
     @set_limits.validator
     def _validate_limits(self, change: JsonValue) -> None:
-        parse_limits_change(change)
+        try:
+            parse_limits_change(change)
+        except ValueError as err:
+            raise InvalidInput(str(err), [{"field": "(update)", "rule": str(err)}]) from None
         if self._state not in (PlanState.PENDING, PlanState.ONGOING):
-            raise ValueError(f"the plan is {self._state.value}; its limits no longer matter")
+            raise _refused(f"the plan is {self._state.value}; its limits no longer matter")
         if self._plan is None:
-            raise ValueError("the plan is not running yet (a drain is still building it); try again in a moment")
+            raise _refused("the plan is not running yet (a drain is still building it); try again in a moment")
 
     # -- the run ------------------------------------------------------------
 
@@ -771,3 +775,8 @@ class BuildDrainPlan:
 def parse_drain_request(request: DrainRequest | JsonValue) -> DrainRequest:
     """Validate a raw drain request (see :func:`validate_input`)."""
     return validate_input(DrainRequest, request, what="drain-host request")
+
+
+def _refused(why: str) -> InvalidInput:
+    """An update refused for the plan's state: non-retryable like every refusal (Temporal never retries an update)."""
+    return InvalidInput(f"update refused: {why}", [{"field": "(update)", "rule": why}])

@@ -80,6 +80,13 @@ async def histories(client: Client, workflow_id: str, first_run_id: str | None) 
     return found
 
 
+def worker_log(worker: WorkerProcess, chars: int = 4000) -> str:
+    if worker.log is None or worker.log.closed:
+        return ""
+    worker.log.seek(0)
+    return worker.log.read().decode(errors="replace")[-chars:]
+
+
 def task_identities(history: WorkflowHistory) -> set[str]:
     return {
         e.workflow_task_completed_event_attributes.identity
@@ -133,8 +140,12 @@ async def test_plan_started_on_the_release_finishes_on_todays_worker(
     old.kill()
     new = worker_process_factory(task_queue)
     new.start()
-    async with asyncio.timeout(300):
-        result = await handle.result()
+    try:
+        async with asyncio.timeout(300):
+            result = await handle.result()
+    except BaseException:
+        print(worker_log(new))
+        raise
 
     assert result["state"] == "SUCCEEDED", result
     assert result["counts"].get("SUCCEEDED") == SERVERS + 1
