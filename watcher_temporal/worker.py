@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from watcher_temporal.activities import all_activities
@@ -43,6 +44,7 @@ from watcher_temporal.codec import CodecKeyError
 from watcher_temporal.config import Settings, WorkerSettings, connect_client
 from watcher_temporal.errors import WatcherTemporalError
 from watcher_temporal.failures import install_activity_failure_log
+from watcher_temporal.metrics import initialize as initialize_metrics
 from watcher_temporal.metrics import prometheus_runtime
 from watcher_temporal.process_exit import exit_process
 from watcher_temporal.process_memory import limit_malloc_arenas
@@ -85,6 +87,11 @@ def build_worker(
     settings = settings or WorkerSettings()
     if observer is None and settings.nova_observer and activities is None:
         observer = NovaObserver(nova)
+    # The project's counters start at zero, and Nova's requests are counted, on
+    # the client's runtime: the same /metrics endpoint as the SDK's own.
+    meter = (client.service_client.config.runtime or Runtime.default()).metric_meter
+    initialize_metrics(meter)
+    nova.count_requests(meter)
     return Worker(
         client,
         task_queue=task_queue,
