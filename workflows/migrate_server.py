@@ -505,8 +505,14 @@ def _wait_deadline(deadline: datetime | None, params: MigrateServerInput) -> tup
 
 
 def _ran_out_of_time(err: ActivityError) -> bool:
-    """True when the activity stopped because its retry budget (the migration's deadline) ran out."""
-    return isinstance(err.cause, TimeoutError) or err.retry_state is RetryState.TIMEOUT
+    """True when the activity stopped at the migration's deadline.
+
+    Its retry budget (the time left) ran out, or an attempt that began at the
+    last moment refused to send anything (``MigrationTimedOut`` from execute).
+    """
+    if isinstance(err.cause, TimeoutError) or err.retry_state is RetryState.TIMEOUT:
+        return True
+    return isinstance(err.cause, ApplicationError) and err.cause.type == "MigrationTimedOut"
 
 
 def _not_started(params: MigrateServerInput, what: str, err: ActivityError) -> MigrationTimedOut:

@@ -103,6 +103,19 @@ async def test_plan_started_on_the_release_finishes_on_todays_worker(
 ) -> None:
     cloud = localnova
     servers = cloud.boot_servers(SERVERS, hosts=["host1"], name_prefix=f"up-{uuid.uuid4().hex[:4]}")
+    try:
+        await hand_over(dev_env, cloud, servers, release_worker, worker_process_factory)
+    finally:
+        cloud.delete_all_servers()
+
+
+async def hand_over(
+    dev_env: WorkflowEnvironment,
+    cloud: LocalNovaHandle,
+    servers: list[str],
+    release_worker: Callable[[str], ReleaseWorker],
+    worker_process_factory: Callable[[str], WorkerProcess],
+) -> None:
     cloud.configure(live_migration_seconds=3)
     task_queue = f"upgrade-{uuid.uuid4().hex[:8]}"
     old = release_worker(task_queue)
@@ -165,4 +178,3 @@ async def test_plan_started_on_the_release_finishes_on_todays_worker(
         server = cloud.conn.compute.get_server(server_id)
         assert (server.compute_host, server.status) == ("host2", "ACTIVE")
         assert [m.status for m in nova_migrations(cloud, server_id)] == ["completed"]  # never migrated twice
-    cloud.delete_all_servers()

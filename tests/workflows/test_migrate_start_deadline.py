@@ -30,7 +30,7 @@ from watcher_temporal.contract import (
     TrackedMigration,
     WaitResult,
 )
-from watcher_temporal.errors import NovaUnavailable
+from watcher_temporal.errors import MigrationTimedOut, NovaUnavailable
 
 
 class AlwaysFiveHundred:
@@ -106,3 +106,18 @@ async def test_the_wait_gets_what_is_left_of_timeout_seconds(time_skipping_env: 
     [request] = waited
     # The deadline counts from the migration's start, not from execute's end.
     assert abs((request.deadline - (started + timedelta(seconds=300))).total_seconds()) < 1
+
+
+async def test_an_attempt_that_refuses_to_start_late_is_reported_as_the_deadline(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    async def too_late(request: ExecuteRequest) -> ExecuteResult:
+        raise MigrationTimedOut("not started: the deadline to start the live migration passed; nothing was sent")
+
+    acts = StandInActivities(execute_does=too_late, revert_does=standins.nothing_to_revert)
+    async with running_worker(time_skipping_env, acts) as tq:
+        handle = await start(time_skipping_env, tq, fresh_input(timeout_seconds=60))
+        result: MigrationResult = await handle.result()
+    assert result.status is MigrationStatus.REVERTED
+    assert result.reason.startswith("timeout_seconds (60 s) passed before Nova accepted the migration")
+    assert acts.calls == ["pre_execute", "execute", "revert"]  # non-retryable: one attempt
