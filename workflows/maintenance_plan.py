@@ -53,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
         validate_plan,
     )
     from watcher_temporal.contract.patches import CANONICAL_ID_PATCH, HOST_LIMITS_PATCH, OUTCOME_PATCH
-    from watcher_temporal.errors import InvalidInput
+    from watcher_temporal.errors import InvalidInput, refused_update
     from watcher_temporal.search_attributes import OUTCOME, PLAN_ID
     from watcher_temporal.workflows import plan_actions, plan_status
     from watcher_temporal.workflows.plan_window import PlanWindow
@@ -89,7 +89,7 @@ class MaintenancePlan:
         )
 
     @workflow.update(name=SET_MAX_PARALLEL_UPDATE)
-    def set_max_parallel(self, value: int) -> int:
+    def set_max_parallel(self, value: JsonValue) -> int:
         """Change the global limit while the plan runs; returns the old one.
 
         Lowering it never stops running actions: new ones wait until the
@@ -101,11 +101,12 @@ class MaintenancePlan:
         return previous
 
     @set_max_parallel.validator
-    def _validate_max_parallel(self, value: int) -> None:
+    def _validate_max_parallel(self, value: JsonValue) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PARALLEL_LIMIT:
-            raise ValueError(f"max_parallel must be an integer from 1 to {MAX_PARALLEL_LIMIT}")
+            rule = f"an integer from 1 to {MAX_PARALLEL_LIMIT}"
+            raise InvalidInput(f"max_parallel must be {rule}", [{"field": "max_parallel", "rule": rule}])
         if self._state not in (PlanState.PENDING, PlanState.ONGOING):
-            raise ValueError(f"the plan is {self._state.value}; its limits no longer matter")
+            raise refused_update(f"the plan is {self._state.value}; its limits no longer matter")
 
     @workflow.update(name=SET_LIMITS_UPDATE)
     def set_limits(self, change: JsonValue) -> WindowLimits:
@@ -124,11 +125,14 @@ class MaintenancePlan:
 
     @set_limits.validator
     def _validate_limits(self, change: JsonValue) -> None:
-        parse_limits_change(change)
+        try:
+            parse_limits_change(change)
+        except ValueError as err:
+            raise InvalidInput(str(err), [{"field": "(update)", "rule": str(err)}]) from None
         if self._state not in (PlanState.PENDING, PlanState.ONGOING):
-            raise ValueError(f"the plan is {self._state.value}; its limits no longer matter")
+            raise refused_update(f"the plan is {self._state.value}; its limits no longer matter")
         if self._window.plan is None:
-            raise ValueError("the plan is not running yet (a drain is still building it); try again in a moment")
+            raise refused_update("the plan is not running yet (a drain is still building it); try again in a moment")
 
     # -- the run ------------------------------------------------------------
 
@@ -242,3 +246,4 @@ class MaintenancePlan:
     def _finish(self) -> None:
         self._state, self._reason = plan_status.ending(self._window)
         self._finished_at = workflow.now()
+
