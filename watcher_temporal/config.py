@@ -33,6 +33,7 @@ from temporalio.runtime import Runtime
 
 from watcher_temporal.codec import CodecSettings
 from watcher_temporal.contract import DEFAULT_TASK_QUEUE
+from watcher_temporal.errors import TemporalUnreachable
 from watcher_temporal.failures import OneLineFailureConverter
 
 DEFAULT_ADDRESS = "localhost:7233"
@@ -189,6 +190,11 @@ class TelemetrySettings:
     trace_console: bool = False
     metrics_address: str | None = None
 
+    @property
+    def tracing(self) -> bool:
+        """Whether any span exporter is asked for (else tracing stays off, and unloaded)."""
+        return bool(self.otlp_endpoint) or self.trace_console
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TelemetrySettings:
         env = os.environ if env is None else env
@@ -196,6 +202,37 @@ class TelemetrySettings:
             otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
             trace_console=_truthy(env.get("WATCHER_TEMPORAL_TRACE_CONSOLE"), default=False),
             metrics_address=(env.get(METRICS_ADDRESS_ENV) or "").strip() or None,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CliSettings:
+    """What the ``watcher-temporal`` CLI reads from its environment besides Temporal's settings.
+
+    Attributes:
+        os_cloud: ``OS_CLOUD``: the clouds.yaml entry used to look a server
+            up by name (a UUID needs no cloud).
+        debug: ``WATCHER_TEMPORAL_DEBUG``: print the traceback of an
+            unexpected error.
+        columns: ``COLUMNS``: the width of output that does not go to a
+            terminal (None: output to a pipe is not cut).
+    """
+
+    os_cloud: str | None = None
+    debug: bool = False
+    columns: int | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> CliSettings:
+        env = os.environ if env is None else env
+        try:
+            columns: int | None = int(env.get("COLUMNS", ""))
+        except ValueError:
+            columns = None
+        return cls(
+            os_cloud=(env.get("OS_CLOUD") or "").strip() or None,
+            debug=_truthy(env.get("WATCHER_TEMPORAL_DEBUG"), default=False),
+            columns=columns if columns and columns > 0 else None,
         )
 
 
@@ -254,11 +291,19 @@ async def connect_client(
             (:func:`watcher_temporal.metrics.prometheus_runtime`); workers
             built on this client use it too.
         codec: Payload encryption; from the environment by default.
+
+    Raises:
+        TemporalUnreachable: the frontend cannot be reached (one line: the
+            address and the cause).
     """
     settings = settings or TemporalSettings.from_env()
-    return await Client.connect(
-        **settings.connect,
-        data_converter=data_converter(codec=codec),
-        interceptors=list(interceptors),
-        runtime=runtime,
-    )
+    try:
+        return await Client.connect(
+            **settings.connect,
+            data_converter=data_converter(codec=codec),
+            interceptors=list(interceptors),
+            runtime=runtime,
+        )
+    except RuntimeError as err:  # the SDK's connect error: refused, TLS, DNS...
+        lines = str(err).strip().splitlines()
+        raise TemporalUnreachable(settings.address, lines[0][:500] if lines else type(err).__name__) from None
