@@ -335,3 +335,14 @@ async def test_first_migrate_on_a_fresh_server_says_what_to_do() -> None:
     assert len(lines) == 1, run.stderr  # no "it runs when a worker starts" before the refusal
     assert "search attributes" in lines[0] and "watcher-temporal-worker" in lines[0]
     assert "python -m watcher_temporal.search_attributes" in lines[0]
+
+
+def test_no_hidden_up_arrows() -> None:
+    """The product never imports localnova (the demo lives there), and the CLI never imports worker-side code."""
+    product = [p for top in ("watcher_temporal", "workflows", "activities") for p in (REPO / top).rglob("*.py")]
+    assert product
+    for path in product:
+        assert not re.search(r"^\s*(from|import) localnova\b", path.read_text(), re.M), path
+    worker_side = r"^\s*(from|import) watcher_temporal\.(activities|workflows|worker)\b"
+    for path in (REPO / "watcher_temporal" / "cli").rglob("*.py"):
+        assert not re.search(worker_side, path.read_text(), re.M), path
