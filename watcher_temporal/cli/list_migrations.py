@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import uuid
@@ -198,6 +197,8 @@ async def _fill_outcomes(client: Any, rows: list[dict[str, Any]]) -> None:
 
     Only the close event is read (a few at once), so a long plan costs no more than a short one.
     """
+    import asyncio
+
     from watcher_temporal.cli.report import parse_result, result_outcome
 
     limit = asyncio.Semaphore(8)
