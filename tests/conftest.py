@@ -16,6 +16,7 @@ Both know the project's search attributes (:mod:`watcher_temporal.search_attribu
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -24,6 +25,16 @@ from temporalio.testing import WorkflowEnvironment
 from watcher_temporal.binaries import start_dev_server, start_time_skipping_server
 
 pytest_plugins = ["localnova.pytest_plugin", "tests.realstack"]
+
+#: The shell's clouds, Temporal and trace exporters never reach a test (nor the processes tests
+#: start from ``os.environ``): tests use only the servers they started. (``WATCHER_TEMPORAL_*``
+#: stays: tests read knobs of their own there, e.g. ``WATCHER_TEMPORAL_LARGE_PLAN``.)
+FOREIGN_ENV_PREFIXES = ("OS_", "TEMPORAL_", "OTEL_")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in [n for n in os.environ if n.startswith(FOREIGN_ENV_PREFIXES)]:
+        del os.environ[name]
 
 
 @pytest.fixture(scope="session")

@@ -94,9 +94,20 @@ class TemporalSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TemporalSettings:
-        """Load settings the way the ``temporal`` CLI would, plus the task queue."""
+        """Load settings the way the ``temporal`` CLI would, plus the task queue.
+
+        Raises:
+            ValueError: a profile or configuration file that cannot be used (named).
+        """
         env = os.environ if env is None else env
-        loaded = dict(ClientConfig.load_client_connect_config(override_env_vars=dict(env)))
+        try:
+            loaded = dict(ClientConfig.load_client_connect_config(override_env_vars=dict(env)))
+        except Exception as err:  # noqa: BLE001 - the SDK's bridge raises its own ConfigError (no public class)
+            lines = str(err).strip().splitlines()
+            detail = lines[0][:300] if lines else type(err).__name__
+            raise ValueError(
+                f"Temporal client configuration (TEMPORAL_PROFILE / TEMPORAL_CONFIG_FILE): {detail}"
+            ) from None
         loaded.setdefault("target_host", DEFAULT_ADDRESS)
         loaded.setdefault("namespace", DEFAULT_NAMESPACE)
         return cls(connect=loaded, task_queue=env.get("TEMPORAL_TASK_QUEUE") or DEFAULT_TASK_QUEUE)

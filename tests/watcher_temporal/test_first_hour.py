@@ -346,3 +346,26 @@ def test_no_hidden_up_arrows() -> None:
     worker_side = r"^\s*(from|import) watcher_temporal\.(activities|workflows|worker)\b"
     for path in (REPO / "watcher_temporal" / "cli").rglob("*.py"):
         assert not re.search(worker_side, path.read_text(), re.M), path
+
+
+def test_an_unusable_temporal_profile_is_one_line_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TEMPORAL_PROFILE", "no-such-profile")
+    code = main(["list", "-o", "json"])
+    out = capsys.readouterr()
+    assert code == ExitCode.USAGE
+    assert "no-such-profile" in json.loads(out.out)["error"]["message"]
+    assert out.err.count("\n") == 1 and "Traceback" not in out.err
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "WATCHER_TEMPORAL_"))}
+    env |= {"TEMPORAL_PROFILE": "no-such-profile", "WATCHER_TEMPORAL_CHECK_NOVA": "0"}
+    worker = subprocess.run(
+        [sys.executable, "-m", "watcher_temporal.worker"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert worker.returncode == 2
+    assert worker.stderr.strip().count("\n") == 0 and "no-such-profile" in worker.stderr, worker.stderr

@@ -59,7 +59,10 @@ class Session:
     """
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.settings = settings_from_args(args)
+        try:
+            self.settings = settings_from_args(args)
+        except ValueError as err:
+            raise CommandError(ExitCode.USAGE, "TemporalConfigError", safe(err, limit=1000)) from None
         self._provider: Any = None
         if TelemetrySettings.from_env().tracing:
             from watcher_temporal.telemetry import configure_tracing
