@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 
 from watcher_temporal.binaries import start_dev_server, temporal_cli_path
-from watcher_temporal.contract import MigrateServerInput
+from watcher_temporal.contract import MigrateServerInput, MigrationType
 from watcher_temporal.starter import start_migration
 
 BIN = Path(sys.executable).parent
@@ -69,7 +69,9 @@ async def main(runs: int) -> None:
         print(row(f"watcher-temporal {name} --help", timed([cli, name, "--help"], env, runs)))
     port = _free_port()
     async with await start_dev_server(port=port) as server:
-        params = MigrateServerInput(resource_id=str(uuid.uuid4()), migration_type="live", source_node="host1")
+        params = MigrateServerInput(
+            resource_id=str(uuid.uuid4()), migration_type=MigrationType.LIVE, source_node="host1"
+        )
         handle = await start_migration(server.client, params, task_queue="nobody")
         await handle.terminate(reason="benchmark: something to describe")
         env |= {"TEMPORAL_ADDRESS": f"localhost:{port}"}

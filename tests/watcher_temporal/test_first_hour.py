@@ -98,7 +98,7 @@ def test_help_mirrors_of_the_contract_are_true() -> None:
 def test_help_text_is_plain_and_complete() -> None:
     parser = build_parser()
     action = next(a for a in parser._actions if a.dest == "command")
-    for name, sub in action.choices.items():  # type: ignore[attr-defined]
+    for name, sub in action.choices.items():  # type: ignore[union-attr]
         text = sub.format_help()
         assert "``" not in text, name  # no RST markup
         if "--on-failure" in sub._option_string_actions:
@@ -279,8 +279,8 @@ async def test_status_and_cancel_check_the_workflows_own_queue(
 @pytestmark_integration
 async def test_status_into_a_closed_pipe_is_quiet(dev_env: WorkflowEnvironment, worker: RunningWorker) -> None:
     server = str(uuid.uuid4())
-    done = await cli(dev_env, worker.task_queue, "migrate", server, "--live", "--from", "host1", "--wait")
-    assert done.code == ExitCode.NO_SUCH_SERVER, done
+    ended = await cli(dev_env, worker.task_queue, "migrate", server, "--live", "--from", "host1", "--wait")
+    assert ended.code == ExitCode.NO_SUCH_SERVER, ended
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("OS_", "TEMPORAL_"))},
         "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
