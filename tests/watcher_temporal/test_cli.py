@@ -159,6 +159,8 @@ async def test_second_migrate_is_refused_then_cancel_reverts_exit_3(
     cancel = await cli(dev_env, worker.task_queue, "cancel", server, "--wait", "--progress-interval=0.2")
     assert cancel.code == ExitCode.CANCELLED, cancel
     assert f"migrate-{server}: CANCELLED" in cancel.stdout
+    # In words: how it was put back, and where the server is now.
+    assert "the server is on host1 (ACTIVE)" in " ".join(cancel.stdout.split()), cancel.stdout
     status = await cli(dev_env, worker.task_queue, "status", server)
     assert status.code == ExitCode.CANCELLED
 
