@@ -12,7 +12,8 @@ Safe by default (docs/security.md):
 
 * every ``/encode`` and ``/decode`` needs ``Authorization: Bearer <token>``
   (:mod:`watcher_temporal.codec_server_auth`: static tokens compared in
-  constant time, or the Web UI's OIDC access token); otherwise 401. The
+  constant time, or the Web UI's OIDC access token), or the session cookie of
+  a browser signed in at ``/login`` with a static token; otherwise 401. The
   server refuses to start without a credential unless ``--insecure-no-auth``
   (loopback only, logged loudly);
 * CORS only for the configured origins (``WATCHER_TEMPORAL_CODEC_CORS_ORIGINS``,
@@ -24,14 +25,18 @@ Safe by default (docs/security.md):
 * it listens on 127.0.0.1 unless ``--host`` says otherwise.
 
 Point the CLI at it with ``temporal --codec-endpoint http://localhost:8888
---codec-auth "Bearer $TOKEN"``; the Web UI with ``TEMPORAL_CODEC_ENDPOINT`` and
-"pass access token" (its OIDC token, verified here when OIDC is configured).
+--codec-auth "Bearer $TOKEN"``; the Web UI with its codec endpoint setting
+(``TEMPORAL_CODEC_ENDPOINT``) and either "pass access token" (its OIDC token,
+verified here when OIDC is configured) or, without UI login, "include
+cross-origin credentials" after signing the browser in at
+``http://localhost:8888/login``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import ipaddress
 import json
 import logging
@@ -41,7 +46,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
@@ -53,6 +58,7 @@ from watcher_temporal.codec_server_auth import (
     TOKENS_ENV,
     AuthConfigError,
     Authenticator,
+    BrowserSessions,
     CodecServerAuth,
 )
 from watcher_temporal.untrusted import one_line
@@ -181,6 +187,7 @@ def transform(codec: AesGcmCodec, action: str, body: bytes) -> bytes:
 def make_handler(codec: AesGcmCodec, settings: CodecServerSettings) -> type[BaseHTTPRequestHandler]:
     """A request handler class bound to ``codec`` and ``settings``."""
     authenticate = Authenticator(settings.auth)
+    sessions = BrowserSessions(authenticate)
     origins = frozenset(settings.origins)
 
     class CodecHandler(BaseHTTPRequestHandler):
@@ -202,9 +209,20 @@ def make_handler(codec: AesGcmCodec, settings: CodecServerSettings) -> type[Base
                 self.send_header("Access-Control-Max-Age", "600")
             self.send_header("Vary", "Origin")
 
-        def _reply(self, status: HTTPStatus, body: bytes, content_type: str = "application/json") -> None:
+        def _reply(
+            self, status: HTTPStatus, body: bytes, content_type: str = "application/json", *, cookie: str = ""
+        ) -> None:
             self.send_response(status)
             self._cors()
+            if cookie:
+                self.send_header("Set-Cookie", cookie)
+            if content_type.startswith("text/html"):
+                # The sign-in pages load nothing and run no script; nobody may frame them.
+                self.send_header(
+                    "Content-Security-Policy",
+                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+                )
+                self.send_header("X-Content-Type-Options", "nosniff")
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
@@ -223,11 +241,56 @@ def make_handler(codec: AesGcmCodec, settings: CodecServerSettings) -> type[Base
                 return
             self._reply(HTTPStatus.NO_CONTENT, b"", "text/plain")
 
+        def _page(self, status: HTTPStatus, title: str, text: str, *, cookie: str = "", form: bool = False) -> None:
+            self._reply(
+                status, sign_in_page(title, text, form=form).encode(), "text/html; charset=utf-8", cookie=cookie
+            )
+
         def do_GET(self) -> None:
-            if self.path.split("?", 1)[0].rstrip("/") in ("", "/health"):
+            path = self.path.split("?", 1)[0].rstrip("/")
+            if path in ("", "/health"):
                 self._reply(HTTPStatus.OK, b'{"status": "ok"}')
+            elif path == "/login":
+                signed_in = sessions.valid(self.headers.get("Cookie"))
+                self._page(
+                    HTTPStatus.OK,
+                    "Codec server: sign in",
+                    "This browser is signed in."
+                    if signed_in
+                    else "Paste a codec server token to let this browser's Temporal Web UI decode payloads.",
+                    form=True,
+                )
             else:
-                self._error(HTTPStatus.NOT_FOUND, "POST /encode or /decode")
+                self._error(HTTPStatus.NOT_FOUND, "POST /encode or /decode; GET /login to sign a browser in")
+
+        def _sign_in(self) -> None:
+            try:
+                form = parse_qs(self._body().decode("utf-8", "replace"), max_num_fields=4)
+            except RequestError as err:
+                self._error(err.status, str(err))
+                return
+            except TimeoutError:
+                self._error(HTTPStatus.REQUEST_TIMEOUT, "body not received in time")
+                return
+            session = sessions.login((form.get("token") or [""])[0].strip())
+            if session is None:
+                logger.warning("refused a browser sign-in from %s: wrong token", self.address_string())
+                self._page(
+                    HTTPStatus.UNAUTHORIZED,
+                    "Codec server: token refused",
+                    "That token is not accepted: the Web UI in this browser will keep showing encrypted payloads "
+                    "(\u201cCodec Server could not connect\u201d). Ask for a valid token and try again.",
+                    form=True,
+                )
+                return
+            logger.info("browser signed in from %s", self.address_string())
+            self._page(
+                HTTPStatus.OK,
+                "Codec server: signed in",
+                "This browser is signed in for 8 hours. In the Web UI's codec settings, set this server's address "
+                "and turn on \u201cinclude cross-origin credentials\u201d; payloads then show decoded.",
+                cookie=sessions.cookie(session),
+            )
 
         def _body(self) -> bytes:
             if self.headers.get("Transfer-Encoding"):
@@ -249,13 +312,24 @@ def make_handler(codec: AesGcmCodec, settings: CodecServerSettings) -> type[Base
             return body
 
         def do_POST(self) -> None:
-            action = self.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+            path = self.path.split("?", 1)[0].rstrip("/")
+            if path == "/login":
+                self._sign_in()
+                return
+            if path == "/logout":
+                sessions.logout(self.headers.get("Cookie"))
+                self._page(HTTPStatus.OK, "Codec server: signed out", "Signed out.", cookie=sessions.expired_cookie())
+                return
+            action = path.rsplit("/", 1)[-1]
             if action not in ("encode", "decode"):
                 self._error(HTTPStatus.NOT_FOUND, "POST /encode or /decode")
                 return
-            if not settings.insecure_no_auth and not authenticate(self.headers.get("Authorization")):
+            signed_in = sessions.valid(self.headers.get("Cookie"))
+            if not settings.insecure_no_auth and not signed_in and not authenticate(self.headers.get("Authorization")):
                 logger.warning("refused unauthenticated %s from %s", action, self.address_string())
-                self._error(HTTPStatus.UNAUTHORIZED, "Authorization: Bearer <token> required")
+                self._error(
+                    HTTPStatus.UNAUTHORIZED, "Authorization: Bearer <token> required (a browser: sign in at /login)"
+                )
                 return
             try:
                 body = transform(codec, action, self._body())
@@ -274,6 +348,22 @@ def make_handler(codec: AesGcmCodec, settings: CodecServerSettings) -> type[Base
             logger.info("%s %s", self.address_string(), one_line(format % args, limit=500))
 
     return CodecHandler
+
+
+def sign_in_page(title: str, text: str, *, form: bool) -> str:
+    """The sign-in page: plain HTML, no script, nothing loaded from anywhere."""
+    body = f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>"
+    if form:
+        body += (
+            '<form method="post" action="/login"><label>Token <input type="password" name="token" '
+            'autocomplete="off" required></label> <button type="submit">Sign in</button></form>'
+            '<form method="post" action="/logout"><button type="submit">Sign out</button></form>'
+        )
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        "<style>body{font:16px sans-serif;margin:3em;max-width:40em}input{width:24em}</style></head>"
+        f"<body>{body}</body></html>"
+    )
 
 
 def make_server(codec: AesGcmCodec, settings: CodecServerSettings) -> ThreadingHTTPServer:

@@ -23,7 +23,6 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, JsonValue
-    from watcher_temporal.workflows.activity_options import long_options, short_options
 
     from watcher_temporal.contract import (
         FORCE_COMPLETE_UPDATE,
@@ -58,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from watcher_temporal.errors import InvalidInput, RevertFailed, describe_failure, from_failure
     from watcher_temporal.metrics import record_deadline, record_migration, record_revert, record_revert_failure
     from watcher_temporal.search_attributes import DESTINATION_HOST, OUTCOME, as_updates, migration_attributes
+    from watcher_temporal.workflows.activity_options import long_options, short_options
 
 R = TypeVar("R", bound=BaseModel)
 
