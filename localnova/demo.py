@@ -337,7 +337,11 @@ def main(argv: list[str] | None = None) -> None:
             )
             sys.exit(1)
     log_path = args.worker_log or Path(tempfile.mkdtemp(prefix="watcher-temporal-demo-")) / "worker.log"
-    code = asyncio.run(run_demo(args, log_path))
+    try:
+        code = asyncio.run(run_demo(args, log_path))
+    except KeyboardInterrupt:  # Ctrl-C before --keep-running's wait: everything it started is stopped on the way out
+        print(f"\n{PROG}: stopped", file=sys.stderr)
+        code = 130
     sys.stdout.flush()
     # Leave without interpreter finalisation: Temporal's core threads must not outlive a dying interpreter.
     os._exit(code)
