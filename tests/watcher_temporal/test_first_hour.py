@@ -369,3 +369,20 @@ def test_an_unusable_temporal_profile_is_one_line_exit_2(
     )
     assert worker.returncode == 2
     assert worker.stderr.strip().count("\n") == 0 and "no-such-profile" in worker.stderr, worker.stderr
+
+
+@pytestmark_integration
+async def test_a_server_name_is_looked_up_in_os_cloud(
+    dev_env: WorkflowEnvironment, worker: RunningWorker, localnova: LocalNovaHandle
+) -> None:
+    server = boot_on(localnova, "host3")
+    name = localnova.conn.compute.get_server(server).name
+    run = await cli(
+        dev_env, worker.task_queue, "migrate", name, "--cold", "--from", "host1", "--wait", env=localnova.env()
+    )
+    assert run.code == ExitCode.SKIPPED, run  # found by name: the workflow of that UUID ran (and skipped)
+    assert f"migrate-{server}: SKIPPED" in run.stdout
+    unknown = await cli(
+        dev_env, worker.task_queue, "migrate", "no-such-name", "--cold", "--from", "host1", env=localnova.env()
+    )
+    assert unknown.code == ExitCode.USAGE and "no server named no-such-name" in unknown.stderr
