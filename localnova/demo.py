@@ -42,6 +42,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowFailureError
 
 from localnova.harness import LocalNova, LocalNovaHandle
+from localnova.hermetic import without_foreign
 from watcher_temporal.binaries import start_dev_server
 from watcher_temporal.contract import (
     MigrateServerInput,
@@ -58,8 +59,6 @@ PROG = "python -m localnova.demo"
 HOSTS = ("host1", "host2", "host3")
 FAILING_HOST = "host3"
 TASK_QUEUE = "watcher-actions"
-#: Environment variables of the shell that never reach the demo's worker.
-FOREIGN_PREFIXES = ("OS_", "TEMPORAL_", "WATCHER_TEMPORAL_", "OTEL_")
 #: A stalled live migration waits this long for force-complete or cancel before its own deadline ends it.
 STALLED_TIMEOUT_SECONDS = 3600.0
 
@@ -109,7 +108,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def worker_environment(cloud: LocalNovaHandle, address: str) -> dict[str, str]:
     """The worker's environment: the shell's, minus its clouds and Temporal, plus the demo's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN_PREFIXES)}
+    env = {k: v for k, v in without_foreign().items() if not k.startswith("WATCHER_TEMPORAL_")}
     return env | {
         **cloud.env(),
         "TEMPORAL_ADDRESS": address,

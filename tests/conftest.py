@@ -22,18 +22,19 @@ from collections.abc import AsyncIterator
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from localnova.hermetic import without_foreign
 from watcher_temporal.binaries import start_dev_server, start_time_skipping_server
 
 pytest_plugins = ["localnova.pytest_plugin", "tests.realstack"]
 
-#: The shell's clouds, Temporal and trace exporters never reach a test (nor the processes tests
-#: start from ``os.environ``): tests use only the servers they started. (``WATCHER_TEMPORAL_*``
-#: stays: tests read knobs of their own there, e.g. ``WATCHER_TEMPORAL_LARGE_PLAN``.)
-FOREIGN_ENV_PREFIXES = ("OS_", "TEMPORAL_", "OTEL_")
-
 
 def pytest_configure(config: pytest.Config) -> None:
-    for name in [n for n in os.environ if n.startswith(FOREIGN_ENV_PREFIXES)]:
+    """The shell's clouds, Temporal and trace collectors never reach a test, nor a process it starts.
+
+    (``WATCHER_TEMPORAL_*`` stays: tests read knobs of their own there, e.g. ``WATCHER_TEMPORAL_LARGE_PLAN``.)
+    """
+    kept = without_foreign()
+    for name in [n for n in os.environ if n not in kept]:
         del os.environ[name]
 
 

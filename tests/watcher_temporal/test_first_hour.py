@@ -386,3 +386,12 @@ async def test_a_server_name_is_looked_up_in_os_cloud(
         dev_env, worker.task_queue, "migrate", "no-such-name", "--cold", "--from", "host1", env=localnova.env()
     )
     assert unknown.code == ExitCode.USAGE and "no server named no-such-name" in unknown.stderr
+
+
+def test_the_shells_clouds_and_temporal_never_reach_a_test_or_its_processes() -> None:
+    from localnova.hermetic import without_foreign
+
+    hostile = {"OS_CLOUD": "prod", "OS_CLIENT_CONFIG_FILE": "/etc/x", "TEMPORAL_ADDRESS": "prod:7233", "HOME": "/h"}
+    assert without_foreign(hostile) == {"HOME": "/h"}
+    # tests/conftest.py dropped them from this session (and so from every process it starts).
+    assert [name for name in os.environ if name.startswith(("OS_", "TEMPORAL_", "OTEL_"))] == []
