@@ -4,7 +4,7 @@ Nothing here imports Temporal, pydantic or openstacksdk: every command
 registers its options from this module, and the code that runs a command
 (:mod:`watcher_temporal.cli.session` and the rest) is imported only once
 the command line parsed. The few contract values the help text shows are
-mirrored here; ``tests/watcher_temporal/test_cli_imports.py`` checks that
+mirrored here; ``tests/watcher_temporal/test_first_hour.py`` checks that
 they equal :mod:`watcher_temporal.contract`'s.
 """
 
