@@ -10,6 +10,7 @@ Commands (one module each)::
     watcher-temporal force-complete SERVER [--wait]
     watcher-temporal set-limits ID [--max-parallel N] [--max-parallel-per-source N] ...
     watcher-temporal list [--server UUID] [--host HOST] [--plan ID] [--outcome X] [--running]
+    watcher-temporal timeline PLAN --html FILE
 
 Temporal is reached like the ``temporal`` CLI does (``TEMPORAL_ADDRESS``,
 ``TEMPORAL_NAMESPACE``, TLS/API-key variables, profiles), or ``--address`` /
@@ -40,6 +41,7 @@ from watcher_temporal.cli import (
     migrate,
     set_limits,
     status,
+    timeline,
     undrain_host,
 )
 from watcher_temporal.cli.exit_codes import EXIT_CODES_HELP, ExitCode, exit_codes_help
@@ -56,6 +58,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     force_complete,
     set_limits,
     list_migrations,
+    timeline,
 )
 
 
