@@ -113,6 +113,10 @@ class TemporalSettings:
         return cls(connect=loaded, task_queue=env.get("TEMPORAL_TASK_QUEUE") or DEFAULT_TASK_QUEUE)
 
 
+#: glibc malloc arenas of a worker (glibc's default is 8 per core).
+DEFAULT_MALLOC_ARENAS = 2
+
+
 @dataclass(frozen=True, kw_only=True)
 class WorkerSettings:
     """How the worker process runs.
@@ -133,6 +137,9 @@ class WorkerSettings:
             polls Nova for itself (the old per-migration path, for comparison).
         max_cached_workflows: Workflow runs kept in memory between their
             workflow tasks; None sizes it from ``max_in_flight``.
+        malloc_arenas: glibc malloc arenas the worker caps itself at (memory
+            follows the work, not the thread count); None when the operator
+            set ``MALLOC_ARENA_MAX``, which glibc then applies itself.
     """
 
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
@@ -143,6 +150,7 @@ class WorkerSettings:
     log_level: str = "INFO"
     nova_observer: bool = True
     max_cached_workflows: int | None = None
+    malloc_arenas: int | None = DEFAULT_MALLOC_ARENAS
 
     @property
     def max_concurrent_activities(self) -> int:
@@ -184,6 +192,7 @@ class WorkerSettings:
             log_level=(env.get("WATCHER_TEMPORAL_LOG_LEVEL") or "INFO").strip().upper(),
             nova_observer=_truthy(env.get("WATCHER_TEMPORAL_NOVA_OBSERVER"), default=True),
             max_cached_workflows=_positive_int(env, "WATCHER_TEMPORAL_MAX_CACHED_WORKFLOWS", None),
+            malloc_arenas=None if "MALLOC_ARENA_MAX" in env else DEFAULT_MALLOC_ARENAS,
         )
 
 

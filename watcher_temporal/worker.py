@@ -209,12 +209,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``watcher-temporal-worker``: exit 2 on a configuration it cannot run with, 1 without Temporal."""
     parse_args(argv)  # --help prints and exits 0; an unknown argument exits 2
-    limit_malloc_arenas()  # before any thread: memory follows the work, not the thread count
     try:
         settings = Settings.from_env()
     except ValueError as err:
         print(f"watcher-temporal-worker: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    limit_malloc_arenas(settings.worker.malloc_arenas)  # before any thread starts
     configure_logging(settings.worker.log_level)
     try:
         asyncio.run(_main(settings))
