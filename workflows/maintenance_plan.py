@@ -246,4 +246,3 @@ class MaintenancePlan:
     def _finish(self) -> None:
         self._state, self._reason = plan_status.ending(self._window)
         self._finished_at = workflow.now()
-
