@@ -5,11 +5,22 @@ Watcher's applier, at start-up (``Syncer.sync()``) and when its
 CANCELLED. With taskflow that matched the cloud (the plan died with the
 process); with Temporal the plan's workflow keeps running, so the DB would say
 CANCELLED while servers keep moving. This command is Watcher's own
-``watcher-applier`` with one change: for an ONGOING plan whose workflow
-``plan-watcher-<uuid>`` exists (running or already closed), the sync runs
-Watcher's ``DefaultActionPlanHandler`` again in a thread; the engine attaches
-to the workflow instead of starting one, writes what happened meanwhile and
-follows it to its end. Plans without a workflow are cancelled as Watcher does.
+``watcher-applier`` with one change: every ONGOING or CANCELLING plan of the
+host is resumed in a thread of its own, so that the applier serves other plans
+at once, whatever Temporal does:
+
+* the thread asks Temporal whether the plan's workflow ``plan-watcher-<uuid>``
+  exists. While Temporal cannot answer (unreachable, refusing, bad options),
+  the plan's ``status_message`` says so in one line, the log too, and the
+  thread asks again every few seconds: the workflow may be running, so the
+  plan is neither failed nor cancelled meanwhile;
+* a plan without a workflow is cancelled as Watcher does;
+* a plan with one is followed again: Watcher's ``DefaultActionPlanHandler``
+  runs in the thread; the engine attaches to the workflow instead of starting
+  one, writes what happened meanwhile and follows it to its end;
+* a plan found CANCELLING (cancelled through Watcher's API while the applier
+  was down) has its workflow cancelled first, then is followed the same way:
+  running migrations are aborted, and the plan ends CANCELLED.
 
 The command itself is :mod:`watcher_temporal.watcher_engine.applier`.
 """
@@ -18,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from oslo_config import cfg
@@ -26,14 +38,19 @@ from watcher.applier import sync
 from watcher.applier.action_plan.default import DefaultActionPlanHandler
 from watcher.applier.loading.default import DefaultWorkFlowEngineLoader
 
+from watcher_temporal.watcher_engine.causes import PREFIX, bounded
+from watcher_temporal.watcher_engine.plan_row import PlanRow
+
 logger = logging.getLogger(__name__)
 CONF = cfg.CONF
 #: The engine's entry point name.
 ENGINE_NAME = "temporal"
+#: Seconds between two questions to a Temporal that did not answer.
+RETRY_SECONDS = 3.0
 
 
 class ReattachingSyncer(sync.Syncer):
-    """Watcher's ``Syncer``; ONGOING plans with a workflow are followed, not cancelled."""
+    """Watcher's ``Syncer``; ONGOING and CANCELLING plans are resumed in threads, not cancelled."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -44,35 +61,54 @@ class ReattachingSyncer(sync.Syncer):
             super()._cancel_ongoing_actionplans(context, host)
             return
         hostname = host or CONF.host
-        plans = objects.ActionPlan.list(
-            context, filters={"state": objects.action_plan.State.ONGOING, "hostname": hostname}, eager=True
-        )
-        engine = DefaultWorkFlowEngineLoader().load(name=ENGINE_NAME, context=context)
-        orphans = []
-        for plan in plans:
-            if engine.has_workflow(plan.uuid):
-                logger.info("action plan %s is ONGOING and its workflow exists: re-attaching", plan.uuid)
+        for state in (objects.action_plan.State.ONGOING, objects.action_plan.State.CANCELLING):
+            for plan in objects.ActionPlan.list(context, filters={"state": state, "hostname": hostname}):
                 follower = threading.Thread(
-                    target=_follow, args=(context, plan.uuid), name=f"reattach-{plan.uuid[:8]}", daemon=True
+                    target=_resume,
+                    args=(context, plan.uuid, str(state), hostname),
+                    name=f"reattach-{plan.uuid[:8]}",
+                    daemon=True,
                 )
                 follower.start()
                 self.followers.append(follower)
-            else:
-                orphans.append(plan)
-        for plan in orphans:
-            _cancel_like_watcher(context, plan, hostname)
 
     def wait(self, timeout: float | None = None) -> None:
-        """Join the re-attached plans (tests and one-shot runs)."""
+        """Join the resumed plans (tests and one-shot runs)."""
         for follower in self.followers:
             follower.join(timeout)
 
 
-def _follow(context: Any, plan_uuid: str) -> None:
+def _resume(context: Any, plan_uuid: str, state: str, hostname: str) -> None:
+    """Re-attach one plan found ONGOING or CANCELLING at start-up (its own thread)."""
     try:
+        engine = DefaultWorkFlowEngineLoader().load(name=ENGINE_NAME, context=context)
+        if not _wait_for_answer(engine, context, plan_uuid):
+            _cancel_like_watcher(context, objects.ActionPlan.get_by_uuid(context, plan_uuid, eager=True), hostname)
+            return
+        logger.info("action plan %s is %s and its workflow exists: re-attaching", plan_uuid, state)
+        if state == objects.action_plan.State.CANCELLING:
+            engine.request_cancel(plan_uuid)
         DefaultActionPlanHandler(context, None, plan_uuid).execute()
     except Exception:  # the handler logs and records its own failures
-        logger.exception("following action plan %s failed", plan_uuid)
+        logger.exception("resuming action plan %s failed", plan_uuid)
+
+
+def _wait_for_answer(engine: Any, context: Any, plan_uuid: str) -> bool:
+    """Whether the plan's workflow exists, asking until Temporal answers (each wait noted on the plan)."""
+    row = PlanRow(context, plan_uuid)
+    while True:
+        try:
+            exists = bool(engine.workflow_exists(plan_uuid))
+        except Exception as err:  # noqa: BLE001 - unreachable, refusing or misconfigured: say it, ask again
+            note = bounded(
+                f"{engine.cause(err).removeprefix(PREFIX)}; the applier re-attaches this plan when Temporal answers"
+            )
+            if row.note(note):
+                logger.warning("action plan %s: %s", plan_uuid, note)
+            time.sleep(RETRY_SECONDS)
+            continue
+        row.clear()
+        return exists
 
 
 def _cancel_like_watcher(context: Any, plan: Any, hostname: str) -> None:
