@@ -199,7 +199,8 @@ def _write_config(
     clients_auth: dict[str, str],
 ) -> None:
     sections = {
-        "DEFAULT": {"transport_url": "fake:/", "host": hostname},
+        # use_stderr: the service processes (watcher-temporal-applier) log to their stderr file
+        "DEFAULT": {"transport_url": "fake:/", "host": hostname, "use_stderr": "true"},
         "watcher_clients_auth": clients_auth,
         "database": {"connection": f"sqlite:///{db_file}"},
         "oslo_messaging_notifications": {"driver": "test"},

@@ -147,29 +147,28 @@ class TemporalWorkFlowEngine(base.BaseWorkFlowEngine):
         finally:
             self._close_loop()
 
-    def workflow_exists(self, plan_uuid: str) -> bool:
+    def workflow_exists(self, plan_uuid: str, *, cancel: bool = False) -> bool:
         """Whether the plan has a workflow (running or closed): a restarted applier re-attaches to it.
+
+        Args:
+            plan_uuid: The action plan.
+            cancel: Also ask a running workflow to cancel (a cancel made while the applier was down).
 
         Raises:
             Exception: Temporal cannot say (unreachable, refusing, bad options); see :meth:`cause`.
         """
         self._loop = LoopThread(name=f"temporal-describe-{plan_uuid[:8]}")
         try:
-            return self._run(self._exists(plan_uuid))
-        finally:
-            self._close_loop()
-
-    def request_cancel(self, plan_uuid: str) -> None:
-        """Ask the plan's workflow to cancel (a cancel made while the applier was down)."""
-        self._loop = LoopThread(name=f"temporal-cancel-{plan_uuid[:8]}")
-        try:
-            client = self._run(self._connect())
-            self._run(self._cancel(client.get_workflow_handle(watcher_plan_workflow_id(plan_uuid))))
+            exists = self._run(self._exists(plan_uuid))
+            if exists and cancel:
+                client = self._run(self._connect())
+                self._run(self._cancel(client.get_workflow_handle(watcher_plan_workflow_id(plan_uuid))))
+            return exists
         finally:
             self._close_loop()
 
     def cause(self, err: BaseException) -> str:
-        """One line for an exception of :meth:`workflow_exists` or :meth:`request_cancel`."""
+        """One line for an exception of :meth:`workflow_exists`."""
         return cause_of(err, self._target)
 
     # -- failures -----------------------------------------------------------

@@ -37,6 +37,7 @@ from watcher import objects
 from watcher.applier import sync
 from watcher.applier.action_plan.default import DefaultActionPlanHandler
 from watcher.applier.loading.default import DefaultWorkFlowEngineLoader
+from watcher.common import context as watcher_context
 
 from watcher_temporal.watcher_engine.causes import PREFIX, bounded
 from watcher_temporal.watcher_engine.plan_row import PlanRow
@@ -56,16 +57,32 @@ class ReattachingSyncer(sync.Syncer):
         super().__init__()
         self.followers: list[threading.Thread] = []
 
+    def sync(self) -> None:
+        """Watcher's sync; first, the workflows of plans cancelled while the applier was down are asked
+        to cancel (Temporal calls only, in a thread), so that their migrations abort while Watcher syncs."""
+        if CONF.watcher_applier.workflow_engine == ENGINE_NAME:
+            context = watcher_context.make_context()
+            filters = {"state": objects.action_plan.State.CANCELLING, "hostname": CONF.host}
+            cancelling = [plan.uuid for plan in objects.ActionPlan.list(context, filters=filters)]
+            if cancelling:
+                engine = DefaultWorkFlowEngineLoader().load(name=ENGINE_NAME, context=context)
+                threading.Thread(
+                    target=_cancel_early, args=(engine, cancelling), name="cancel-early", daemon=True
+                ).start()
+        super().sync()
+
     def _cancel_ongoing_actionplans(self, context: Any, host: str | None = None) -> None:
         if CONF.watcher_applier.workflow_engine != ENGINE_NAME:
             super()._cancel_ongoing_actionplans(context, host)
             return
         hostname = host or CONF.host
+        loaded = DefaultWorkFlowEngineLoader().load(name=ENGINE_NAME, context=context)  # no Temporal call yet
         for state in (objects.action_plan.State.ONGOING, objects.action_plan.State.CANCELLING):
             for plan in objects.ActionPlan.list(context, filters={"state": state, "hostname": hostname}):
+                engine = type(loaded)(loaded.config, context=context)  # one per thread
                 follower = threading.Thread(
                     target=_resume,
-                    args=(context, plan.uuid, str(state), hostname),
+                    args=(engine, context, plan.uuid, str(state), hostname),
                     name=f"reattach-{plan.uuid[:8]}",
                     daemon=True,
                 )
@@ -78,33 +95,46 @@ class ReattachingSyncer(sync.Syncer):
             follower.join(timeout)
 
 
-def _resume(context: Any, plan_uuid: str, state: str, hostname: str) -> None:
+def _resume(engine: Any, context: Any, plan_uuid: str, state: str, hostname: str) -> None:
     """Re-attach one plan found ONGOING or CANCELLING at start-up (its own thread)."""
     try:
-        engine = DefaultWorkFlowEngineLoader().load(name=ENGINE_NAME, context=context)
-        if not _wait_for_answer(engine, context, plan_uuid):
+        cancel = state == objects.action_plan.State.CANCELLING  # cancelled while the applier was down
+        if not _wait_for_answer(engine, context, plan_uuid, cancel=cancel):
             _cancel_like_watcher(context, objects.ActionPlan.get_by_uuid(context, plan_uuid, eager=True), hostname)
             return
         logger.info("action plan %s is %s and its workflow exists: re-attaching", plan_uuid, state)
-        if state == objects.action_plan.State.CANCELLING:
-            engine.request_cancel(plan_uuid)
         DefaultActionPlanHandler(context, None, plan_uuid).execute()
     except Exception:  # the handler logs and records its own failures
         logger.exception("resuming action plan %s failed", plan_uuid)
 
 
-def _wait_for_answer(engine: Any, context: Any, plan_uuid: str) -> bool:
-    """Whether the plan's workflow exists, asking until Temporal answers (each wait noted on the plan)."""
+def _cancel_early(engine: Any, plan_uuids: list[str]) -> None:
+    """Ask each plan's workflow to cancel; :func:`_resume` asks again (and says why) if this fails."""
+    for plan_uuid in plan_uuids:
+        try:
+            engine.workflow_exists(plan_uuid, cancel=True)
+        except Exception as err:  # noqa: BLE001 - the resuming thread notes it on the plan
+            logger.info("action plan %s: early cancel not sent: %s", plan_uuid, engine.cause(err))
+
+
+def _wait_for_answer(engine: Any, context: Any, plan_uuid: str, *, cancel: bool) -> bool:
+    """Whether the plan's workflow exists (asked to cancel when ``cancel``), asking until Temporal answers.
+
+    Each wait is noted on the plan's row and in the log.
+    """
     row = PlanRow(context, plan_uuid)
     while True:
         try:
-            exists = bool(engine.workflow_exists(plan_uuid))
+            exists = bool(engine.workflow_exists(plan_uuid, cancel=cancel))
         except Exception as err:  # noqa: BLE001 - unreachable, refusing or misconfigured: say it, ask again
             note = bounded(
                 f"{engine.cause(err).removeprefix(PREFIX)}; the applier re-attaches this plan when Temporal answers"
             )
-            if row.note(note):
-                logger.warning("action plan %s: %s", plan_uuid, note)
+            try:
+                if row.note(note):
+                    logger.warning("action plan %s: %s", plan_uuid, note)
+            except Exception:
+                logger.exception("action plan %s: %s (not written to the plan)", plan_uuid, note)
             time.sleep(RETRY_SECONDS)
             continue
         row.clear()
