@@ -65,9 +65,8 @@ class ReattachingSyncer(sync.Syncer):
             filters = {"state": objects.action_plan.State.CANCELLING, "hostname": CONF.host}
             cancelling = [plan.uuid for plan in objects.ActionPlan.list(context, filters=filters)]
             if cancelling:
-                engine = DefaultWorkFlowEngineLoader().load(name=ENGINE_NAME, context=context)
                 threading.Thread(
-                    target=_cancel_early, args=(engine, cancelling), name="cancel-early", daemon=True
+                    target=_cancel_early, args=(context, cancelling), name="cancel-early", daemon=True
                 ).start()
         super().sync()
 
@@ -76,18 +75,31 @@ class ReattachingSyncer(sync.Syncer):
             super()._cancel_ongoing_actionplans(context, host)
             return
         hostname = host or CONF.host
-        loaded = DefaultWorkFlowEngineLoader().load(name=ENGINE_NAME, context=context)  # no Temporal call yet
-        for state in (objects.action_plan.State.ONGOING, objects.action_plan.State.CANCELLING):
-            for plan in objects.ActionPlan.list(context, filters={"state": state, "hostname": hostname}):
-                engine = type(loaded)(loaded.config, context=context)  # one per thread
-                follower = threading.Thread(
-                    target=_resume,
-                    args=(engine, context, plan.uuid, str(state), hostname),
-                    name=f"reattach-{plan.uuid[:8]}",
-                    daemon=True,
-                )
-                follower.start()
-                self.followers.append(follower)
+        plans = [
+            (plan, state)
+            for state in (objects.action_plan.State.ONGOING, objects.action_plan.State.CANCELLING)
+            for plan in objects.ActionPlan.list(context, filters={"state": state, "hostname": hostname})
+        ]
+        if not plans:
+            return
+        try:
+            loaded = DefaultWorkFlowEngineLoader().load(name=ENGINE_NAME, context=context)  # no Temporal call yet
+        except Exception as err:  # noqa: BLE001 - a bad option value must not stop the applier (crash loop)
+            note = bounded(f"bad configuration: {err}; the applier re-attaches this plan once it is fixed")
+            logger.error("cannot resume %d action plans: %s", len(plans), note)
+            for plan, _state in plans:
+                PlanRow(context, plan.uuid).note(note)
+            return
+        for plan, state in plans:
+            engine = type(loaded)(loaded.config, context=context)  # one per thread
+            follower = threading.Thread(
+                target=_resume,
+                args=(engine, context, plan.uuid, str(state), hostname),
+                name=f"reattach-{plan.uuid[:8]}",
+                daemon=True,
+            )
+            follower.start()
+            self.followers.append(follower)
 
     def wait(self, timeout: float | None = None) -> None:
         """Join the resumed plans (tests and one-shot runs)."""
@@ -108,8 +120,12 @@ def _resume(engine: Any, context: Any, plan_uuid: str, state: str, hostname: str
         logger.exception("resuming action plan %s failed", plan_uuid)
 
 
-def _cancel_early(engine: Any, plan_uuids: list[str]) -> None:
+def _cancel_early(context: Any, plan_uuids: list[str]) -> None:
     """Ask each plan's workflow to cancel; :func:`_resume` asks again (and says why) if this fails."""
+    try:
+        engine = DefaultWorkFlowEngineLoader().load(name=ENGINE_NAME, context=context)
+    except Exception:  # noqa: BLE001 - the sync says why on each plan
+        return
     for plan_uuid in plan_uuids:
         try:
             engine.workflow_exists(plan_uuid, cancel=True)
