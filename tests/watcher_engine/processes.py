@@ -20,6 +20,8 @@ import sys
 import uuid
 from pathlib import Path
 
+from localnova.hermetic import without_foreign
+
 #: The shipped worker command, beside this interpreter.
 WORKER_COMMAND = Path(sys.executable).with_name("watcher-temporal-worker")
 
@@ -60,7 +62,7 @@ class StandaloneWorker:
 
 def worker_env(*, cloud_env: dict[str, str], address: str, namespace: str, watcher_config: Path) -> dict[str, str]:
     """The environment of a standalone worker: only what it is given, on a fresh task queue."""
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "TEMPORAL_", "WATCHER_TEMPORAL_"))}
+    keep = {k: v for k, v in without_foreign().items() if not k.startswith("WATCHER_TEMPORAL_")}
     return {
         **keep,
         **cloud_env,
