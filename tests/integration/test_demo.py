@@ -74,7 +74,7 @@ async def test_demo_is_hermetic_and_every_readme_example_runs_on_it(tmp_path: Pa
         "-m",
         "localnova.demo",
         *argv,
-        "--worker-log",
+        "--log",
         str(log),
         cwd=REPO,
         env=hostile,
@@ -91,7 +91,9 @@ async def test_demo_is_hermetic_and_every_readme_example_runs_on_it(tmp_path: Pa
                 lines.append(raw.decode())
         table = "".join(lines)
         assert "All outcomes as expected." in table, table
-        assert not re.search(r"\b(WARNING|ERROR|Traceback)\b", table), table  # the worker logs to its file
+        assert not re.search(r"\b(WARNING|ERROR|Traceback)\b", table), (
+            table
+        )  # the worker and the dev server log to a file
         assert log.stat().st_size > 0
         exports = next(line for line in lines if line.startswith("  export ")).split()[1:]
         env = hostile | dict(item.split("=", 1) for item in exports)
