@@ -48,6 +48,8 @@ CONF = cfg.CONF
 ENGINE_NAME = "temporal"
 #: Seconds between two questions to a Temporal that did not answer.
 RETRY_SECONDS = 3.0
+#: Times Watcher's handler is run for one resumed plan whose row it could not close (DB errors).
+HANDLER_ATTEMPTS = 3
 
 
 class ReattachingSyncer(sync.Syncer):
@@ -115,7 +117,14 @@ def _resume(engine: Any, context: Any, plan_uuid: str, state: str, hostname: str
             _cancel_like_watcher(context, objects.ActionPlan.get_by_uuid(context, plan_uuid, eager=True), hostname)
             return
         logger.info("action plan %s is %s and its workflow exists: re-attaching", plan_uuid, state)
-        DefaultActionPlanHandler(context, None, plan_uuid).execute()
+        for attempt in range(1, HANDLER_ATTEMPTS + 1):
+            DefaultActionPlanHandler(context, None, plan_uuid).execute()
+            left = str(objects.ActionPlan.get_by_uuid(context, plan_uuid).state)
+            if left not in (objects.action_plan.State.ONGOING, objects.action_plan.State.CANCELLING):
+                return
+            # The handler could not even record its end (a DB error): the row would stay as it is.
+            logger.warning("action plan %s still %s after attempt %d: following it again", plan_uuid, left, attempt)
+            time.sleep(RETRY_SECONDS)
     except Exception:  # the handler logs and records its own failures
         logger.exception("resuming action plan %s failed", plan_uuid)
 
