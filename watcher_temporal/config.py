@@ -301,6 +301,26 @@ class CliSettings:
         )
 
 
+#: Watcher's configuration file on a worker (the generic path runs Watcher's own action classes).
+WATCHER_CONFIG_ENV = "WATCHER_TEMPORAL_WATCHER_CONFIG"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WatcherConfigSettings:
+    """Where a worker finds Watcher's configuration (Nova credentials of Watcher's own clients).
+
+    Attributes:
+        config_file: Watcher's configuration file (``WATCHER_TEMPORAL_WATCHER_CONFIG``); None: unset.
+    """
+
+    config_file: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WatcherConfigSettings:
+        env = os.environ if env is None else env
+        return cls(config_file=(env.get(WATCHER_CONFIG_ENV) or "").strip() or None)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Every setting of a watcher-temporal process, built once by :meth:`from_env`.
@@ -311,12 +331,14 @@ class Settings:
         telemetry: Traces and metrics.
         codec: Payload encryption (:mod:`watcher_temporal.codec`): the key
             ring and whether plaintext is refused (keys never shown by repr).
+        watcher: Watcher's configuration file, for the generic path.
     """
 
     temporal: TemporalSettings = field(default_factory=TemporalSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     codec: CodecSettings = field(default_factory=CodecSettings)
+    watcher: WatcherConfigSettings = field(default_factory=WatcherConfigSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -327,6 +349,7 @@ class Settings:
             worker=WorkerSettings.from_env(env),
             telemetry=TelemetrySettings.from_env(env),
             codec=CodecSettings.from_env(env),
+            watcher=WatcherConfigSettings.from_env(env),
         )
 
 
