@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -33,6 +34,7 @@ from temporalio.runtime import Runtime
 
 from watcher_temporal.codec import CodecSettings
 from watcher_temporal.contract import DEFAULT_TASK_QUEUE
+from watcher_temporal.errors import TemporalUnreachable
 from watcher_temporal.failures import OneLineFailureConverter
 
 DEFAULT_ADDRESS = "localhost:7233"
@@ -92,12 +94,27 @@ class TemporalSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TemporalSettings:
-        """Load settings the way the ``temporal`` CLI would, plus the task queue."""
+        """Load settings the way the ``temporal`` CLI would, plus the task queue.
+
+        Raises:
+            ValueError: a profile or configuration file that cannot be used (named).
+        """
         env = os.environ if env is None else env
-        loaded = dict(ClientConfig.load_client_connect_config(override_env_vars=dict(env)))
+        try:
+            loaded = dict(ClientConfig.load_client_connect_config(override_env_vars=dict(env)))
+        except Exception as err:  # noqa: BLE001 - the SDK's bridge raises its own ConfigError (no public class)
+            lines = str(err).strip().splitlines()
+            detail = lines[0][:300] if lines else type(err).__name__
+            raise ValueError(
+                f"Temporal client configuration (TEMPORAL_PROFILE / TEMPORAL_CONFIG_FILE): {detail}"
+            ) from None
         loaded.setdefault("target_host", DEFAULT_ADDRESS)
         loaded.setdefault("namespace", DEFAULT_NAMESPACE)
         return cls(connect=loaded, task_queue=env.get("TEMPORAL_TASK_QUEUE") or DEFAULT_TASK_QUEUE)
+
+
+#: glibc malloc arenas of a worker (glibc's default is 8 per core).
+DEFAULT_MALLOC_ARENAS = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,6 +137,9 @@ class WorkerSettings:
             polls Nova for itself (the old per-migration path, for comparison).
         max_cached_workflows: Workflow runs kept in memory between their
             workflow tasks; None sizes it from ``max_in_flight``.
+        malloc_arenas: glibc malloc arenas the worker caps itself at (memory
+            follows the work, not the thread count); None when the operator
+            set ``MALLOC_ARENA_MAX``, which glibc then applies itself.
     """
 
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
@@ -130,6 +150,7 @@ class WorkerSettings:
     log_level: str = "INFO"
     nova_observer: bool = True
     max_cached_workflows: int | None = None
+    malloc_arenas: int | None = DEFAULT_MALLOC_ARENAS
 
     @property
     def max_concurrent_activities(self) -> int:
@@ -171,7 +192,27 @@ class WorkerSettings:
             log_level=(env.get("WATCHER_TEMPORAL_LOG_LEVEL") or "INFO").strip().upper(),
             nova_observer=_truthy(env.get("WATCHER_TEMPORAL_NOVA_OBSERVER"), default=True),
             max_cached_workflows=_positive_int(env, "WATCHER_TEMPORAL_MAX_CACHED_WORKFLOWS", None),
+            malloc_arenas=None if "MALLOC_ARENA_MAX" in env else DEFAULT_MALLOC_ARENAS,
         )
+
+
+#: Request headers that carry credentials: never recorded in a span.
+SENSITIVE_HEADERS = ("x-auth-token", "x-subject-token", "x-service-token", "authorization", "cookie", "set-cookie")
+#: OpenTelemetry's ``requests`` instrumentation reads these itself.
+CAPTURE_HEADERS_ENV = (
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE",
+)
+SANITIZE_HEADERS_ENV = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS"
+
+
+def _header_patterns(value: str | None) -> tuple[str, ...]:
+    return tuple(p.strip().lower() for p in (value or "").split(",") if p.strip())
+
+
+def _matches(patterns: Sequence[str], header: str) -> bool:
+    # OpenTelemetry matches these case-insensitively as regular expressions.
+    return any(re.fullmatch(p, header, re.IGNORECASE) for p in patterns)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,11 +224,39 @@ class TelemetrySettings:
             ``..._TRACES_ENDPOINT``); the exporter reads the rest of ``OTEL_*``.
         trace_console: Print spans to stderr.
         metrics_address: ``host:port`` serving Prometheus ``/metrics``.
+        captured_headers: Header patterns an operator asked the ``requests``
+            instrumentation to record (``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_*``).
+        sanitized_headers: Header patterns it records as ``[REDACTED]``
+            (``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS``).
     """
 
     otlp_endpoint: str | None = None
     trace_console: bool = False
     metrics_address: str | None = None
+    captured_headers: tuple[str, ...] = ()
+    sanitized_headers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A credential header must never reach a span: refuse a capture list
+        # that would record one unredacted, rather than change the process's
+        # environment behind the operator's back.
+        for pattern in (*self.captured_headers, *self.sanitized_headers):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{SANITIZE_HEADERS_ENV} or a capture list: bad pattern {pattern!r}: {exc}") from None
+        captured, sanitized = self.captured_headers, self.sanitized_headers
+        leaked = [h for h in SENSITIVE_HEADERS if _matches(captured, h) and not _matches(sanitized, h)]
+        if leaked:
+            raise ValueError(
+                f"{' / '.join(CAPTURE_HEADERS_ENV)} would record the credential header(s) {', '.join(leaked)}: "
+                f"add them to {SANITIZE_HEADERS_ENV} or capture fewer headers"
+            )
+
+    @property
+    def tracing(self) -> bool:
+        """Whether any span exporter is asked for (else tracing stays off, and unloaded)."""
+        return bool(self.otlp_endpoint) or self.trace_console
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TelemetrySettings:
@@ -196,6 +265,39 @@ class TelemetrySettings:
             otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
             trace_console=_truthy(env.get("WATCHER_TEMPORAL_TRACE_CONSOLE"), default=False),
             metrics_address=(env.get(METRICS_ADDRESS_ENV) or "").strip() or None,
+            captured_headers=tuple(p for name in CAPTURE_HEADERS_ENV for p in _header_patterns(env.get(name))),
+            sanitized_headers=_header_patterns(env.get(SANITIZE_HEADERS_ENV)),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CliSettings:
+    """What the ``watcher-temporal`` CLI reads from its environment besides Temporal's settings.
+
+    Attributes:
+        os_cloud: ``OS_CLOUD``: the clouds.yaml entry used to look a server
+            up by name (a UUID needs no cloud).
+        debug: ``WATCHER_TEMPORAL_DEBUG``: print the traceback of an
+            unexpected error.
+        columns: ``COLUMNS``: the width of output that does not go to a
+            terminal (None: output to a pipe is not cut).
+    """
+
+    os_cloud: str | None = None
+    debug: bool = False
+    columns: int | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> CliSettings:
+        env = os.environ if env is None else env
+        try:
+            columns: int | None = int(env.get("COLUMNS", ""))
+        except ValueError:
+            columns = None
+        return cls(
+            os_cloud=(env.get("OS_CLOUD") or "").strip() or None,
+            debug=_truthy(env.get("WATCHER_TEMPORAL_DEBUG"), default=False),
+            columns=columns if columns and columns > 0 else None,
         )
 
 
@@ -254,11 +356,19 @@ async def connect_client(
             (:func:`watcher_temporal.metrics.prometheus_runtime`); workers
             built on this client use it too.
         codec: Payload encryption; from the environment by default.
+
+    Raises:
+        TemporalUnreachable: the frontend cannot be reached (one line: the
+            address and the cause).
     """
     settings = settings or TemporalSettings.from_env()
-    return await Client.connect(
-        **settings.connect,
-        data_converter=data_converter(codec=codec),
-        interceptors=list(interceptors),
-        runtime=runtime,
-    )
+    try:
+        return await Client.connect(
+            **settings.connect,
+            data_converter=data_converter(codec=codec),
+            interceptors=list(interceptors),
+            runtime=runtime,
+        )
+    except RuntimeError as err:  # the SDK's connect error: refused, TLS, DNS...
+        lines = str(err).strip().splitlines()
+        raise TemporalUnreachable(settings.address, lines[0][:500] if lines else type(err).__name__) from None

@@ -63,7 +63,7 @@ def _cancellation_type() -> ActivityCancellationType:
 def short_options(*, retry_budget: timedelta = DEFAULT_RETRY_BUDGET) -> dict[str, Any]:
     """Options of a short activity: one Nova look or request, retried within ``retry_budget``."""
     return {
-        "start_to_close_timeout": SHORT_ATTEMPT,
+        "start_to_close_timeout": min(SHORT_ATTEMPT, retry_budget),
         "schedule_to_close_timeout": retry_budget,
         "heartbeat_timeout": SHORT_HEARTBEAT,
         "retry_policy": _retry(timedelta(seconds=30)),

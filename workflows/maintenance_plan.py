@@ -13,12 +13,10 @@
                                    └─ cancel ─► cancel running children (they abort
                                                 and revert) ─► CANCELLED
 
-No layers, no barriers: a slow migration holds one slot, not a whole chunk.
-This module is the workflow (queries, updates, run, cancel); the scheduler is
-:mod:`~watcher_temporal.workflows.plan_window`, each action type's code
-:mod:`~watcher_temporal.workflows.plan_actions`. Large plans continue as new
-(after draining the window) before the history grows too long. Workflow code
-only decides: no I/O, no clock but ``workflow.now()``.
+No layers, no barriers: a slow migration holds one slot, not a whole chunk. This
+module is the workflow (queries, updates, run, cancel); :mod:`~.plan_window`
+schedules, :mod:`~.plan_actions` runs each action type. Large plans continue as
+new before their history grows long. No I/O, no clock but ``workflow.now()``.
 """
 
 from __future__ import annotations
@@ -55,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
         OUTCOME_PATCH,
         START_BATCH_PATCH,
     )
-    from watcher_temporal.errors import InvalidInput
+    from watcher_temporal.errors import InvalidInput, refused_update
     from watcher_temporal.search_attributes import OUTCOME, PLAN_ID
     from watcher_temporal.workflows import plan_actions, plan_status
     from watcher_temporal.workflows.plan_window import PlanWindow
@@ -91,7 +89,7 @@ class MaintenancePlan:
         )
 
     @workflow.update(name=SET_MAX_PARALLEL_UPDATE)
-    def set_max_parallel(self, value: int) -> int:
+    def set_max_parallel(self, value: JsonValue) -> int:
         """Change the global limit while the plan runs; returns the old one.
 
         Lowering it never stops running actions: new ones wait until the
@@ -103,21 +101,20 @@ class MaintenancePlan:
         return previous
 
     @set_max_parallel.validator
-    def _validate_max_parallel(self, value: int) -> None:
+    def _validate_max_parallel(self, value: JsonValue) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PARALLEL_LIMIT:
-            raise ValueError(f"max_parallel must be an integer from 1 to {MAX_PARALLEL_LIMIT}")
+            rule = f"an integer from 1 to {MAX_PARALLEL_LIMIT}"
+            raise InvalidInput(f"max_parallel must be {rule}", [{"field": "max_parallel", "rule": rule}])
         if self._state not in (PlanState.PENDING, PlanState.ONGOING):
-            raise ValueError(f"the plan is {self._state.value}; its limits no longer matter")
+            raise refused_update(f"the plan is {self._state.value}; its limits no longer matter")
 
     @workflow.update(name=SET_LIMITS_UPDATE)
     def set_limits(self, change: JsonValue) -> WindowLimits:
         """Change any of the window's limits while the plan runs; returns the previous ones.
 
-        ``change`` names the limits to change (``max_parallel``,
-        ``max_parallel_per_host``, ``max_parallel_per_source``,
-        ``max_parallel_per_destination``); the others stay. 0 lifts a
-        per-source or per-destination limit. Lowering a limit never stops
-        running actions: new ones wait until they fit.
+        ``change`` names the limits to change (``max_parallel``, ``max_parallel_per_host``,
+        ``max_parallel_per_source``, ``max_parallel_per_destination``; 0 lifts the last two);
+        the others stay. Running actions never stop: new ones wait until they fit.
         """
         previous = self._window.slots.limits
         self._window.slots.set_limits(previous.changed(parse_limits_change(change)))
@@ -126,11 +123,14 @@ class MaintenancePlan:
 
     @set_limits.validator
     def _validate_limits(self, change: JsonValue) -> None:
-        parse_limits_change(change)
+        try:
+            parse_limits_change(change)
+        except ValueError as err:
+            raise InvalidInput(str(err), [{"field": "(update)", "rule": str(err)}]) from None
         if self._state not in (PlanState.PENDING, PlanState.ONGOING):
-            raise ValueError(f"the plan is {self._state.value}; its limits no longer matter")
+            raise refused_update(f"the plan is {self._state.value}; its limits no longer matter")
         if self._window.plan is None:
-            raise ValueError("the plan is not running yet (a drain is still building it); try again in a moment")
+            raise refused_update("the plan is not running yet (a drain is still building it); try again in a moment")
 
     # -- the run ------------------------------------------------------------
 

@@ -28,12 +28,24 @@ CANCELLED_CHILD_OUTCOME_PATCH = "cancelled-child-outcome"
 #: between batches (before, a whole window started in one task).
 START_BATCH_PATCH = "plan-start-batches"
 
+#: ``MigrateServer``: ``timeout_seconds`` counts from the workflow's start and
+#: bounds pre_execute's and execute's retries too, and nothing is sent to Nova
+#: after it (before, execute retried transient Nova errors for 10 minutes and
+#: the wait's deadline counted from execute's end).
+START_DEADLINE_PATCH = "timeout-bounds-start"
+#: ``MigrateServer``: the ``report_progress`` signal changes nothing; progress
+#: comes only from the worker's wait activity (its heartbeat details). Before,
+#: any signaller's report was believed by the ``progress`` query.
+PROGRESS_SIGNAL_IGNORED_PATCH = "progress-signal-ignored"
+
 __all__ = [
     "CANCELLED_CHILD_OUTCOME_PATCH",
     "CANCEL_AFTER_STEP_PATCH",
     "CANONICAL_ID_PATCH",
     "HOST_LIMITS_PATCH",
     "OUTCOME_PATCH",
+    "PROGRESS_SIGNAL_IGNORED_PATCH",
     "START_BATCH_PATCH",
+    "START_DEADLINE_PATCH",
     "WAIT_CANCELLATION_PATCH",
 ]
