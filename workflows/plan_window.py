@@ -7,9 +7,8 @@ parents each pending action still waits on, and (through
 :class:`~watcher_temporal.workflows.plan_slots.Slots`) the load under every
 limit (:mod:`watcher_temporal.contract.limits`).
 
-Cost: :meth:`PlanWindow.load` is O(plan), once per run; every other call
-costs O(what changed): a finished action touches its children and its
-slots, never the whole plan.
+Cost: :meth:`PlanWindow.load` is O(plan), once per run; every other call costs
+O(what changed): a finished action touches its children and slots, never the plan.
 """
 
 from __future__ import annotations
@@ -58,6 +57,7 @@ class PlanWindow:
         self._child_ids: dict[str, str] = {}
         self._pending: dict[str, None] = {}
         self._waiting_on: dict[str, int] = {}
+        self._idle: dict[str, ActionStatus] = {}  # PENDING statuses a query built, each once
 
     # -- loading and handing over -------------------------------------------
 
@@ -133,11 +133,11 @@ class PlanWindow:
         return [self.status_of(a.id) for a in self.plan.actions] if self.plan else []
 
     def status_of(self, action_id: str) -> ActionStatus:
-        """One action's status (PENDING until it starts or is cancelled)."""
-        status = self.statuses.get(action_id)
+        """One action's status (PENDING until it starts or is cancelled; built once, when first asked)."""
+        status = self.statuses.get(action_id) or self._idle.get(action_id)
         if status is None:
             action_type = self._actions[action_id].action_type
-            status = ActionStatus.model_construct(id=action_id, action_type=action_type)
+            status = self._idle[action_id] = _PENDING[action_type].model_copy(update={"id": action_id})
         return status
 
     def state_of(self, action_id: str) -> ActionState:
@@ -238,6 +238,11 @@ class PlanWindow:
 
     def _set(self, action_id: str, **changes: object) -> None:
         self.statuses[action_id] = self.status_of(action_id).model_copy(update=changes)
+        self._idle.pop(action_id, None)
+
+
+#: A PENDING status per action type, copied for each action (cheaper than building one).
+_PENDING = {t: ActionStatus(id="-", action_type=t) for t in ActionType}
 
 
 def _optional(value: object) -> str | None:
