@@ -11,6 +11,7 @@ from watcher_temporal.activities.drain import DrainActivities
 from watcher_temporal.activities.migrate import MigrateActivities
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.activities.observer import NovaObserver
+from watcher_temporal.activities.plan_children import PlanChildActivities
 from watcher_temporal.activities.server_actions import ServerActionActivities
 from watcher_temporal.activities.service_state import ServiceStateActivities
 from watcher_temporal.activities.undrain import UndrainActivities
@@ -30,6 +31,7 @@ def all_activities(
         *ServiceStateActivities(nova).all(),
         *DrainActivities(nova).all(),
         *UndrainActivities(nova, client).all(),
+        *PlanChildActivities(client).all(),
         *ServerActionActivities(nova).all(),
         *WatcherActionActivities().all(),
     ]

@@ -31,6 +31,9 @@ with workflow.unsafe.imports_passed_through():
         MigrationStatus,
         NopRequest,
         PlanActivity,
+        RevertAction,
+        RevertResult,
+        ServerSnapshot,
         ServiceState,
         ServiceStateChange,
         ServiceStateRequest,
@@ -42,11 +45,12 @@ OK, REVERTED, PRECONDITION, SKIP = "ok", "reverted", "precondition", "skip"
 
 
 class Script(BaseModel):
-    """What one stand-in migration does."""
+    """What one stand-in migration does (``revert``: what it records when cancelled, as MigrateServer does)."""
 
     seconds: float = 10.0
     outcome: str = OK
     final_host: str | None = None
+    revert: RevertAction | None = None
 
 
 class Leave(BaseModel):
@@ -69,6 +73,10 @@ class StandInMigrateServer:
         try:
             await workflow.sleep(timedelta(seconds=script.seconds))
         except asyncio.CancelledError:
+            if script.revert is not None:
+                where = ServerSnapshot(id=params.resource_id, status="ACTIVE", host=params.source_node)
+                revert = RevertResult(action=script.revert, server=where)
+                workflow.upsert_memo({"revert": revert.model_dump(mode="json")})
             await workflow.execute_activity(
                 "standin.leave",
                 Leave(params=params, outcome=script.outcome, cancelled=True),
@@ -120,10 +128,16 @@ class PlanRecorder:
     events: list[str] = field(default_factory=list)
     _clock: Any = field(default_factory=itertools.count)
 
-    def server(self, seconds: float = 10.0, outcome: str = OK, final_host: str | None = None) -> str:
+    def server(
+        self,
+        seconds: float = 10.0,
+        outcome: str = OK,
+        final_host: str | None = None,
+        revert: RevertAction | None = None,
+    ) -> str:
         """A new server id with its script."""
         server_id = str(uuid.uuid4())
-        self.scripts[server_id] = Script(seconds=seconds, outcome=outcome, final_host=final_host)
+        self.scripts[server_id] = Script(seconds=seconds, outcome=outcome, final_host=final_host, revert=revert)
         return server_id
 
     @activity.defn(name="standin.enter")

@@ -62,6 +62,8 @@ class PlanActivity(enum.StrEnum):
     #: Any other Watcher action type, run by Watcher's own class.
     WATCHER_ACTION = "plan.watcher_action"
     WATCHER_ACTION_REVERT = "plan.watcher_action_revert"
+    #: How a ``MigrateServer`` child the plan cancelled left its server (its memo).
+    CANCELLED_MIGRATION = "plan.cancelled_migration"
 
 
 #: Query of ``MigrateServer``: its :class:`MigrationProgress`.

@@ -21,6 +21,12 @@ WAIT_CANCELLATION_PATCH = "wait-activity-cancellation"
 #: Plans: per-source and per-destination limits and exclusive groups (before,
 #: only the global and per-host limits).
 HOST_LIMITS_PATCH = "host-limits"
+#: Plans: a migration cancelled with the plan says how its server was put
+#: back (an activity reads the child's memo); before, one fixed sentence.
+CANCELLED_CHILD_OUTCOME_PATCH = "cancelled-child-outcome"
+#: Plans: at most a batch of actions start per workflow task, a short timer
+#: between batches (before, a whole window started in one task).
+START_BATCH_PATCH = "plan-start-batches"
 
 #: ``MigrateServer``: ``timeout_seconds`` counts from the workflow's start and
 #: bounds pre_execute's and execute's retries too, and nothing is sent to Nova
@@ -33,11 +39,13 @@ START_DEADLINE_PATCH = "timeout-bounds-start"
 PROGRESS_SIGNAL_IGNORED_PATCH = "progress-signal-ignored"
 
 __all__ = [
+    "CANCELLED_CHILD_OUTCOME_PATCH",
     "CANCEL_AFTER_STEP_PATCH",
     "CANONICAL_ID_PATCH",
     "HOST_LIMITS_PATCH",
     "OUTCOME_PATCH",
     "PROGRESS_SIGNAL_IGNORED_PATCH",
+    "START_BATCH_PATCH",
     "START_DEADLINE_PATCH",
     "WAIT_CANCELLATION_PATCH",
 ]
