@@ -1,0 +1,476 @@
+"""Duration-aware order and ETA of a plan's actions: pure functions, no I/O, no clock.
+
+A migration's expected duration is ``overhead + GiB moved / rate`` times a
+correction for its source host:
+
+* GiB moved: the flavor's RAM for a live migration, its root + ephemeral
+  disk for a cold one (plan input ``server_sizes``,
+  :mod:`watcher_temporal.contract.durations`);
+* ``overhead`` and ``rate``: the documented defaults until migrations of the
+  plan finish, then a least-squares line of seconds over GiB through the
+  plan's finished migrations of that type (:func:`observe`);
+* the correction: per source host, an exponentially weighted ratio of what
+  its migrations took to what the line predicted (a slower link, or
+  migrations sharing it).
+
+Order (:class:`ReadyQueue`): actions that are not migrations first, in plan
+order (they are short and gate others: disable a host first); then, among
+the sources, the one with the most expected work left goes first (its
+migrations bound the plan's end), and a source's migrations go longest first
+(a long migration started last would finish alone). Every limit still
+applies: an action that does not fit waits and the next one is tried.
+
+ETA (:func:`simulate`): the same queue and limits played forward over the
+expected durations, from what runs now. :func:`lower_bound` is the bound the
+issue sets the goal against: over the source hosts, the largest sum of that
+host's migration times at its per-source limit.
+
+The plan workflow uses this module; unit tests and the benchmark run the
+same functions over given durations.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from watcher_temporal.contract.durations import (
+    DEFAULT_ACTION_SECONDS,
+    DEFAULT_GIB_PER_SECOND,
+    DEFAULT_OVERHEAD_SECONDS,
+    DEFAULT_SERVER_SIZE,
+    EWMA_WEIGHT,
+    DurationEstimates,
+    HostSamples,
+    LineFit,
+)
+from watcher_temporal.contract.migrate import MigrateServerInput, ServerSize
+from watcher_temporal.contract.plan import ActionType, PlanAction, SleepParams
+
+#: Plans with more actions left than this get the ETA from bounds, not a simulation (cost).
+MAX_SIMULATED_ACTIONS = 2000
+#: A running action past its expected end is given this share of its estimate as time left.
+OVERRUN_SHARE = 0.1
+#: Smallest seconds per GiB a line may have (a bigger server never takes less time).
+MIN_SECONDS_PER_GIB = 0.01
+
+
+def gib_moved(size: ServerSize, migration_type: str) -> float:
+    """What a migration moves: RAM for a live migration, root + ephemeral disk for a cold one."""
+    return size.memory_mib / 1024 if migration_type == "live" else float(size.disk_gib)
+
+
+def _line(fit: LineFit | None, migration_type: str) -> tuple[float, float]:
+    """``(overhead seconds, seconds per GiB)`` of one migration type, from the plan's samples or defaults."""
+    overhead = DEFAULT_OVERHEAD_SECONDS.get(migration_type, DEFAULT_OVERHEAD_SECONDS["live"])
+    per_gib = 1 / DEFAULT_GIB_PER_SECOND.get(migration_type, DEFAULT_GIB_PER_SECOND["live"])
+    if fit is None or not fit.count:
+        return overhead, per_gib
+    n = fit.count
+    mean_x, mean_y = fit.sum_x / n, fit.sum_y / n
+    var_x = fit.sum_xx / n - mean_x * mean_x
+    if n >= 2 and var_x > 1e-6:
+        per_gib = (fit.sum_xy / n - mean_x * mean_y) / var_x
+        overhead = mean_y - per_gib * mean_x
+    # One size seen (or a line that makes no physical sense): keep the default overhead, fit the rate.
+    overhead = min(max(overhead, 0.0), fit.min_y if fit.min_y is not None else overhead)
+    if mean_x > 1e-6:
+        per_gib = (mean_y - overhead) / mean_x if not (n >= 2 and var_x > 1e-6) or per_gib <= 0 else per_gib
+    else:
+        overhead = mean_y
+    return overhead, max(per_gib, MIN_SECONDS_PER_GIB)
+
+
+def _factor_key(migration_type: str, source: str) -> str:
+    return f"{migration_type}:{source}"
+
+
+def _factor(estimates: DurationEstimates, migration_type: str, source: str | None, line: tuple[float, float]) -> float:
+    """The source's correction: what its recent migrations took over what ``line`` predicts for them."""
+    samples = estimates.hosts.get(_factor_key(migration_type, source or ""))
+    if samples is None or samples.weight <= 0:
+        return 1.0
+    overhead, per_gib = line
+    return samples.sum_y / max(samples.weight * overhead + per_gib * samples.sum_x, 1e-3)
+
+
+def predict(estimates: DurationEstimates, *, migration_type: str, source: str | None, gib: float) -> float:
+    """Expected seconds of one migration moving ``gib`` from ``source``."""
+    line = _line(estimates.fits.get(migration_type), migration_type)
+    return (line[0] + line[1] * gib) * _factor(estimates, migration_type, source, line)
+
+
+def observe(
+    estimates: DurationEstimates, *, migration_type: str, source: str | None, gib: float, seconds: float
+) -> DurationEstimates:
+    """The estimates after one migration of the plan finished (a new object; ``estimates`` is unchanged)."""
+    old = estimates.fits.get(migration_type) or LineFit()
+    fit = LineFit(
+        count=old.count + 1,
+        sum_x=old.sum_x + gib,
+        sum_y=old.sum_y + seconds,
+        sum_xx=old.sum_xx + gib * gib,
+        sum_xy=old.sum_xy + gib * seconds,
+        min_y=seconds if old.min_y is None else min(old.min_y, seconds),
+    )
+    key = _factor_key(migration_type, source or "")
+    host = estimates.hosts.get(key) or HostSamples()
+    keep = 1 - EWMA_WEIGHT
+    samples = HostSamples(
+        weight=keep * host.weight + EWMA_WEIGHT,
+        sum_x=keep * host.sum_x + EWMA_WEIGHT * gib,
+        sum_y=keep * host.sum_y + EWMA_WEIGHT * seconds,
+    )
+    return DurationEstimates(fits={**estimates.fits, migration_type: fit}, hosts={**estimates.hosts, key: samples})
+
+
+def gib_per_second(estimates: DurationEstimates, *, migration_type: str, source: str | None) -> float:
+    """The rate the estimates give a source host (what the docs and the status call its bandwidth)."""
+    line = _line(estimates.fits.get(migration_type), migration_type)
+    return 1 / (line[1] * _factor(estimates, migration_type, source, line))
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One action as the order and the ETA see it.
+
+    Attributes:
+        id: The action id.
+        index: Its place in the plan (ties keep plan order).
+        seconds: Expected duration.
+        source: A migration's source host (None for other actions).
+        destination: A migration's named destination host.
+        hosts: Hosts it loads (``max_parallel_per_host``).
+        groups: Its exclusive groups.
+        parents: Actions that must end first.
+    """
+
+    id: str
+    index: int
+    seconds: float
+    source: str | None = None
+    destination: str | None = None
+    hosts: frozenset[str] = frozenset()
+    groups: tuple[str, ...] = ()
+    parents: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ActionFacts:
+    """What the order and the ETA know of one action that does not change while the plan runs.
+
+    Attributes:
+        id: The action id.
+        index: Its place in the plan.
+        migration_type: ``live`` or ``cold`` for a migration, else None.
+        gib: What a migration moves (:func:`gib_moved`).
+        seconds: Expected seconds of an action that is not a migration.
+        source: A migration's source host.
+        destination: A migration's named destination host.
+        hosts: Hosts it loads.
+        groups: Its exclusive groups.
+        parents: Its parents.
+    """
+
+    id: str
+    index: int
+    migration_type: str | None
+    gib: float
+    seconds: float
+    source: str | None
+    destination: str | None
+    hosts: frozenset[str]
+    groups: tuple[str, ...]
+    parents: tuple[str, ...]
+
+    def job(self, estimates: DurationEstimates) -> Job:
+        """The action as a :class:`Job`, its duration from the current estimates."""
+        seconds = self.seconds
+        if self.migration_type is not None:
+            seconds = predict(estimates, migration_type=self.migration_type, source=self.source, gib=self.gib)
+        return Job(
+            id=self.id,
+            index=self.index,
+            seconds=seconds,
+            source=self.source,
+            destination=self.destination,
+            hosts=self.hosts,
+            groups=self.groups,
+            parents=self.parents,
+        )
+
+
+def typical_size(sizes: Mapping[str, ServerSize]) -> ServerSize:
+    """The size a server of unknown flavor is given: the median of the plan's known sizes, else the default."""
+    if not sizes:
+        return DEFAULT_SERVER_SIZE
+    ordered = sorted(sizes.values(), key=lambda s: (s.memory_mib, s.disk_gib))
+    return ordered[len(ordered) // 2]
+
+
+def action_facts(
+    action: PlanAction,
+    index: int,
+    *,
+    sizes: Mapping[str, ServerSize],
+    typical: ServerSize,
+    groups: tuple[str, ...] = (),
+) -> ActionFacts:
+    """The :class:`ActionFacts` of one validated plan action."""
+    params = action.params()
+    kind, gib, source, destination = None, 0.0, None, None
+    seconds = DEFAULT_ACTION_SECONDS.get(action.action_type.value, DEFAULT_ACTION_SECONDS["watcher_action"])
+    if isinstance(params, MigrateServerInput):
+        kind = params.migration_type.value
+        gib = gib_moved(sizes.get(params.resource_id, typical), kind)
+        source, destination = params.source_node, params.destination_node
+    elif action.action_type is ActionType.SLEEP and isinstance(params, SleepParams):
+        seconds = params.duration
+    return ActionFacts(
+        id=action.id,
+        index=index,
+        migration_type=kind,
+        gib=gib,
+        seconds=seconds,
+        source=source,
+        destination=destination,
+        hosts=action.hosts(),
+        groups=groups,
+        parents=tuple(action.parents),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """The window's limits (None: no per-source / per-destination limit)."""
+
+    max_parallel: int
+    max_parallel_per_host: int
+    max_parallel_per_source: int | None = 1
+    max_parallel_per_destination: int | None = None
+
+
+class ReadyQueue:
+    """Ready actions, handed out in the duration-aware order (see the module docstring).
+
+    Every action not yet started is counted in its source's work left
+    (:meth:`expect`); :meth:`push` makes it ready; :meth:`start_ready` offers
+    ready actions to ``try_start`` in order.
+    """
+
+    def __init__(self) -> None:
+        self._first: list[tuple[int, str]] = []
+        self._by_source: dict[str, list[tuple[float, int, str]]] = defaultdict(list)
+        self._work_left: Counter[str] = Counter()
+        self._jobs: dict[str, Job] = {}
+
+    def __len__(self) -> int:
+        return len(self._first) + sum(len(h) for h in self._by_source.values())
+
+    def expect(self, job: Job) -> None:
+        """Count a job that has not started yet (ready or waiting for its parents)."""
+        self._jobs[job.id] = job
+        if job.source is not None:
+            self._work_left[job.source] += job.seconds
+
+    def forget(self, action_id: str) -> None:
+        """A counted job will never start (cancelled)."""
+        job = self._jobs.pop(action_id, None)
+        if job is not None and job.source is not None:
+            self._work_left[job.source] -= job.seconds
+
+    def push(self, action_id: str) -> None:
+        """The job may start (its parents ended); it must have been :meth:`expect`-ed."""
+        job = self._jobs[action_id]
+        if job.source is None:
+            heapq.heappush(self._first, (job.index, job.id))
+        else:
+            heapq.heappush(self._by_source[job.source], (-job.seconds, job.index, job.id))
+
+    def clear(self) -> None:
+        """Drop every ready job (the plan starts nothing more)."""
+        for action_id in [i for _, i in self._first] + [i for h in self._by_source.values() for _, _, i in h]:
+            self.forget(action_id)
+        self._first.clear()
+        self._by_source.clear()
+
+    def start_ready(
+        self,
+        try_start: Callable[[str], bool],
+        *,
+        room: Callable[[], bool],
+        source_open: Callable[[str], bool],
+    ) -> None:
+        """Offer ready jobs to ``try_start`` in order until there is no ``room``.
+
+        Args:
+            try_start: Starts the job and returns True, or returns False when
+                it does not fit (it stays ready).
+            room: Whether another job may start at all (the global limit).
+            source_open: Whether a job from this source may start (its limit).
+        """
+        self._drain(self._first, try_start, room)
+        sources = sorted((-self._work_left[s], s) for s, heap in self._by_source.items() if heap)
+        for _, source in sources:
+            if not room():
+                return
+            if source_open(source):
+                self._drain(self._by_source[source], try_start, lambda s=source: room() and source_open(s))
+
+    def _drain(self, heap: list, try_start: Callable[[str], bool], room: Callable[[], bool]) -> None:
+        kept = []
+        while heap and room():
+            item = heapq.heappop(heap)
+            if try_start(item[-1]):
+                self.forget(item[-1])
+            else:
+                kept.append(item)
+        for item in kept:
+            heapq.heappush(heap, item)
+
+
+@dataclass
+class Window:
+    """What runs now, counted against :class:`Limits` (the plan's window, for :func:`simulate`)."""
+
+    limits: Limits
+    running: int = 0
+    host_load: Counter[str] = field(default_factory=Counter)
+    source_load: Counter[str] = field(default_factory=Counter)
+    destination_load: Counter[str] = field(default_factory=Counter)
+    busy_groups: Counter[str] = field(default_factory=Counter)
+
+    def room(self) -> bool:
+        """Whether the global limit lets one more action start."""
+        return self.running < self.limits.max_parallel
+
+    def source_open(self, source: str) -> bool:
+        """Whether one more migration may leave ``source``."""
+        limit = self.limits.max_parallel_per_source
+        return limit is None or self.source_load[source] < limit
+
+    def fits(self, job: Job) -> bool:
+        """Whether ``job`` may start under every limit."""
+        limits = self.limits
+        if not self.room() or any(self.host_load[h] >= limits.max_parallel_per_host for h in job.hosts):
+            return False
+        if job.source is not None and not self.source_open(job.source):
+            return False
+        per_destination = limits.max_parallel_per_destination
+        if (
+            job.destination
+            and per_destination is not None
+            and self.destination_load[job.destination] >= per_destination
+        ):
+            return False
+        return not any(self.busy_groups[g] for g in job.groups)
+
+    def take(self, job: Job, count: int) -> None:
+        """Count ``job`` starting (1) or ending (-1)."""
+        self.running += count
+        for counter, keys in (
+            (self.host_load, job.hosts),
+            (self.source_load, (job.source,) if job.source else ()),
+            (self.destination_load, (job.destination,) if job.destination else ()),
+            (self.busy_groups, job.groups),
+        ):
+            for key in keys:
+                counter[key] += count
+
+
+def simulate(jobs: Iterable[Job], limits: Limits, *, running: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Play the plan forward over expected durations; each job's expected end (seconds from now).
+
+    Args:
+        jobs: Every job still to end (running ones included). Parents not
+            among them count as ended.
+        limits: The window's limits.
+        running: Job id → seconds it still needs, for the jobs running now.
+
+    Returns:
+        Job id → expected end. Jobs that can never start (a parent missing
+        from ``jobs`` never counts as missing) are absent.
+    """
+    table = {j.id: j for j in jobs}
+    running = dict(running or {})
+    window = Window(limits)
+    queue = ReadyQueue()
+    waiting: dict[str, int] = {}
+    children: dict[str, list[str]] = defaultdict(list)
+    ends: dict[str, float] = {}
+    events: list[tuple[float, int, str]] = []
+    for job in table.values():
+        if job.id in running:
+            window.take(job, 1)
+            heapq.heappush(events, (running[job.id], job.index, job.id))
+            continue
+        queue.expect(job)
+        live_parents = [p for p in job.parents if p in table]
+        for parent in live_parents:
+            children[parent].append(job.id)
+        waiting[job.id] = len(live_parents)
+        if not live_parents:
+            queue.push(job.id)
+    now = 0.0
+
+    def try_start(action_id: str) -> bool:
+        job = table[action_id]
+        if not window.fits(job):
+            return False
+        window.take(job, 1)
+        heapq.heappush(events, (now + job.seconds, job.index, job.id))
+        return True
+
+    while True:
+        queue.start_ready(try_start, room=window.room, source_open=window.source_open)
+        if not events:
+            return ends
+        now, _, done = heapq.heappop(events)
+        ends[done] = now
+        window.take(table[done], -1)
+        for child in children[done]:
+            waiting[child] -= 1
+            if not waiting[child]:
+                queue.push(child)
+
+
+def lower_bound(jobs: Iterable[Job], *, per_source: int | None) -> float:
+    """Over the source hosts, the largest sum of its migrations' times at its per-source limit.
+
+    A source's migrations cannot end sooner than their total time spread
+    over ``per_source`` slots, nor sooner than its longest one.
+    """
+    total: Counter[str] = Counter()
+    longest: Counter[str] = Counter()
+    for job in jobs:
+        if job.source is not None:
+            total[job.source] += job.seconds
+            longest[job.source] = max(longest[job.source], job.seconds)
+    if per_source is None:  # no limit: every migration of a source may run at once
+        return max(longest.values(), default=0.0)
+    return max((max(total[s] / per_source, longest[s]) for s in total), default=0.0)
+
+
+def eta_seconds(jobs: list[Job], limits: Limits, *, running: Mapping[str, float]) -> float:
+    """Expected seconds until the last of ``jobs`` ends (see :func:`simulate`).
+
+    Beyond :data:`MAX_SIMULATED_ACTIONS` jobs, the larger of two bounds
+    instead: the busiest source's work at its limit and all the work spread
+    over ``max_parallel``.
+    """
+    if not jobs:
+        return 0.0
+    if len(jobs) <= MAX_SIMULATED_ACTIONS:
+        return max(simulate(jobs, limits, running=running).values(), default=0.0)
+    left = [
+        j if j.id not in running else Job(id=j.id, index=j.index, seconds=running[j.id], source=j.source) for j in jobs
+    ]
+    spread = sum(j.seconds for j in left) / limits.max_parallel
+    return max(lower_bound(left, per_source=limits.max_parallel_per_source), spread)
+
+
+def time_left(expected: float, elapsed: float) -> float:
+    """Seconds a running action still needs: its estimate less what ran, a share of it once overrun."""
+    return max(expected - elapsed, expected * OVERRUN_SHARE)
