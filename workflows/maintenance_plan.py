@@ -95,9 +95,11 @@ with workflow.unsafe.imports_passed_through():
         validate_input,
         validate_plan,
     )
+    from watcher_temporal.contract.durations import DURATION_ORDER_PATCH, SizesRequest, SizesResult
     from watcher_temporal.errors import InvalidInput, describe_failure, from_failure
     from watcher_temporal.search_attributes import OUTCOME, PLAN_ID, migration_attributes
     from watcher_temporal.workflows.activity_options import short_options
+    from watcher_temporal.workflows.plan_durations import PlanDurations
 
 T = TypeVar("T")
 
@@ -187,6 +189,7 @@ class MaintenancePlan:
         self._reason = ""
         self._wake = False
         self._events_estimate = 0
+        self._durations: PlanDurations | None = None
 
     # -- operator surfaces --------------------------------------------------
 
@@ -210,7 +213,16 @@ class MaintenancePlan:
             started_at=self._started_at,
             finished_at=self._finished_at,
             reason=self._reason,
+            eta_seconds=self._eta_seconds(),
         )
+
+    def _eta_seconds(self) -> float | None:
+        """Expected seconds until the plan ends (None without duration estimates)."""
+        if self._durations is None or self._state is PlanState.PENDING:
+            return None
+        if self._state not in (PlanState.ONGOING, PlanState.CANCELLING):
+            return 0.0
+        return self._durations.eta_seconds(self._statuses, self._limits, workflow.now())
 
     @workflow.update(name=SET_MAX_PARALLEL_UPDATE)
     def set_max_parallel(self, value: int) -> int:
@@ -289,6 +301,8 @@ class MaintenancePlan:
         """Run a validated plan to its end (or continue as new); the body of every plan workflow."""
         if progress is None:  # continue-as-new keeps the workflow's attributes
             workflow.upsert_search_attributes([PLAN_ID.value_set(workflow.info().workflow_id)])
+        if workflow.patched(DURATION_ORDER_PATCH):
+            plan = await self._with_sizes(plan)
         self._load(plan, progress)
         self._state = PlanState.ONGOING
         try:
@@ -311,6 +325,35 @@ class MaintenancePlan:
 
     def _continue_as_new(self, plan: MaintenancePlanInput, progress: PlanProgress) -> NoReturn:
         workflow.continue_as_new(args=[plan, progress])
+
+    async def _with_sizes(self, plan: MaintenancePlanInput) -> MaintenancePlanInput:
+        """The plan with its migrated servers' sizes: as given, else read from Nova once.
+
+        The sizes only order the migrations and feed the ETA: when they
+        cannot be read the plan runs in plan order, with the default size.
+        """
+        if plan.server_sizes is not None:
+            return plan
+        servers = {}
+        for action in plan.actions:
+            source, _ = _migration_ends(action)
+            if source is not None:
+                params = action.params()
+                assert isinstance(params, MigrateServerInput)
+                servers[params.resource_id] = source
+        sizes = SizesResult()
+        if servers:
+            try:
+                sizes = await workflow.execute_activity(
+                    PlanActivity.MIGRATION_SIZES.value,
+                    SizesRequest(servers=servers),
+                    result_type=SizesResult,
+                    summary=f"read Nova: flavor sizes of {len(servers)} servers",
+                    **short_options(),
+                )
+            except ActivityError as err:
+                workflow.logger.warning("no flavor sizes (%s): plan order, default sizes", describe_failure(err))
+        return plan.model_copy(update={"server_sizes": sizes.sizes})
 
     def _set_outcome(self, outcome: str) -> None:
         """Make the plan's ending searchable (``WatcherOutcome``)."""
@@ -335,6 +378,13 @@ class MaintenancePlan:
                 for member in members:
                     groups_of.setdefault(member, []).append(name)
             self._groups_of = {a: tuple(g) for a, g in groups_of.items()}
+        if plan.server_sizes is not None:  # the duration-order patch read or got them
+            self._durations = PlanDurations(
+                plan,
+                sizes=plan.server_sizes,
+                estimates=progress.estimates if progress else None,
+                groups_of=self._groups_of,
+            )
         self._plan = plan
         self._started_at = progress.started_at if progress else workflow.now()
         self._runs = progress.runs if progress else 0
@@ -357,11 +407,13 @@ class MaintenancePlan:
         for action in plan.actions:
             if self._statuses[action.id].state is not ActionState.PENDING:
                 continue
+            if self._durations is not None:
+                self._durations.expect(action.id)
             self._waiting_on[action.id] = sum(
                 not self._releases_children(self._statuses[p].state) for p in action.parents
             )
             if not self._waiting_on[action.id]:
-                heapq.heappush(self._ready, (self._index[action.id], action.id))
+                self._push_ready(action.id)
         self._settle_blocked()
 
     def _progress(self) -> PlanProgress:
@@ -376,6 +428,7 @@ class MaintenancePlan:
             failed=self._failed,
             undo=self._undo,
             limits=self._limits,
+            estimates=self._durations.estimates if self._durations is not None else None,
         )
 
     async def _schedule(self, plan: MaintenancePlanInput) -> bool:
@@ -409,20 +462,39 @@ class MaintenancePlan:
         # Watcher's taskflow decider ALWAYS: children of a FAILED action run too.
         return state is ActionState.FAILED and self._plan is not None and self._plan.on_failure is OnFailure.WATCHER
 
+    def _push_ready(self, action_id: str) -> None:
+        if self._durations is not None:
+            self._durations.queue.push(action_id)
+        else:
+            heapq.heappush(self._ready, (self._index[action_id], action_id))
+
     def _start_ready(self, plan: MaintenancePlanInput) -> None:
-        """Start every ready action that fits, in plan order."""
+        """Start every ready action that fits: in expected-duration order when sizes are known, else plan order."""
+        if self._durations is not None:
+            per_source = self._limits.max_parallel_per_source
+            self._durations.start_ready(
+                self._start_if_fits,
+                room=lambda: len(self._running) < self._limits.max_parallel,
+                source_open=lambda s: per_source is None or self._source_load[s] < per_source,
+            )
+            return
         skipped: list[tuple[int, str]] = []
         while self._ready and len(self._running) < self._limits.max_parallel:
             index, action_id = heapq.heappop(self._ready)
-            if not self._fits(action_id):
+            if not self._start_if_fits(action_id):
                 skipped.append((index, action_id))
-                continue
-            self._take_slots(action_id, 1)
-            self._events_estimate += EVENTS_PER_ACTION[self._actions[action_id].action_type]
-            self._set(action_id, state=ActionState.ONGOING, started_at=workflow.now())
-            self._running[action_id] = asyncio.create_task(self._run_action(self._actions[action_id]))
         for item in skipped:
             heapq.heappush(self._ready, item)
+
+    def _start_if_fits(self, action_id: str) -> bool:
+        """Start the action when it fits under every limit; whether it started."""
+        if not self._fits(action_id):
+            return False
+        self._take_slots(action_id, 1)
+        self._events_estimate += EVENTS_PER_ACTION[self._actions[action_id].action_type]
+        self._set(action_id, state=ActionState.ONGOING, started_at=workflow.now())
+        self._running[action_id] = asyncio.create_task(self._run_action(self._actions[action_id]))
+        return True
 
     def _fits(self, action_id: str) -> bool:
         """Whether starting the action keeps every host and group limit."""
@@ -459,6 +531,14 @@ class MaintenancePlan:
         self._running.pop(action.id, None)
         self._take_slots(action.id, -1)
         self._set(action.id, state=outcome.state, reason=outcome.reason, finished_at=workflow.now())
+        if self._durations is not None:
+            started = self._statuses[action.id].started_at
+            self._durations.finished(
+                action.id,
+                outcome.state,
+                final_host=outcome.undo.final_host if outcome.undo is not None else None,
+                seconds=(workflow.now() - started).total_seconds() if started is not None else 0.0,
+            )
         if outcome.state is ActionState.SUCCEEDED:
             self._completed.append(action.id)
             if outcome.undo is not None:
@@ -467,7 +547,7 @@ class MaintenancePlan:
             for child in self._children[action.id]:
                 self._waiting_on[child] -= 1
                 if not self._waiting_on[child] and self._statuses[child].state is ActionState.PENDING:
-                    heapq.heappush(self._ready, (self._index[child], child))
+                    self._push_ready(child)
         if outcome.state is ActionState.FAILED:
             self._failed = True
             self._failed_first = self._failed_first or action.id
@@ -497,6 +577,8 @@ class MaintenancePlan:
 
     def _cancel_pending(self, reason: str) -> None:
         self._ready.clear()
+        if self._durations is not None:
+            self._durations.queue.clear()
         for action_id, status in self._statuses.items():
             if status.state is ActionState.PENDING:
                 self._set(action_id, state=ActionState.CANCELLED, reason=reason)

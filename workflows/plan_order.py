@@ -260,7 +260,9 @@ class ReadyQueue:
     ready actions to ``try_start`` in order.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, ordered: bool = True) -> None:
+        """``ordered`` False hands every job out in plan order (a plan that knows no sizes)."""
+        self._ordered = ordered
         self._first: list[tuple[int, str]] = []
         self._by_source: dict[str, list[tuple[float, int, str]]] = defaultdict(list)
         self._work_left: Counter[str] = Counter()
@@ -284,7 +286,7 @@ class ReadyQueue:
     def push(self, action_id: str) -> None:
         """The job may start (its parents ended); it must have been :meth:`expect`-ed."""
         job = self._jobs[action_id]
-        if job.source is None:
+        if job.source is None or not self._ordered:
             heapq.heappush(self._first, (job.index, job.id))
         else:
             heapq.heappush(self._by_source[job.source], (-job.seconds, job.index, job.id))
