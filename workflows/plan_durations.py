@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from watcher_temporal.contract.durations import DurationEstimates
     from watcher_temporal.workflows.plan_order import (
         ActionFacts,
+        DurationModel,
         Limits,
         ReadyQueue,
         action_facts,
@@ -59,11 +60,12 @@ class PlanDurations:
             for i, a in enumerate(plan.actions)
         }
         self.estimates = estimates or DurationEstimates()
+        self.model = DurationModel.of(self.estimates)
         self.queue = ReadyQueue(ordered=bool(sizes))
 
     def expect(self, action_id: str) -> None:
         """An action that has not started (counted in its source's work left)."""
-        self.queue.expect(self.facts[action_id].job(self.estimates))
+        self.queue.expect(self.facts[action_id].job(self.model))
 
     def finished(self, action_id: str, state: ActionState, *, final_host: str | None, seconds: float) -> None:
         """An action ended: a migration that moved its server teaches the estimates what it took.
@@ -82,6 +84,7 @@ class PlanDurations:
         self.estimates = observe(
             self.estimates, migration_type=facts.migration_type, source=facts.source, gib=facts.gib, seconds=seconds
         )
+        self.model = DurationModel.of(self.estimates)
 
     def start_ready(
         self, try_start: Callable[[str], bool], *, room: Callable[[], bool], source_open: Callable[[str], bool]
@@ -95,7 +98,7 @@ class PlanDurations:
         for action_id, status in statuses.items():
             if status.state not in _OPEN:
                 continue
-            job = self.facts[action_id].job(self.estimates)
+            job = self.facts[action_id].job(self.model)
             jobs.append(job)
             if status.state is ActionState.ONGOING and status.started_at is not None:
                 running[action_id] = time_left(job.seconds, (now - status.started_at).total_seconds())

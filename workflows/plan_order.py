@@ -44,7 +44,6 @@ from watcher_temporal.contract.durations import (
     EWMA_WEIGHT,
     DurationEstimates,
     HostSamples,
-    LineFit,
 )
 from watcher_temporal.contract.migrate import MigrateServerInput, ServerSize
 from watcher_temporal.contract.plan import ActionType, PlanAction, SleepParams
@@ -53,6 +52,8 @@ from watcher_temporal.contract.plan import ActionType, PlanAction, SleepParams
 MAX_SIMULATED_ACTIONS = 2000
 #: A running action past its expected end is given this share of its estimate as time left.
 OVERRUN_SHARE = 0.1
+#: Weight (in migrations) of the prior "this host is like the others" in each host's factor.
+PRIOR_SAMPLES = 1.0
 #: Smallest seconds per GiB a line may have (a bigger server never takes less time).
 MIN_SECONDS_PER_GIB = 0.01
 
@@ -62,74 +63,120 @@ def gib_moved(size: ServerSize, migration_type: str) -> float:
     return size.memory_mib / 1024 if migration_type == "live" else float(size.disk_gib)
 
 
-def _line(fit: LineFit | None, migration_type: str) -> tuple[float, float]:
-    """``(overhead seconds, seconds per GiB)`` of one migration type, from the plan's samples or defaults."""
+def _factor_key(migration_type: str, source: str | None) -> str:
+    return f"{migration_type}:{source or ''}"
+
+
+def _default_line(migration_type: str) -> tuple[float, float]:
     overhead = DEFAULT_OVERHEAD_SECONDS.get(migration_type, DEFAULT_OVERHEAD_SECONDS["live"])
-    per_gib = 1 / DEFAULT_GIB_PER_SECOND.get(migration_type, DEFAULT_GIB_PER_SECOND["live"])
-    if fit is None or not fit.count:
-        return overhead, per_gib
-    n = fit.count
-    mean_x, mean_y = fit.sum_x / n, fit.sum_y / n
-    var_x = fit.sum_xx / n - mean_x * mean_x
-    if n >= 2 and var_x > 1e-6:
-        per_gib = (fit.sum_xy / n - mean_x * mean_y) / var_x
+    return overhead, 1 / DEFAULT_GIB_PER_SECOND.get(migration_type, DEFAULT_GIB_PER_SECOND["live"])
+
+
+def _fit_line(
+    samples: Mapping[str, HostSamples], factors: Mapping[str, float], default: tuple[float, float]
+) -> tuple[float, float]:
+    """``(overhead, seconds per GiB)`` through the samples, each host's seconds divided by its factor."""
+    n = sum(s.weight for s in samples.values())
+    sx = sum(s.sum_x for s in samples.values())
+    sxx = sum(s.sum_xx for s in samples.values())
+    sy = sum(s.sum_y / factors[k] for k, s in samples.items())
+    sxy = sum(s.sum_xy / factors[k] for k, s in samples.items())
+    mean_x, mean_y = sx / n, sy / n
+    var_x = sxx / n - mean_x * mean_x
+    floor = min((s.min_y / factors[k] for k, s in samples.items() if s.min_y is not None), default=mean_y)
+    if var_x > 1e-6 * max(1.0, mean_x * mean_x):
+        per_gib = (sxy / n - mean_x * mean_y) / var_x
         overhead = mean_y - per_gib * mean_x
-    # One size seen (or a line that makes no physical sense): keep the default overhead, fit the rate.
-    overhead = min(max(overhead, 0.0), fit.min_y if fit.min_y is not None else overhead)
-    if mean_x > 1e-6:
-        per_gib = (mean_y - overhead) / mean_x if not (n >= 2 and var_x > 1e-6) or per_gib <= 0 else per_gib
-    else:
-        overhead = mean_y
-    return overhead, max(per_gib, MIN_SECONDS_PER_GIB)
+        if per_gib >= MIN_SECONDS_PER_GIB and 0 <= overhead <= floor:
+            return overhead, per_gib
+    # One size seen, or a line that makes no physical sense: the default overhead (at most the
+    # shortest migration seen), and the rate that makes the line pass through the mean.
+    overhead = min(default[0], floor)
+    if mean_x <= 1e-6:
+        return mean_y, default[1]
+    return overhead, max((mean_y - overhead) / mean_x, MIN_SECONDS_PER_GIB)
 
 
-def _factor_key(migration_type: str, source: str) -> str:
-    return f"{migration_type}:{source}"
+@dataclass(frozen=True, slots=True)
+class DurationModel:
+    """Fitted from :class:`DurationEstimates`: per migration type a line, per host a factor.
 
+    ``seconds = factor(type, host) x (overhead(type) + per_gib(type) x GiB)``;
+    the factors of a type average 1 over its hosts' samples, and a host with
+    no finished migration of that type gets 1.
+    """
 
-def _factor(estimates: DurationEstimates, migration_type: str, source: str | None, line: tuple[float, float]) -> float:
-    """The source's correction: what its recent migrations took over what ``line`` predicts for them."""
-    samples = estimates.hosts.get(_factor_key(migration_type, source or ""))
-    if samples is None or samples.weight <= 0:
-        return 1.0
-    overhead, per_gib = line
-    return samples.sum_y / max(samples.weight * overhead + per_gib * samples.sum_x, 1e-3)
+    lines: Mapping[str, tuple[float, float]]
+    factors: Mapping[str, float]
+
+    @classmethod
+    def of(cls, estimates: DurationEstimates, *, rounds: int = 4) -> DurationModel:
+        """Fit the model: alternately the shared line and each host's factor (a few rounds converge)."""
+        by_type: dict[str, dict[str, HostSamples]] = defaultdict(dict)
+        for key, samples in estimates.hosts.items():
+            if samples.weight > 0:
+                by_type[key.split(":", 1)[0]][key] = samples
+        lines, factors = {}, {}
+        for migration_type, samples in by_type.items():
+            mine = dict.fromkeys(samples, 1.0)
+            total = sum(s.weight for s in samples.values())
+            line = _default_line(migration_type)
+            for _ in range(rounds):
+                overhead, per_gib = _fit_line(samples, mine, _default_line(migration_type))
+                for key, s in samples.items():
+                    mine[key] = s.sum_y / max(s.weight * overhead + per_gib * s.sum_x, 1e-3)
+                norm = sum(s.weight * mine[k] for k, s in samples.items()) / total
+                mine = {k: f / norm for k, f in mine.items()}
+                line = (overhead * norm, per_gib * norm)
+            lines[migration_type] = line
+            # A host's factor from a few noisy samples is shrunk toward 1 (as if it had also
+            # run PRIOR_SAMPLES migrations exactly on the line): the plan's end is the max over
+            # hosts, and noise in any one of them would push it up.
+            factors.update(
+                {
+                    k: (samples[k].weight * f + PRIOR_SAMPLES) / (samples[k].weight + PRIOR_SAMPLES)
+                    for k, f in mine.items()
+                }
+            )
+        return cls(lines=lines, factors=factors)
+
+    def seconds(self, *, migration_type: str, source: str | None, gib: float) -> float:
+        """Expected seconds of one migration moving ``gib`` from ``source``."""
+        overhead, per_gib = self.lines.get(migration_type) or _default_line(migration_type)
+        return (overhead + per_gib * gib) * self.factors.get(_factor_key(migration_type, source), 1.0)
+
+    def gib_per_second(self, *, migration_type: str, source: str | None) -> float:
+        """The rate a source host moves at (what the docs call its observed bandwidth)."""
+        _, per_gib = self.lines.get(migration_type) or _default_line(migration_type)
+        return 1 / (per_gib * self.factors.get(_factor_key(migration_type, source), 1.0))
 
 
 def predict(estimates: DurationEstimates, *, migration_type: str, source: str | None, gib: float) -> float:
-    """Expected seconds of one migration moving ``gib`` from ``source``."""
-    line = _line(estimates.fits.get(migration_type), migration_type)
-    return (line[0] + line[1] * gib) * _factor(estimates, migration_type, source, line)
+    """Expected seconds of one migration (fits the model each call: use :class:`DurationModel` in loops)."""
+    return DurationModel.of(estimates).seconds(migration_type=migration_type, source=source, gib=gib)
+
+
+def gib_per_second(estimates: DurationEstimates, *, migration_type: str, source: str | None) -> float:
+    """The rate the estimates give a source host."""
+    return DurationModel.of(estimates).gib_per_second(migration_type=migration_type, source=source)
 
 
 def observe(
     estimates: DurationEstimates, *, migration_type: str, source: str | None, gib: float, seconds: float
 ) -> DurationEstimates:
     """The estimates after one migration of the plan finished (a new object; ``estimates`` is unchanged)."""
-    old = estimates.fits.get(migration_type) or LineFit()
-    fit = LineFit(
-        count=old.count + 1,
-        sum_x=old.sum_x + gib,
-        sum_y=old.sum_y + seconds,
-        sum_xx=old.sum_xx + gib * gib,
-        sum_xy=old.sum_xy + gib * seconds,
-        min_y=seconds if old.min_y is None else min(old.min_y, seconds),
-    )
-    key = _factor_key(migration_type, source or "")
-    host = estimates.hosts.get(key) or HostSamples()
+    key = _factor_key(migration_type, source)
+    old = estimates.hosts.get(key) or HostSamples()
     keep = 1 - EWMA_WEIGHT
     samples = HostSamples(
-        weight=keep * host.weight + EWMA_WEIGHT,
-        sum_x=keep * host.sum_x + EWMA_WEIGHT * gib,
-        sum_y=keep * host.sum_y + EWMA_WEIGHT * seconds,
+        weight=keep * old.weight + 1,
+        sum_x=keep * old.sum_x + gib,
+        sum_y=keep * old.sum_y + seconds,
+        sum_xx=keep * old.sum_xx + gib * gib,
+        sum_xy=keep * old.sum_xy + gib * seconds,
+        min_y=seconds if old.min_y is None else min(old.min_y, seconds),
     )
-    return DurationEstimates(fits={**estimates.fits, migration_type: fit}, hosts={**estimates.hosts, key: samples})
-
-
-def gib_per_second(estimates: DurationEstimates, *, migration_type: str, source: str | None) -> float:
-    """The rate the estimates give a source host (what the docs and the status call its bandwidth)."""
-    line = _line(estimates.fits.get(migration_type), migration_type)
-    return 1 / (line[1] * _factor(estimates, migration_type, source, line))
+    return DurationEstimates(hosts={**estimates.hosts, key: samples})
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,11 +232,11 @@ class ActionFacts:
     groups: tuple[str, ...]
     parents: tuple[str, ...]
 
-    def job(self, estimates: DurationEstimates) -> Job:
-        """The action as a :class:`Job`, its duration from the current estimates."""
+    def job(self, model: DurationModel) -> Job:
+        """The action as a :class:`Job`, its duration from the current model."""
         seconds = self.seconds
         if self.migration_type is not None:
-            seconds = predict(estimates, migration_type=self.migration_type, source=self.source, gib=self.gib)
+            seconds = model.seconds(migration_type=self.migration_type, source=self.source, gib=self.gib)
         return Job(
             id=self.id,
             index=self.index,

@@ -38,8 +38,8 @@ DEFAULT_OVERHEAD_SECONDS = {"live": 5.0, "cold": 15.0}
 #: Before any migration of the plan finished: GiB moved per second, per migration type (live: the
 #: guest's RAM over a 10 Gbit/s link with dirty pages sent again; cold: its disk).
 DEFAULT_GIB_PER_SECOND = {"live": 0.5, "cold": 0.25}
-#: Weight of the newest sample in a source host's correction factor (exponentially weighted).
-EWMA_WEIGHT = 0.4
+#: How fast a host's older migrations fade: each new one multiplies the older ones' weight by ``1 - EWMA_WEIGHT``.
+EWMA_WEIGHT = 0.1
 #: Expected seconds of the actions that are not migrations (a ``sleep`` takes its ``duration``).
 DEFAULT_ACTION_SECONDS = {
     "change_nova_service_state": 2.0,
@@ -59,19 +59,22 @@ ServerKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 ServerSizes = Annotated[dict[ServerKey, ServerSize], Field(max_length=MAX_SERVER_SIZES)]
 
 
-class LineFit(Message):
-    """Running sums of a least-squares line ``seconds = overhead + GiB / rate`` (one migration type).
+class HostSamples(Message):
+    """Exponentially weighted sums over one source host's finished migrations of one type.
+
+    Each new sample weighs 1; older ones are multiplied by ``1 - EWMA_WEIGHT``
+    at every new one, so the host's recent migrations count most.
 
     Attributes:
-        count: Samples.
-        sum_x: Σ GiB moved.
-        sum_y: Σ seconds taken.
-        sum_xx: Σ GiB².
-        sum_xy: Σ GiB * seconds.
+        weight: Σ weights.
+        sum_x: Weighted Σ GiB moved.
+        sum_y: Weighted Σ seconds taken.
+        sum_xx: Weighted Σ GiB².
+        sum_xy: Weighted Σ GiB * seconds.
         min_y: The shortest migration seen (the overhead never exceeds it).
     """
 
-    count: int = 0
+    weight: float = 0.0
     sum_x: float = 0.0
     sum_y: float = 0.0
     sum_xx: float = 0.0
@@ -79,31 +82,17 @@ class LineFit(Message):
     min_y: float | None = None
 
 
-class HostSamples(Message):
-    """Exponentially weighted sums of one source host's finished migrations (newest weighs most).
-
-    Attributes:
-        weight: Σ weights (each sample adds :data:`EWMA_WEIGHT`, older ones decay by ``1 - EWMA_WEIGHT``).
-        sum_x: Weighted Σ GiB moved.
-        sum_y: Weighted Σ seconds taken.
-    """
-
-    weight: float = 0.0
-    sum_x: float = 0.0
-    sum_y: float = 0.0
-
-
 class DurationEstimates(Message):
     """What a plan learned from its finished migrations (carried over continue-as-new).
 
     Attributes:
-        fits: Per migration type (``live``, ``cold``), the plan-wide line.
-        hosts: Per ``<type>:<source host>``, its recent migrations; the
-            host's correction is what they took over what the current line
-            predicts for them (a slower link, or migrations sharing it).
+        hosts: Per ``<type>:<source host>``, the sums of its finished
+            migrations. From them the plan fits, per migration type, one line
+            ``seconds = factor(host) x (overhead + GiB / rate)`` (the line is
+            shared by the plan, the factor is each host's: a slower link, or
+            migrations sharing it).
     """
 
-    fits: dict[str, LineFit] = Field(default_factory=dict)
     hosts: dict[str, HostSamples] = Field(default_factory=dict)
 
 
