@@ -31,6 +31,7 @@ from typing import NoReturn
 from watcher_temporal.cli import (
     cancel,
     drain_host,
+    drain_hosts,
     force_complete,
     list_migrations,
     migrate,
@@ -50,6 +51,7 @@ EPILOG = EXIT_CODES_HELP
 COMMANDS: tuple[ModuleType, ...] = (
     migrate,
     drain_host,
+    drain_hosts,
     undrain_host,
     status,
     cancel,

@@ -22,7 +22,9 @@ from watcher_temporal.contract import (
 )
 
 #: Workflow types that take ``set_limits``.
-PLAN_TYPES = frozenset({WorkflowType.MAINTENANCE_PLAN.value, WorkflowType.DRAIN_HOST.value})
+PLAN_TYPES = frozenset(
+    {WorkflowType.MAINTENANCE_PLAN.value, WorkflowType.DRAIN_HOST.value, WorkflowType.DRAIN_HOSTS.value}
+)
 #: Command-line option → ``set_limits`` key.
 OPTIONS = {
     "--max-parallel": "max_parallel",
