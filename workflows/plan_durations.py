@@ -19,14 +19,6 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from watcher_temporal.contract import (
-        ActionState,
-        ActionStatus,
-        MaintenancePlanInput,
-        ServerSize,
-        WindowLimits,
-    )
-    from watcher_temporal.contract.durations import DurationEstimates
     from watcher_temporal.workflows.plan_order import (
         ActionFacts,
         DurationModel,
@@ -35,9 +27,17 @@ with workflow.unsafe.imports_passed_through():
         action_facts,
         eta_seconds,
         observe,
-        time_left,
         typical_size,
     )
+
+    from watcher_temporal.contract import (
+        ActionState,
+        ActionStatus,
+        MaintenancePlanInput,
+        ServerSize,
+        WindowLimits,
+    )
+    from watcher_temporal.contract.durations import DurationEstimates
 
 #: Action states the ETA still waits for.
 _OPEN = frozenset({ActionState.PENDING, ActionState.ONGOING})
@@ -101,11 +101,11 @@ class PlanDurations:
             job = self.facts[action_id].job(self.model)
             jobs.append(job)
             if status.state is ActionState.ONGOING and status.started_at is not None:
-                running[action_id] = time_left(job.seconds, (now - status.started_at).total_seconds())
+                running[action_id] = (now - status.started_at).total_seconds()
         window = Limits(
             max_parallel=limits.max_parallel,
             max_parallel_per_host=limits.max_parallel_per_host,
             max_parallel_per_source=limits.max_parallel_per_source,
             max_parallel_per_destination=limits.max_parallel_per_destination,
         )
-        return round(eta_seconds(jobs, window, running=running), 1)
+        return round(eta_seconds(jobs, window, elapsed=running), 1)

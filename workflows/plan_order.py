@@ -34,7 +34,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from watcher_temporal.contract.durations import (
     DEFAULT_ACTION_SECONDS,
@@ -50,7 +50,7 @@ from watcher_temporal.contract.plan import ActionType, PlanAction, SleepParams
 
 #: Plans with more actions left than this get the ETA from bounds, not a simulation (cost).
 MAX_SIMULATED_ACTIONS = 2000
-#: A running action past its expected end is given this share of its estimate as time left.
+#: A running action past its expected end is given this share of what it ran as time left.
 OVERRUN_SHARE = 0.1
 #: Weight (in migrations) of the prior "this host is like the others" in each host's factor.
 PRIOR_SAMPLES = 1.0
@@ -429,7 +429,9 @@ class Window:
                 counter[key] += count
 
 
-def simulate(jobs: Iterable[Job], limits: Limits, *, running: Mapping[str, float] | None = None) -> dict[str, float]:
+def simulate(
+    jobs: Iterable[Job], limits: Limits, *, running: Mapping[str, float] | None = None, ordered: bool = True
+) -> dict[str, float]:
     """Play the plan forward over expected durations; each job's expected end (seconds from now).
 
     Args:
@@ -437,6 +439,7 @@ def simulate(jobs: Iterable[Job], limits: Limits, *, running: Mapping[str, float
             among them count as ended.
         limits: The window's limits.
         running: Job id → seconds it still needs, for the jobs running now.
+        ordered: False plays plan order (what a plan that knows no sizes does).
 
     Returns:
         Job id → expected end. Jobs that can never start (a parent missing
@@ -445,7 +448,7 @@ def simulate(jobs: Iterable[Job], limits: Limits, *, running: Mapping[str, float
     table = {j.id: j for j in jobs}
     running = dict(running or {})
     window = Window(limits)
-    queue = ReadyQueue()
+    queue = ReadyQueue(ordered=ordered)
     waiting: dict[str, int] = {}
     children: dict[str, list[str]] = defaultdict(list)
     ends: dict[str, float] = {}
@@ -502,8 +505,19 @@ def lower_bound(jobs: Iterable[Job], *, per_source: int | None) -> float:
     return max((max(total[s] / per_source, longest[s]) for s in total), default=0.0)
 
 
-def eta_seconds(jobs: list[Job], limits: Limits, *, running: Mapping[str, float]) -> float:
+def eta_seconds(jobs: list[Job], limits: Limits, *, elapsed: Mapping[str, float]) -> float:
     """Expected seconds until the last of ``jobs`` ends (see :func:`simulate`).
+
+    Args:
+        jobs: Every job still to end, at its expected duration.
+        limits: The window's limits.
+        elapsed: Job id → seconds it has run, for the jobs running now.
+
+    A running job that has already run longer than expected says its source
+    is slower than the estimates know (no migration of it may have ended
+    yet): that source's jobs are stretched by the overrun (elapsed over
+    expected) and the overrunning job gets :data:`OVERRUN_SHARE` of what it
+    ran as time left.
 
     Beyond :data:`MAX_SIMULATED_ACTIONS` jobs, the larger of two bounds
     instead: the busiest source's work at its limit and all the work spread
@@ -511,15 +525,19 @@ def eta_seconds(jobs: list[Job], limits: Limits, *, running: Mapping[str, float]
     """
     if not jobs:
         return 0.0
+    stretch: dict[str | None, float] = {}
+    for job in jobs:
+        if job.id in elapsed and job.source is not None and job.seconds > 0:
+            stretch[job.source] = max(stretch.get(job.source, 1.0), elapsed[job.id] / job.seconds)
+    stretched = [replace(j, seconds=j.seconds * stretch.get(j.source, 1.0)) for j in jobs]
+    running = {j.id: time_left(j.seconds, elapsed[j.id]) for j in stretched if j.id in elapsed}
     if len(jobs) <= MAX_SIMULATED_ACTIONS:
-        return max(simulate(jobs, limits, running=running).values(), default=0.0)
-    left = [
-        j if j.id not in running else Job(id=j.id, index=j.index, seconds=running[j.id], source=j.source) for j in jobs
-    ]
+        return max(simulate(stretched, limits, running=running).values(), default=0.0)
+    left = [replace(j, seconds=running[j.id]) if j.id in running else j for j in stretched]
     spread = sum(j.seconds for j in left) / limits.max_parallel
     return max(lower_bound(left, per_source=limits.max_parallel_per_source), spread)
 
 
 def time_left(expected: float, elapsed: float) -> float:
-    """Seconds a running action still needs: its estimate less what ran, a share of it once overrun."""
-    return max(expected - elapsed, expected * OVERRUN_SHARE)
+    """Seconds a running action still needs: its estimate less what ran; once overrun, a share of what ran."""
+    return max(expected - elapsed, max(expected, elapsed) * OVERRUN_SHARE)

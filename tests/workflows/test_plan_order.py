@@ -5,9 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-
-from watcher_temporal.contract.durations import DEFAULT_GIB_PER_SECOND, DEFAULT_OVERHEAD_SECONDS, DurationEstimates
-from watcher_temporal.contract.migrate import ServerSize
 from watcher_temporal.workflows.plan_order import (
     Job,
     Limits,
@@ -19,8 +16,10 @@ from watcher_temporal.workflows.plan_order import (
     observe,
     predict,
     simulate,
-    time_left,
 )
+
+from watcher_temporal.contract.durations import DEFAULT_GIB_PER_SECOND, DEFAULT_OVERHEAD_SECONDS, DurationEstimates
+from watcher_temporal.contract.migrate import ServerSize
 
 #: Flavors of the mixed drains: RAM (MiB), disk (GiB).
 FLAVORS = [(512, 1), (2048, 10), (4096, 20), (8192, 40), (16384, 80)]
@@ -241,8 +240,8 @@ def _run_with_noise(rng: random.Random, jobs: list[Job], limits: Limits, noise: 
             estimates, migration_type="live", source=job.source, gib=size[job_id], seconds=truth[job_id]
         )
     left = [expected(j) for j in jobs if ends[j.id] > half]
-    running = {j.id: time_left(j.seconds, half - starts[j.id]) for j in left if starts[j.id] <= half}
-    return half + eta_seconds(left, limits, running=running), max(ends.values())
+    elapsed = {j.id: half - starts[j.id] for j in left if starts[j.id] <= half}
+    return half + eta_seconds(left, limits, elapsed=elapsed), max(ends.values())
 
 
 @pytest.mark.parametrize("seed", range(20))
