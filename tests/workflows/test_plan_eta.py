@@ -15,12 +15,12 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
+from watcher_temporal.workflows import ALL_WORKFLOWS
 
 from tests.workflows.plan_standins import PlanRecorder
 from tests.workflows.test_maintenance_plan import migrate, plan_worker, status_of
 from tests.workflows.test_migrate_server import record
 from watcher_temporal.contract import PlanActivity, PlanState, PlanStatus, ServerSize
-from watcher_temporal.workflows import ALL_WORKFLOWS
 
 #: Flavors (RAM MiB, disk GiB) of the mixed drain.
 FLAVORS = [(512, 1), (2048, 10), (4096, 20), (8192, 40), (16384, 80)]
@@ -119,3 +119,28 @@ async def test_without_sizes_the_plan_keeps_plan_order_and_still_gives_an_eta(
         await handle.result()
     assert sorted(servers, key=rec.entered.__getitem__) == servers
     assert first.state is PlanState.ONGOING and first.eta_seconds is not None and first.eta_seconds > 0
+
+
+async def test_sizes_and_estimates_survive_continue_as_new(time_skipping_env: WorkflowEnvironment) -> None:
+    """A plan that continues as new reads its sizes once and keeps what its migrations taught it."""
+    rec = PlanRecorder()
+    actions = _mixed_drain(rec, random.Random(11), servers=40)
+    plan = {"actions": actions, "max_parallel": 4, "max_parallel_per_host": 4, "max_history_events": 200}
+    async with plan_worker(time_skipping_env, rec) as tq:
+        handle = await time_skipping_env.client.start_workflow(
+            "MaintenancePlan", plan, id=f"plan-{uuid.uuid4()}", task_queue=tq, result_type=PlanStatus
+        )
+        with time_skipping_env.auto_time_skipping_disabled():
+            while True:
+                await time_skipping_env.sleep(timedelta(seconds=5))
+                later = await status_of(handle)
+                if later.runs >= 1 and later.counts["ONGOING"]:
+                    break
+        result: PlanStatus = await handle.result()
+    assert result.state is PlanState.SUCCEEDED and result.runs >= 1
+    assert rec.size_reads == 1  # the next run got the sizes with the plan
+    # The later run's ETA uses the migrations the first run saw end: within 15 % of the duration.
+    assert later.eta_seconds is not None
+    predicted_end = _last_change(later) + timedelta(seconds=later.eta_seconds)
+    real_duration = (result.finished_at - result.started_at).total_seconds()
+    assert abs((predicted_end - result.finished_at).total_seconds()) <= 0.15 * real_duration
