@@ -2,7 +2,8 @@
 
 from watcher_temporal.workflows.drain_host import DrainHost
 from watcher_temporal.workflows.drain_hosts import DrainHosts
-from watcher_temporal.workflows.maintenance_plan import BuildDrainPlan, MaintenancePlan
+from watcher_temporal.workflows.legacy import BuildDrainPlan
+from watcher_temporal.workflows.maintenance_plan import MaintenancePlan
 from watcher_temporal.workflows.migrate_server import MigrateServer
 from watcher_temporal.workflows.undrain_host import UndrainHost
 

@@ -20,6 +20,8 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import JsonValue
+    from watcher_temporal.workflows.activity_options import short_options
+    from watcher_temporal.workflows.maintenance_plan import MaintenancePlan
 
     from watcher_temporal.contract import (
         DRAIN_QUERY,
@@ -36,8 +38,6 @@ with workflow.unsafe.imports_passed_through():
         validate_input,
     )
     from watcher_temporal.errors import InvalidInput, from_failure
-    from watcher_temporal.workflows.activity_options import short_options
-    from watcher_temporal.workflows.maintenance_plan import MaintenancePlan
 
 
 @workflow.defn(name=WorkflowType.DRAIN_HOST)
@@ -102,7 +102,7 @@ class DrainHost(MaintenancePlan):
         """The plan built so far and its status (None before it is built): what ``undrain-host`` reads."""
         if self._built is None:
             return None
-        return self._result(self._built, status=None if self._plan is None else self.status())
+        return self._result(self._built, status=None if self._window.plan is None else self.status())
 
     @staticmethod
     def _result(built: DrainPlan, *, dry_run: bool = False, status: PlanStatus | None = None) -> DrainResult:

@@ -55,20 +55,12 @@ with workflow.unsafe.imports_passed_through():
         refuse_extra_arguments,
         validate_input,
     )
+    from watcher_temporal.contract.patches import CANCEL_AFTER_STEP_PATCH, CANONICAL_ID_PATCH, OUTCOME_PATCH
     from watcher_temporal.errors import InvalidInput, RevertFailed, describe_failure, from_failure
     from watcher_temporal.metrics import record_deadline, record_migration, record_revert, record_revert_failure
     from watcher_temporal.search_attributes import DESTINATION_HOST, OUTCOME, as_updates, migration_attributes
 
 R = TypeVar("R", bound=BaseModel)
-
-#: ``workflow.patched`` id of the check that the workflow runs under its
-#: canonical id (histories recorded before it replay without the check).
-CANONICAL_ID_PATCH = "canonical-workflow-id"
-#: ``workflow.patched`` id of the ``WatcherOutcome`` upsert at the end.
-OUTCOME_PATCH = "outcome-search-attribute"
-#: ``workflow.patched`` id: a cancel that arrived while pre_execute / execute finished is
-#: honoured after the step (histories recorded before went on with the migration).
-CANCEL_AFTER_STEP_PATCH = "cancel-after-step"
 
 
 def parse_migrate_input(request: MigrateServerInput | JsonValue) -> MigrateServerInput:

@@ -17,8 +17,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from watcher_temporal.workflows.activity_options import short_options
     from watcher_temporal.workflows.plan_order import (
         ActionFacts,
         DurationModel,
@@ -33,11 +35,43 @@ with workflow.unsafe.imports_passed_through():
     from watcher_temporal.contract import (
         ActionState,
         ActionStatus,
+        ActionType,
         MaintenancePlanInput,
+        PlanActivity,
         ServerSize,
         WindowLimits,
     )
-    from watcher_temporal.contract.durations import DurationEstimates
+    from watcher_temporal.contract.durations import DurationEstimates, SizesRequest, SizesResult
+    from watcher_temporal.errors import describe_failure
+
+
+async def with_sizes(plan: MaintenancePlanInput) -> MaintenancePlanInput:
+    """The plan with its migrated servers' sizes: as given, else read from Nova once (``plan.migration_sizes``).
+
+    The sizes only order the migrations and feed the ETA: when they cannot
+    be read the plan runs in plan order, with the default size.
+    """
+    if plan.server_sizes is not None:
+        return plan
+    servers = {
+        str(a.input_parameters["resource_id"]): str(a.input_parameters["source_node"])
+        for a in plan.actions
+        if a.action_type is ActionType.MIGRATE
+    }
+    sizes = SizesResult()
+    if servers:
+        try:
+            sizes = await workflow.execute_activity(
+                PlanActivity.MIGRATION_SIZES.value,
+                SizesRequest(servers=servers),
+                result_type=SizesResult,
+                summary=f"read Nova: flavor sizes of {len(servers)} servers",
+                **short_options(),
+            )
+        except ActivityError as err:
+            workflow.logger.warning("no flavor sizes (%s): plan order, default sizes", describe_failure(err))
+    return plan.model_copy(update={"server_sizes": sizes.sizes})
+
 
 #: Action states the ETA still waits for.
 _OPEN = frozenset({ActionState.PENDING, ActionState.ONGOING})

@@ -368,6 +368,19 @@ class ReadyQueue:
             if source_open(source):
                 self._drain(self._by_source[source], try_start, lambda s=source: room() and source_open(s))
 
+    def take_first(self, fits: Callable[[str], bool], *, source_open: Callable[[str], bool]) -> str | None:
+        """The first ready job in order that ``fits`` (which counts it), taken off the queue; None if none fits."""
+        taken: list[str] = []
+
+        def try_start(action_id: str) -> bool:
+            if not fits(action_id):
+                return False
+            taken.append(action_id)
+            return True
+
+        self.start_ready(try_start, room=lambda: not taken, source_open=source_open)
+        return taken[0] if taken else None
+
     def _drain(self, heap: list, try_start: Callable[[str], bool], room: Callable[[], bool]) -> None:
         kept = []
         while heap and room():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from watcher_temporal.activities.drain import build_drain_plan
 from watcher_temporal.activities.drain_capacity import unplaced_servers
 from watcher_temporal.activities.nova import ComputeService, DrainServer, HostCapacity, ServerGroupFacts
+
 from watcher_temporal.contract import ActionType, DrainRequest, ServerSnapshot, validate_plan
 from watcher_temporal.errors import PreconditionFailed
 
@@ -40,7 +40,7 @@ def test_disables_the_host_then_moves_active_live_and_shutoff_cold() -> None:
     assert first.input_parameters == {
         "resource_name": "host1",
         "state": "disabled",
-        "disabled_reason": "watcher_maintaining",
+        "disabled_reason": "watcher_maintaining by drain-host1",
     }
     moves = migrations(drain.plan.actions)
     assert {n: m["migration_type"] for n, m in moves.items()} == {"a": "live", "b": "cold"}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from watcher_temporal.contract.drain import LeftBehind
 from watcher_temporal.contract.limits import DEFAULT_MAX_PARALLEL_PER_SOURCE, MAX_PARALLEL_LIMIT
 from watcher_temporal.contract.message import Message
 from watcher_temporal.contract.migrate import (
@@ -28,7 +29,7 @@ from watcher_temporal.contract.migrate import (
     HostName,
     Seconds,
 )
-from watcher_temporal.contract.plan import LeftBehind, MaintenancePlanInput, OnFailure, PlanStatus
+from watcher_temporal.contract.plan import MaintenancePlanInput, OnFailure, PlanStatus
 
 #: Most hosts one ``drain-hosts`` may empty (a rack or two).
 MAX_DRAIN_HOSTS = 64

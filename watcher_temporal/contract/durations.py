@@ -26,9 +26,6 @@ from pydantic import Field, StringConstraints
 from watcher_temporal.contract.message import Message
 from watcher_temporal.contract.migrate import ServerSize
 
-#: ``workflow.patched`` id: plans read their servers' sizes, order migrations by expected duration
-#: and report an ETA (histories recorded before it replay in plan order, without sizes).
-DURATION_ORDER_PATCH = "duration-order"
 #: Most entries of a plan's ``server_sizes`` (one per migration; a plan holds at most 5,000 actions).
 MAX_SERVER_SIZES = 5000
 
