@@ -27,12 +27,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from temporalio import activity
-
 from watcher_temporal.activities.blocking import call_blocking
 from watcher_temporal.activities.drain import build_drain_plan
 from watcher_temporal.activities.drain_capacity import refuse_unplaced, unplaced_servers
 from watcher_temporal.activities.nova import ComputeService, DrainServer, HostCapacity, NovaGateway, ServerGroupFacts
+
 from watcher_temporal.contract import (
+    MAINTENANCE_DISABLED_REASON,
     DrainRequest,
     LeftBehind,
     MaintenancePlanInput,
@@ -41,8 +42,10 @@ from watcher_temporal.contract import (
     ServerSize,
     validate_plan,
 )
+from watcher_temporal.contract.drain import MAX_DISABLED_REASON
 from watcher_temporal.contract.drain_hosts import DrainHostsPlan, DrainHostsRequest
 from watcher_temporal.contract.durations import SizesRequest, SizesResult
+from watcher_temporal.contract.names import drain_hosts_workflow_id
 from watcher_temporal.errors import PreconditionFailed
 
 
@@ -51,6 +54,11 @@ def server_size(server: DrainServer) -> ServerSize:
     return ServerSize(
         memory_mib=max(server.resources.get("MEMORY_MB", 0), 0), disk_gib=max(server.resources.get("DISK_GB", 0), 0)
     )
+
+
+def drain_hosts_disabled_reason(hosts: Sequence[str]) -> str:
+    """The ``disabled_reason`` of the set's services: Watcher's, plus this drain's workflow id."""
+    return f"{MAINTENANCE_DISABLED_REASON} by {drain_hosts_workflow_id(list(hosts))}"[:MAX_DISABLED_REASON]
 
 
 def outside_hosts(request: DrainHostsRequest, services: Sequence[ComputeService]) -> list[str]:
@@ -129,7 +137,11 @@ def build_drain_hosts_plan(
         built = build_drain_plan(_host_request(request, host), servers.get(host, ()), services)
         left_behind += built.left_behind
         for action in built.plan.actions:
-            (disables if action.id == f"disable-{host}" else moves).append(action)
+            if action.id == f"disable-{host}":
+                params = {**action.input_parameters, "disabled_reason": drain_hosts_disabled_reason(request.hosts)}
+                disables.append(action.model_copy(update={"input_parameters": params}))
+            else:
+                moves.append(action)
     # Every host of the set is disabled before any server of the set moves.
     first = [a.id for a in disables]
     moves = [a.model_copy(update={"parents": first}) if _waits_only_on_disable(a) else a for a in moves]

@@ -13,7 +13,7 @@ migrations apart) and the ETA uses the default size.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 
 from temporalio import workflow
@@ -119,12 +119,6 @@ class PlanDurations:
             self.estimates, migration_type=facts.migration_type, source=facts.source, gib=facts.gib, seconds=seconds
         )
         self.model = DurationModel.of(self.estimates)
-
-    def start_ready(
-        self, try_start: Callable[[str], bool], *, room: Callable[[], bool], source_open: Callable[[str], bool]
-    ) -> None:
-        """Offer the ready actions in order (see :meth:`ReadyQueue.start_ready`)."""
-        self.queue.start_ready(try_start, room=room, source_open=source_open)
 
     def eta_seconds(self, statuses: Mapping[str, ActionStatus], limits: WindowLimits, now: datetime) -> float:
         """Expected seconds until the last open action ends, from ``now``."""

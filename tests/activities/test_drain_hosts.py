@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from watcher_temporal.activities.drain_hosts import build_drain_hosts_plan, sizes_of
 from watcher_temporal.activities.nova import ComputeService, DrainServer, HostCapacity, ServerGroupFacts
+
 from watcher_temporal.contract import ActionType, ServerSize, ServerSnapshot, validate_plan
 from watcher_temporal.contract.drain_hosts import DrainHostsRequest
 from watcher_temporal.contract.names import drain_hosts_workflow_id
@@ -35,6 +35,7 @@ def test_every_host_is_disabled_before_any_server_of_the_set_moves() -> None:
     built = build_drain_hosts_plan(DrainHostsRequest(hosts=["h1", "h2"]), servers, SERVICES)
     actions = built.plan.actions
     assert [a.id for a in actions[:2]] == ["disable-h1", "disable-h2"]
+    assert {a.input_parameters["disabled_reason"] for a in actions[:2]} == {"watcher_maintaining by drain-hosts-h1+h2"}
     moves = [a for a in actions if a.action_type is ActionType.MIGRATE]
     assert len(moves) == 3 and all(a.parents == ["disable-h1", "disable-h2"] for a in moves)
     assert {a.input_parameters["migration_type"] for a in moves} == {"live", "cold"}

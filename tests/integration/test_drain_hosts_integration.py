@@ -16,17 +16,17 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
+from watcher_temporal.activities.nova import NovaGateway
+from watcher_temporal.workflows import ALL_WORKFLOWS
 
 from localnova.harness import LocalNova, LocalNovaHandle
 from tests.integration.test_drain_safety_integration import boot, nova_time
 from tests.integration.test_maintenance_plan_integration import cli_env, placement, service_of
 from tests.realstack import RunningWorker, nova_migrations
-from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.cli import build_parser, drain_hosts
 from watcher_temporal.contract import PlanState
 from watcher_temporal.contract.drain_hosts import DrainHostsResult
 from watcher_temporal.worker import build_worker
-from watcher_temporal.workflows import ALL_WORKFLOWS
 
 pytestmark = pytest.mark.integration
 
@@ -102,7 +102,7 @@ async def test_three_hosts_are_drained_as_one_set(
     records = {s: nova_migrations(cloud, s) for s in servers}
     assert all(r.dest_compute not in DRAINED for rs in records.values() for r in rs), records
     for host in DRAINED:
-        assert service_of(cloud, host) == ("disabled", "watcher_maintaining")
+        assert service_of(cloud, host) == ("disabled", "watcher_maintaining by drain-hosts-host1+host2+host3")
     # Every host of the set was disabled before the first server of the set moved.
     disabled_by = max(a.finished_at for a in result.status.actions if a.id.startswith("disable-"))
     first_move = min(a.started_at for a in result.status.actions if a.id.startswith("migrate-"))
