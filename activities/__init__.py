@@ -8,6 +8,7 @@ from typing import Any
 from temporalio.client import Client
 
 from watcher_temporal.activities.drain import DrainActivities
+from watcher_temporal.activities.drain_hosts import DrainHostsActivities
 from watcher_temporal.activities.migrate import MigrateActivities
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.activities.observer import NovaObserver
@@ -30,6 +31,7 @@ def all_activities(
         *MigrateActivities(nova, observer=observer).all(),
         *ServiceStateActivities(nova).all(),
         *DrainActivities(nova).all(),
+        *DrainHostsActivities(nova).all(),
         *UndrainActivities(nova, client).all(),
         *PlanChildActivities(client).all(),
         *ServerActionActivities(nova).all(),

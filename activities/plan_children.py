@@ -54,4 +54,4 @@ class PlanChildActivities:
         if self._client is None:
             return "cancelled; this worker has no Temporal client to read how it ended"
         described = await self._client.get_workflow_handle(workflow_id).describe()
-        return describe_revert(await described.memo())
+        return describe_revert(dict(await described.memo()))

@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from watcher_temporal.errors import InvalidInput, refused_update
     from watcher_temporal.search_attributes import OUTCOME, PLAN_ID
     from watcher_temporal.workflows import plan_actions, plan_status
+    from watcher_temporal.workflows.plan_ordered_window import with_durations
     from watcher_temporal.workflows.plan_window import PlanWindow
 
 
@@ -86,6 +87,7 @@ class MaintenancePlan:
             started_at=self._started_at,
             finished_at=self._finished_at,
             reason=self._reason,
+            now=workflow.now(),
         )
 
     @workflow.update(name=SET_MAX_PARALLEL_UPDATE)
@@ -167,6 +169,7 @@ class MaintenancePlan:
         """Run a validated plan to its end (or continue as new); the body of every plan workflow."""
         if progress is None:  # continue-as-new keeps the workflow's attributes
             workflow.upsert_search_attributes([PLAN_ID.value_set(workflow.info().workflow_id)])
+        plan, self._window = await with_durations(plan, self._window)
         self._window.load(plan, progress, host_limits=workflow.patched(HOST_LIMITS_PATCH))
         self._started_at = progress.started_at if progress else workflow.now()
         self._runs = progress.runs if progress else 0

@@ -33,12 +33,14 @@ with workflow.unsafe.imports_passed_through():
         PlanActivity,
         RevertAction,
         RevertResult,
+        ServerSize,
         ServerSnapshot,
         ServiceState,
         ServiceStateChange,
         ServiceStateRequest,
         Timings,
     )
+    from watcher_temporal.contract.durations import SizesRequest, SizesResult
     from watcher_temporal.errors import PreconditionFailed
 
 OK, REVERTED, PRECONDITION, SKIP = "ok", "reverted", "precondition", "skip"
@@ -126,6 +128,8 @@ class PlanRecorder:
     service_calls: list[tuple[str, str]] = field(default_factory=list)
     nops: int = 0
     events: list[str] = field(default_factory=list)
+    sizes: dict[str, ServerSize] = field(default_factory=dict)
+    size_reads: int = 0
     _clock: Any = field(default_factory=itertools.count)
 
     def server(
@@ -188,6 +192,13 @@ class PlanRecorder:
     async def nop(self, request: NopRequest) -> None:
         self.nops += 1
 
+    @activity.defn(name=PlanActivity.MIGRATION_SIZES.value)
+    async def migration_sizes(self, request: SizesRequest) -> SizesResult:
+        """The sizes the test gave (none by default: the plan keeps plan order)."""
+        self.size_reads += 1
+        found = {s: self.sizes[s] for s in request.servers if s in self.sizes}
+        return SizesResult(sizes=found, missing=len(request.servers) - len(found))
+
     def max_together(self, servers: list[str]) -> int:
         """Most of ``servers`` that ran at the same time (from the enter/leave order)."""
         edges = sorted(
@@ -201,7 +212,7 @@ class PlanRecorder:
         return most
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.enter, self.leave, self.change_service_state, self.nop]
+        return [self.enter, self.leave, self.change_service_state, self.nop, self.migration_sizes]
 
 
 def _hosts(params: MigrateServerInput) -> set[str]:

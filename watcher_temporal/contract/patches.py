@@ -37,11 +37,16 @@ START_DEADLINE_PATCH = "timeout-bounds-start"
 #: comes only from the worker's wait activity (its heartbeat details). Before,
 #: any signaller's report was believed by the ``progress`` query.
 PROGRESS_SIGNAL_IGNORED_PATCH = "progress-signal-ignored"
+#: Plans read their servers' sizes (``plan.migration_sizes``, unless the input
+#: carries ``server_sizes``), start migrations longest first and report an ETA
+#: (before, no sizes and plan order).
+DURATION_ORDER_PATCH = "duration-order"
 
 __all__ = [
     "CANCELLED_CHILD_OUTCOME_PATCH",
     "CANCEL_AFTER_STEP_PATCH",
     "CANONICAL_ID_PATCH",
+    "DURATION_ORDER_PATCH",
     "HOST_LIMITS_PATCH",
     "OUTCOME_PATCH",
     "PROGRESS_SIGNAL_IGNORED_PATCH",

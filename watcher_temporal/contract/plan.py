@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 
 from pydantic import Field, JsonValue, SerializerFunctionWrapHandler, ValidationError, model_serializer
 
+from watcher_temporal.contract.durations import DurationEstimates, ServerSizes
 from watcher_temporal.contract.limits import (
     DEFAULT_MAX_PARALLEL_PER_SOURCE,
     MAX_PARALLEL_LIMIT,
@@ -266,6 +267,9 @@ class MaintenancePlanInput(Message):
         on_failure: ``continue``, ``stop`` or ``rollback``.
         max_history_events: The workflow continues as new once its history
             holds this many events (or when Temporal suggests it earlier).
+        server_sizes: Server UUID → its flavor's RAM and disk, for the
+            longest-first order and the ETA. Absent: the plan reads them
+            from Nova before it starts anything (``plan.migration_sizes``).
     """
 
     actions: list[PlanAction] = Field(max_length=MAX_PLAN_ACTIONS)
@@ -276,6 +280,7 @@ class MaintenancePlanInput(Message):
     exclusive_groups: ExclusiveGroups = Field(default_factory=dict)
     on_failure: OnFailure = OnFailure.STOP
     max_history_events: int = Field(default=10_000, ge=200, le=50_000)
+    server_sizes: ServerSizes | None = None
 
 
 class RevertOutcome(enum.StrEnum):
@@ -374,6 +379,8 @@ class PlanProgress(Message):
         limits: Every current limit (absent in runs before ``set_limits``).
         packed: The finished actions and the order of completion, packed
             (absent in runs before it: they handed over ``actions`` and ``completed``).
+        estimates: What the finished migrations taught the duration
+            estimates (absent in runs before them).
     """
 
     actions: list[ActionStatus] = Field(default_factory=list)
@@ -385,6 +392,7 @@ class PlanProgress(Message):
     undo: dict[str, UndoRecord] = Field(default_factory=dict)
     limits: WindowLimits | None = None
     packed: PackedActions | None = None
+    estimates: DurationEstimates | None = None
 
 
 class PlanStatus(Message):
@@ -406,6 +414,10 @@ class PlanStatus(Message):
         started_at: When the plan started.
         finished_at: When it ended, if it did.
         reason: One line on how it ended.
+        eta_seconds: Expected seconds until the plan ends, from the
+            migrations' sizes and what its finished migrations took (None
+            before it starts or in plans recorded before the estimates; 0
+            once it ended).
     """
 
     state: PlanState
@@ -422,6 +434,7 @@ class PlanStatus(Message):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     reason: str = ""
+    eta_seconds: float | None = None
 
 
 class ServiceStateRequest(Message):
