@@ -30,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import JsonValue
 
     from watcher_temporal.contract import (
-        MAX_PARALLEL_LIMIT,
         SET_LIMITS_UPDATE,
         SET_MAX_PARALLEL_UPDATE,
         STATUS_QUERY,
@@ -53,9 +52,9 @@ with workflow.unsafe.imports_passed_through():
         OUTCOME_PATCH,
         START_BATCH_PATCH,
     )
-    from watcher_temporal.errors import InvalidInput, refused_update
+    from watcher_temporal.errors import InvalidInput
     from watcher_temporal.search_attributes import OUTCOME, PLAN_ID
-    from watcher_temporal.workflows import plan_actions, plan_status
+    from watcher_temporal.workflows import plan_actions, plan_slots, plan_status
     from watcher_temporal.workflows.plan_ordered_window import with_durations
     from watcher_temporal.workflows.plan_window import PlanWindow
 
@@ -104,11 +103,7 @@ class MaintenancePlan:
 
     @set_max_parallel.validator
     def _validate_max_parallel(self, value: JsonValue) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PARALLEL_LIMIT:
-            rule = f"an integer from 1 to {MAX_PARALLEL_LIMIT}"
-            raise InvalidInput(f"max_parallel must be {rule}", [{"field": "max_parallel", "rule": rule}])
-        if self._state not in (PlanState.PENDING, PlanState.ONGOING):
-            raise refused_update(f"the plan is {self._state.value}; its limits no longer matter")
+        plan_slots.check_max_parallel(value, self._state)
 
     @workflow.update(name=SET_LIMITS_UPDATE)
     def set_limits(self, change: JsonValue) -> WindowLimits:
@@ -125,14 +120,7 @@ class MaintenancePlan:
 
     @set_limits.validator
     def _validate_limits(self, change: JsonValue) -> None:
-        try:
-            parse_limits_change(change)
-        except ValueError as err:
-            raise InvalidInput(str(err), [{"field": "(update)", "rule": str(err)}]) from None
-        if self._state not in (PlanState.PENDING, PlanState.ONGOING):
-            raise refused_update(f"the plan is {self._state.value}; its limits no longer matter")
-        if self._window.plan is None:
-            raise refused_update("the plan is not running yet (a drain is still building it); try again in a moment")
+        plan_slots.check_limits_change(change, self._state, loaded=self._window.plan is not None)
 
     # -- the run ------------------------------------------------------------
 
@@ -199,6 +187,7 @@ class MaintenancePlan:
 
     def _set_outcome(self, outcome: str) -> None:
         """Make the plan's ending searchable (``WatcherOutcome``)."""
+        plan_status.record_end()
         if workflow.patched(OUTCOME_PATCH):
             workflow.upsert_search_attributes([OUTCOME.value_set(outcome)])
 
@@ -218,7 +207,7 @@ class MaintenancePlan:
                     self._events_estimate += plan_actions.EVENTS_PER_ACTION[action.action_type]
                     self._tasks[action.id] = asyncio.create_task(self._run_action(action))
             if not window.running:
-                return draining and window.has_pending()
+                return draining and window.pending_count() > 0
             info = workflow.info()
             # Nops (local activities) reach the history late: our own estimate counts them too.
             events = max(info.get_current_history_length(), self._events_estimate)
@@ -237,6 +226,7 @@ class MaintenancePlan:
         outcome = await plan_actions.settle(action)
         self._tasks.pop(action.id, None)
         self._window.finish(action.id, outcome, workflow.now())
+        plan_status.record_progress(self._window, outcome.state)
         self._wake = True
 
     async def _cancel_running(self) -> None:

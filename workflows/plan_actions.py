@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from watcher_temporal.errors import describe_failure
     from watcher_temporal.workflows.activity_options import short_options
     from watcher_temporal.workflows.plan_migrations import migrate, migrate_back
-    from watcher_temporal.workflows.plan_status import Outcome
+    from watcher_temporal.workflows.plan_outcome import Outcome
     from watcher_temporal.workflows.plan_window import PlanWindow
 
 T = TypeVar("T")

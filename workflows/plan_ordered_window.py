@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from watcher_temporal.workflows.plan_window import PlanWindow
 
 if TYPE_CHECKING:
-    from watcher_temporal.workflows.plan_status import Outcome
+    from watcher_temporal.workflows.plan_outcome import Outcome
 
 
 async def with_durations(plan: MaintenancePlanInput, window: PlanWindow) -> tuple[MaintenancePlanInput, PlanWindow]:

@@ -19,7 +19,8 @@ from collections.abc import Container
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from watcher_temporal.contract import WindowLimits
+    from watcher_temporal.contract import MAX_PARALLEL_LIMIT, PlanState, WindowLimits, parse_limits_change
+    from watcher_temporal.errors import InvalidInput, refused_update
 
 #: A limited resource: ``("host"|"source"|"destination"|"group", name)``.
 Key = tuple[str, str]
@@ -119,3 +120,24 @@ def keys_of(ends: tuple[str, str | None] | None, groups: tuple[str, ...]) -> tup
             if destination != source:
                 keys.append(("host", destination))
     return (*keys, *(("group", g) for g in groups))
+
+
+def check_max_parallel(value: object, state: PlanState) -> None:
+    """Refuse a ``set_max_parallel`` update (non-retryable, field and rule named)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PARALLEL_LIMIT:
+        rule = f"an integer from 1 to {MAX_PARALLEL_LIMIT}"
+        raise InvalidInput(f"max_parallel must be {rule}", [{"field": "max_parallel", "rule": rule}])
+    if state not in (PlanState.PENDING, PlanState.ONGOING):
+        raise refused_update(f"the plan is {state.value}; its limits no longer matter")
+
+
+def check_limits_change(change: object, state: PlanState, *, loaded: bool) -> None:
+    """Refuse a ``set_limits`` update (non-retryable, field and rule named)."""
+    try:
+        parse_limits_change(change)
+    except ValueError as err:
+        raise InvalidInput(str(err), [{"field": "(update)", "rule": str(err)}]) from None
+    if state not in (PlanState.PENDING, PlanState.ONGOING):
+        raise refused_update(f"the plan is {state.value}; its limits no longer matter")
+    if not loaded:
+        raise refused_update("the plan is not running yet (a drain is still building it); try again in a moment")

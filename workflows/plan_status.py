@@ -1,7 +1,7 @@
 """What a plan tells its operator: every action's outcome, the ``status`` answer, the ending.
 
-Pure functions over a :class:`~watcher_temporal.workflows.plan_window.PlanWindow`:
-no Temporal call.
+Functions over a :class:`~watcher_temporal.workflows.plan_window.PlanWindow`:
+no Temporal call but the metric meter (``watcher_plan_*``; skipped on replay).
 """
 
 from __future__ import annotations
@@ -17,21 +17,10 @@ with workflow.unsafe.imports_passed_through():
         OnFailure,
         PlanState,
         PlanStatus,
-        UndoRecord,
         count_states,
     )
+    from watcher_temporal.metrics import record_plan_progress, record_plan_remaining
     from watcher_temporal.workflows.plan_window import PlanWindow
-
-
-class Outcome:
-    """How one action ended (before it is written into its status)."""
-
-    __slots__ = ("reason", "state", "undo")
-
-    def __init__(self, state: ActionState, reason: str, undo: UndoRecord | None = None) -> None:
-        self.state = state
-        self.reason = reason
-        self.undo = undo
 
 
 def status_of(
@@ -90,3 +79,21 @@ def ending(window: PlanWindow) -> tuple[PlanState, str]:
         reverts = Counter(s.revert.value for s in window.statuses.values() if s.revert is not None)
         summary += "; rollback: " + ", ".join(f"{n} {r}" for r, n in sorted(reverts.items()))
     return (PlanState.FAILED if failed else PlanState.SUCCEEDED), summary
+
+
+def record_progress(window: PlanWindow, state: ActionState) -> None:
+    """Count one action that ended and how many the plan has left (``watcher_plan_*`` metrics)."""
+    info = workflow.info()
+    remaining = window.pending_count() + len(window.running)  # O(1): activations stay O(finished actions)
+    record_plan_progress(
+        workflow.metric_meter(),
+        plan_type=info.workflow_type,
+        plan_id=info.workflow_id,
+        outcome=state.value.lower(),
+        remaining=remaining,
+    )
+
+
+def record_end() -> None:
+    """The plan ended (or continues as new): nothing left to watch under this run."""
+    record_plan_remaining(workflow.metric_meter(), plan_id=workflow.info().workflow_id, remaining=0)

@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from watcher_temporal.workflows.plan_slots import Slots
 
 if TYPE_CHECKING:
-    from watcher_temporal.workflows.plan_status import Outcome
+    from watcher_temporal.workflows.plan_outcome import Outcome
 
 
 class PlanWindow:
@@ -170,9 +170,9 @@ class PlanWindow:
             and self.plan.on_failure not in (OnFailure.CONTINUE, OnFailure.WATCHER)
         )
 
-    def has_pending(self) -> bool:
-        """Some action has not started yet."""
-        return bool(self._pending)
+    def pending_count(self) -> int:
+        """How many actions have not started yet."""
+        return len(self._pending)
 
     # -- starting and finishing ------------------------------------------------
 
