@@ -34,19 +34,22 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import FixedSizeSlotSupplier, Worker, WorkerTuner
 
 from watcher_temporal.activities import all_activities
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.activities.observer import READ_THREADS, NovaObserver
 from watcher_temporal.codec import CodecKeyError
 from watcher_temporal.config import Settings, WorkerSettings, connect_client
+from watcher_temporal.contract import MigrateActivity
 from watcher_temporal.errors import WatcherTemporalError
 from watcher_temporal.failures import install_activity_failure_log
+from watcher_temporal.loop_lag import LoopLagMonitor
 from watcher_temporal.metrics import prometheus_runtime
 from watcher_temporal.process_exit import exit_process
 from watcher_temporal.process_memory import limit_malloc_arenas
 from watcher_temporal.search_attributes import ensure_registered
+from watcher_temporal.step_slots import StepSlots
 from watcher_temporal.telemetry import configure_tracing, tracing_interceptor
 from watcher_temporal.untrusted import install_log_filter
 from watcher_temporal.workflows import ALL_WORKFLOWS
@@ -59,6 +62,38 @@ HEARTBEAT_THROTTLE = timedelta(seconds=1)
 #: the run cached before any worker takes it (the SDK's default is 10 s): a
 #: killed worker delays its workflows by this, not by 10 s.
 STICKY_TIMEOUT = timedelta(seconds=3)
+#: Threads that run workflow tasks. Workflow code is Python under one GIL: more
+#: threads decide no faster, they only take the GIL from the event loop, which
+#: sends every heartbeat (a start burst on 50 threads made the loop run seconds
+#: late and the server time out live activities).
+WORKFLOW_THREADS = 2
+#: Short migration steps one worker runs at once (see
+#: :mod:`watcher_temporal.step_slots`): enough to keep a Nova busy, few enough
+#: that their heartbeats always get out; the rest wait on the task queue, not
+#: started, for this worker or another.
+STEP_SLOTS = 32
+#: The activities bounded by STEP_SLOTS: each migration start runs the first
+#: two, a burst of starts runs hundreds of them.
+STEP_TYPES = frozenset(
+    {
+        MigrateActivity.PRE_EXECUTE.value,
+        MigrateActivity.EXECUTE.value,
+        MigrateActivity.POST_EXECUTE.value,
+        MigrateActivity.FORCE_COMPLETE.value,
+    }
+)
+#: Local-activity slots (plan ``nop`` actions).
+LOCAL_ACTIVITY_SLOTS = 100
+
+
+def tuner(settings: WorkerSettings) -> WorkerTuner:
+    """The worker's slots: workflow tasks and local activities fixed, activities by :class:`StepSlots`."""
+    return WorkerTuner.create_composite(
+        workflow_supplier=FixedSizeSlotSupplier(settings.max_concurrent_workflow_tasks),
+        activity_supplier=StepSlots(total=settings.max_concurrent_activities, steps=STEP_SLOTS, step_types=STEP_TYPES),
+        local_activity_supplier=FixedSizeSlotSupplier(LOCAL_ACTIVITY_SLOTS),
+        nexus_supplier=FixedSizeSlotSupplier(1),
+    )
 
 
 class NovaNotUsable(RuntimeError):
@@ -74,6 +109,7 @@ def build_worker(
     workflows: Sequence[type] = tuple(ALL_WORKFLOWS),
     observer: NovaObserver | None = None,
     activities: Sequence[Callable[..., object]] | None = None,
+    workflow_threads: concurrent.futures.ThreadPoolExecutor | None = None,
 ) -> Worker:
     """A worker with every workflow and activity of the project registered.
 
@@ -81,6 +117,8 @@ def build_worker(
     here unless ``settings.nova_observer`` is off (then each wait polls Nova
     for itself, today's per-migration path, kept for comparison).
     ``activities`` replaces the project's (benchmarks run stand-ins).
+    Workflow tasks run on ``workflow_threads`` (the caller shuts it down);
+    without it on :data:`WORKFLOW_THREADS` threads of the worker's own.
     """
     settings = settings or WorkerSettings()
     if observer is None and settings.nova_observer and activities is None:
@@ -92,8 +130,9 @@ def build_worker(
         activities=list(activities)
         if activities is not None
         else all_activities(nova, observer=observer, client=client),
-        max_concurrent_activities=settings.max_concurrent_activities,
-        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        tuner=tuner(settings),
+        workflow_task_executor=workflow_threads
+        or concurrent.futures.ThreadPoolExecutor(WORKFLOW_THREADS, thread_name_prefix="workflow"),
         max_cached_workflows=settings.workflow_cache_size,
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_seconds),
         # Heartbeats (and with them cancels and a dead worker's detection) reach the
@@ -131,6 +170,9 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
     # (the observer's ticks among them) and the observer's own read threads.
     nova = nova or NovaGateway(pool_size=threads + READ_THREADS)
     observer = NovaObserver(nova) if settings.worker.nova_observer else None
+    lag = LoopLagMonitor()
+    lag.start()
+    workflow_threads = concurrent.futures.ThreadPoolExecutor(WORKFLOW_THREADS, thread_name_prefix="workflow")
     try:
         if settings.worker.check_nova:
             await check_nova(nova)
@@ -143,7 +185,12 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
         if settings.worker.register_search_attributes:
             await ensure_registered(client)
         worker = build_worker(
-            client, task_queue=settings.temporal.task_queue, nova=nova, settings=settings.worker, observer=observer
+            client,
+            task_queue=settings.temporal.task_queue,
+            nova=nova,
+            settings=settings.worker,
+            observer=observer,
+            workflow_threads=workflow_threads,
         )
         async with worker:
             logger.info(
@@ -156,6 +203,10 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
             await stop.wait()
             logger.info("shutting down: waiting up to %gs for running activities", settings.worker.shutdown_seconds)
     finally:
+        workflow_threads.shutdown(wait=False)
+        await lag.stop()
+        if lag.lagged:
+            logger.warning("event loop lag: largest %.1f s, %d measurements over 1 s", lag.max_lag, lag.lagged)
         if observer is not None:
             await observer.close()
         nova.close()
