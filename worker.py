@@ -157,6 +157,40 @@ async def check_nova(nova: NovaGateway) -> None:
     logger.info("Nova answers: %d nova-compute services", len(hosts))
 
 
+async def connect_checked(settings: Settings, nova: NovaGateway) -> Client:
+    """Connect to Temporal (and register search attributes) while Nova is checked: both wait on the network.
+
+    A restarted worker polls sooner (its Nova check and its Temporal set-up
+    overlap); it still never polls before its Nova check has passed.
+
+    Raises:
+        NovaNotUsable: see :func:`check_nova`.
+    """
+
+    async def temporal() -> Client:
+        client = await connect_client(
+            settings.temporal,
+            interceptors=[tracing_interceptor()],
+            runtime=prometheus_runtime(settings.telemetry.metrics_address),
+            codec=settings.codec,
+        )
+        if settings.worker.register_search_attributes:
+            await ensure_registered(client)
+        return client
+
+    if not settings.worker.check_nova:
+        return await temporal()
+    checking, connecting = asyncio.ensure_future(check_nova(nova)), asyncio.ensure_future(temporal())
+    try:
+        # A Nova that cannot serve ends the start at once, whatever Temporal does.
+        await asyncio.wait({checking, connecting}, return_when=asyncio.FIRST_EXCEPTION)
+        await checking
+        return await connecting
+    finally:
+        for task in (checking, connecting):
+            task.cancel()
+
+
 async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGateway | None = None) -> None:
     """Run until ``stop`` is set.
 
@@ -171,19 +205,9 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
     nova = nova or NovaGateway(pool_size=threads + READ_THREADS)
     observer = NovaObserver(nova) if settings.worker.nova_observer else None
     lag = LoopLagMonitor()
-    lag.start()
     workflow_threads = concurrent.futures.ThreadPoolExecutor(WORKFLOW_THREADS, thread_name_prefix="workflow")
     try:
-        if settings.worker.check_nova:
-            await check_nova(nova)
-        client = await connect_client(
-            settings.temporal,
-            interceptors=[tracing_interceptor()],
-            runtime=prometheus_runtime(settings.telemetry.metrics_address),
-            codec=settings.codec,
-        )
-        if settings.worker.register_search_attributes:
-            await ensure_registered(client)
+        client = await connect_checked(settings, nova)
         worker = build_worker(
             client,
             task_queue=settings.temporal.task_queue,
@@ -193,6 +217,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
             workflow_threads=workflow_threads,
         )
         async with worker:
+            lag.start()  # from the first poll: start-up work (imports, the worker's checks) is not lag
             logger.info(
                 "worker polling task queue %r on %s (namespace %s), up to %d in flight",
                 settings.temporal.task_queue,

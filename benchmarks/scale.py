@@ -212,7 +212,7 @@ async def run_mode(
         sampling = asyncio.ensure_future(sampler.run())
         cpu0, t0 = cpu_seconds(worker.pid), time.monotonic()
         handles = await start_all(client, moves, task_queue, args)
-        results: list[MigrationResult] = await asyncio.gather(*(h.result() for h in handles))
+        ended = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
         wall = time.monotonic() - t0
         sampling.cancel()
         cores = (cpu_seconds(worker.pid) - cpu0) / wall
@@ -220,16 +220,24 @@ async def run_mode(
         requests = int(cloud.stats()["total"]) - len(sampler.samples)
     finally:
         worker.terminate()
-        worker.wait(timeout=60)
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+    results = [r for r in ended if isinstance(r, MigrationResult)]
+    failures = collections.Counter(type(r).__name__ for r in ended if not isinstance(r, MigrationResult))
     records = {
         str(m.id): m for m in cloud.conn.compute.migrations(changes_since=run_start.strftime("%Y-%m-%dT%H:%M:%SZ"))
     }
     ours = [records[r.migration_id] for r in results if r.migration_id in records]
     intervals = [(nova_time(m.created_at), nova_time(m.updated_at)) for m in ours]
     events, lags, histories = [], [], []
-    for handle, result in zip(handles, results, strict=True):
+    for handle, result in zip(handles, ended, strict=True):
         histories.append(await handle.fetch_history())
         events.append(len(histories[-1].events))
+        if not isinstance(result, MigrationResult):
+            continue
         record = records.get(result.migration_id or "")
         closed = (await handle.describe()).close_time
         if record is not None and closed is not None:
@@ -251,7 +259,7 @@ async def run_mode(
         history_max=max(events),
         lag_median=statistics.median(lags) if lags else float("nan"),
         lag_p99=percentile(lags, 0.99),
-        outcomes=dict(collections.Counter(r.status.value for r in results)),
+        outcomes=dict(collections.Counter(r.status.value for r in results)) | dict(failures),
         retries=retries,
         heartbeat_timeouts=heartbeat_timeouts,
         failed_attempt_lines=failed_lines,
