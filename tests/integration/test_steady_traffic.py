@@ -6,7 +6,8 @@ plus at most the memory-progress budget (``GET /servers/{id}/migrations``,
 :data:`DETAIL_READS_PER_SECOND` per second), whatever N. 50 live migrations run
 through the session worker's real MigrateServer workflows; once every one is
 running in Nova and being waited for, localnova's counters are read over three
-observer ticks. Counts only.
+observer ticks; then every migration is force-completed (the project's own
+``force_complete`` update) and must succeed. Counts only.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from localnova.harness import LocalNovaHandle
 from tests.conditions import until
 from tests.realstack import RunningWorker
 from watcher_temporal.activities.observer import DETAIL_READS_PER_SECOND
-from watcher_temporal.contract import MigrateServerInput, MigrationStatus, Phase
+from watcher_temporal.contract import (
+    FORCE_COMPLETE_UPDATE,
+    ForceCompleteResult,
+    MigrateServerInput,
+    MigrationStatus,
+    Phase,
+)
 from watcher_temporal.progress import migration_progress
 from watcher_temporal.starter import start_migration
 
@@ -37,7 +44,7 @@ PROGRESS_READS = "GET /v2.1/servers/{id}/migrations"
 async def test_fifty_running_migrations_cost_two_lists_per_tick_plus_the_progress_budget(
     dev_env: WorkflowEnvironment, worker: RunningWorker, localnova: LocalNovaHandle
 ) -> None:
-    localnova.configure(live_migration_seconds=150)
+    localnova.configure(live_migration_seconds=3000)  # none ends on its own while the others start
     servers = await asyncio.to_thread(localnova.boot_servers, RUNNING // 2, hosts=["host1"], name_prefix="steady-a")
     servers += await asyncio.to_thread(localnova.boot_servers, RUNNING // 2, hosts=["host2"], name_prefix="steady-b")
     handles = [
@@ -49,7 +56,7 @@ async def test_fifty_running_migrations_cost_two_lists_per_tick_plus_the_progres
                 source_node="host1" if i < RUNNING // 2 else "host2",
                 destination_node="host3",
                 poll_interval_seconds=POLL,
-                timeout_seconds=900,
+                timeout_seconds=3600,
             ),
             task_queue=worker.task_queue,
         )
@@ -63,7 +70,7 @@ async def test_fifty_running_migrations_cost_two_lists_per_tick_plus_the_progres
                 return False
         return True
 
-    await until(all_running_and_waited_for, timeout=600, what=f"all {RUNNING} migrations running and waited for")
+    await until(all_running_and_waited_for, timeout=900, what=f"all {RUNNING} migrations running and waited for")
     localnova.reset_stats()
 
     def by_path() -> dict[str, int]:
@@ -81,6 +88,8 @@ async def test_fifty_running_migrations_cost_two_lists_per_tick_plus_the_progres
     assert counts.get(PROGRESS_READS, 0) <= budget * (ticks + 1), counts
     assert sum(counts.values()) <= (len(LISTS) + budget) * (ticks + 1), counts
 
-    async with asyncio.timeout(900):
+    for handle in handles:
+        await handle.execute_update(FORCE_COMPLETE_UPDATE, result_type=ForceCompleteResult)
+    async with asyncio.timeout(600):
         results = [await handle.result() for handle in handles]
     assert [r.status for r in results] == [MigrationStatus.SUCCEEDED] * RUNNING, [r.reason for r in results]
