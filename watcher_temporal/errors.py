@@ -162,7 +162,11 @@ def describe_failure(err: BaseException) -> str:
         if isinstance(cause, ApplicationError):
             return f"{what} failed: {cause.type or 'error'}: {cause.message}"
         if isinstance(cause, TimeoutError):
-            return f"{what} timed out ({cause.type.name if cause.type else 'timeout'})"
+            last = cause.cause  # the last attempt's failure, when it failed before the timeout
+            after = (
+                f"; last attempt: {last.type or 'error'}: {last.message}" if isinstance(last, ApplicationError) else ""
+            )
+            return f"{what} timed out ({cause.type.name if cause.type else 'timeout'}){after}"
         if is_cancelled_exception(err):
             return f"{what} cancelled"
         return f"{what} failed: {cause or err}"
@@ -203,3 +207,8 @@ class MigrationAlreadyRunning(Exception):
             f"a migration of this server is already running as workflow {workflow_id}{run}; "
             f"follow it with `temporal workflow describe -w {workflow_id}` or cancel it first"
         )
+
+
+def refused_update(why: str) -> InvalidInput:
+    """An update refused for the workflow's state: non-retryable like every refusal (updates are never retried)."""
+    return InvalidInput(f"update refused: {why}", [{"field": "(update)", "rule": why}])

@@ -1,7 +1,8 @@
 """Workflow definitions: decisions only, no I/O (see each module's docstring)."""
 
 from watcher_temporal.workflows.drain_host import DrainHost
-from watcher_temporal.workflows.maintenance_plan import BuildDrainPlan, MaintenancePlan
+from watcher_temporal.workflows.legacy import BuildDrainPlan
+from watcher_temporal.workflows.maintenance_plan import MaintenancePlan
 from watcher_temporal.workflows.migrate_server import MigrateServer
 from watcher_temporal.workflows.undrain_host import UndrainHost
 
@@ -10,3 +11,9 @@ from watcher_temporal.workflows.undrain_host import UndrainHost
 ALL_WORKFLOWS = [MigrateServer, MaintenancePlan, DrainHost, UndrainHost, BuildDrainPlan]
 
 __all__ = ["ALL_WORKFLOWS", "BuildDrainPlan", "DrainHost", "MaintenancePlan", "MigrateServer", "UndrainHost"]
+
+# This folder is installed as ``watcher_temporal.workflows`` (pyproject.toml's
+# package-dir); imported under any other name it would be a second copy of
+# every class in it (two MigrateServer types, two sets of activities).
+if __name__ != "watcher_temporal.workflows":
+    raise ImportError(f"import watcher_temporal.workflows, not {__name__} (see docs/development.md)")

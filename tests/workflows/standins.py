@@ -15,7 +15,6 @@ from typing import Any
 from temporalio import activity
 
 from watcher_temporal.contract import (
-    PROGRESS_SIGNAL,
     DeadlineAction,
     DeadlineKind,
     DeadlineOutcome,
@@ -80,6 +79,12 @@ async def _ok_revert(request: TrackedMigration) -> RevertResult:
     return RevertResult(action=RevertAction.ABORTED, steps=["aborted live migration 7"], server=server())
 
 
+async def nothing_to_revert(request: TrackedMigration) -> RevertResult:
+    return RevertResult(
+        action=RevertAction.NOTHING_TO_DO, steps=["nothing to revert: the server is idle on host1"], server=server()
+    )
+
+
 async def fail_precondition(params: MigrateServerInput) -> PreExecuteResult:
     raise PreconditionFailed("destination_node 'host2': its compute service is disabled")
 
@@ -109,12 +114,9 @@ async def fail_revert(request: TrackedMigration) -> RevertResult:
 
 async def wait_until_cancelled(request: TrackedMigration) -> WaitResult:
     """Heartbeat with progress like the real wait, until cancelled."""
-    info = activity.info()
-    handle = activity.client().get_workflow_handle(info.workflow_id or "", run_id=info.workflow_run_id)
     report = MigrationProgressReport(
         migration_id="7", nova_migration_status="running", memory_total_bytes=1000, memory_remaining_bytes=400
     )
-    await handle.signal(PROGRESS_SIGNAL, report)
     while True:
         activity.heartbeat(report)
         await asyncio.sleep(0.2)

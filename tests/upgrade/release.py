@@ -1,0 +1,166 @@
+"""A released version's code on this machine: found by commit, unpacked, its worker run as a process.
+
+The releases are listed in ``tests/upgrade/RELEASES`` (tag and commit). A clone
+may carry no tags (CI's often does not), so a release is found by its commit
+first and by its tag only when the commit is missing; a tag that names another
+commit than the file is an error. The release's tree is unpacked with
+``git archive`` into a temporary directory (no worktree left behind in the
+repository) and runs on this checkout's virtualenv: ``PYTHONPATH`` puts the
+release's ``watcher_temporal`` before the installed one.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+REPO = Path(__file__).resolve().parents[2]
+RELEASES_FILE = Path(__file__).with_name("RELEASES")
+
+
+class ReleaseNotFound(RuntimeError):
+    """The clone holds neither the release's commit nor its tag."""
+
+
+@dataclass(frozen=True)
+class Release:
+    """One released version: its tag and the commit the tag names."""
+
+    tag: str
+    commit: str
+
+
+def releases(path: Path = RELEASES_FILE) -> list[Release]:
+    """Every release listed in ``RELEASES``, oldest first."""
+    found = []
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            tag, commit = line.split()
+            found.append(Release(tag=tag, commit=commit))
+    return found
+
+
+def latest_release() -> Release:
+    """The newest release in ``RELEASES``."""
+    return releases()[-1]
+
+
+def _git(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, check=False)
+
+
+def _commit_of(ref: str) -> str | None:
+    done = _git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    return done.stdout.decode().strip() if done.returncode == 0 else None
+
+
+def release_commit(release: Release) -> str:
+    """The release's commit in this clone: by the recorded hash, else by its tag.
+
+    Raises:
+        ReleaseNotFound: neither is here (a shallow clone), or the tag names
+            another commit than ``RELEASES`` records.
+    """
+    by_hash = _commit_of(release.commit)
+    by_tag = _commit_of(f"refs/tags/{release.tag}")
+    if by_tag is not None and by_tag != release.commit:
+        raise ReleaseNotFound(f"tag {release.tag} names {by_tag}, but tests/upgrade/RELEASES records {release.commit}")
+    if by_hash is None and by_tag is None:
+        raise ReleaseNotFound(
+            f"release {release.tag} ({release.commit}) is not in this clone; "
+            "fetch the full history: git fetch --unshallow (or git fetch origin --tags)"
+        )
+    return by_hash or release.commit
+
+
+@contextmanager
+def release_tree(release: Release) -> Iterator[Path]:
+    """The release's files, unpacked into a temporary directory removed afterwards."""
+    commit = release_commit(release)
+    archive = _git("archive", "--format=tar", commit)
+    if archive.returncode != 0:
+        raise ReleaseNotFound(f"git archive {commit}: {archive.stderr.decode(errors='replace')[:500]}")
+    with tempfile.TemporaryDirectory(prefix=f"watcher-temporal-{release.tag}-") as tmp:
+        tree = Path(tmp)
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(tree, filter="data")  # the package symlinks point inside the tree
+        yield tree
+
+
+def release_env(tree: Path, env: dict[str, str]) -> dict[str, str]:
+    """``env`` with the release's code first on the import path."""
+    return {**env, "PYTHONPATH": str(tree)}
+
+
+def imported_from(tree: Path) -> Path:
+    """Where ``watcher_temporal.workflows`` comes from for a process run with :func:`release_env`."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import watcher_temporal.workflows as w; print(w.__file__)"],
+        cwd=tree,
+        env=release_env(tree, dict(os.environ)),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(done.stdout.strip())
+
+
+class ReleaseWorker:
+    """The release's ``python worker.py`` as a separate process (killed with SIGKILL, as a crash)."""
+
+    def __init__(self, tree: Path, env: dict[str, str]) -> None:
+        self._tree = tree
+        self._env = release_env(tree, env)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self) -> None:
+        self._log = tempfile.TemporaryFile()  # closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(self._tree / "worker.py")],
+            cwd=self._tree,
+            env=self._env,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+        )
+
+    @property
+    def identity(self) -> str:
+        """The prefix of the worker identity Temporal records (``<pid>@<host>``)."""
+        assert self.proc is not None
+        return f"{self.proc.pid}@"
+
+    def log_tail(self, chars: int = 3000) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-chars:]
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, no last heartbeat."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
