@@ -84,6 +84,8 @@ class CaseResult:
     losses: list[float] = dataclasses.field(default_factory=list)
     #: Per restarted worker that polled: seconds from its spawn to its first poll.
     poll_starts: list[float] = dataclasses.field(default_factory=list)
+    #: ... and the CPU seconds it had used by then.
+    poll_cpu: list[float] = dataclasses.field(default_factory=list)
 
 
 class TemporalServer:
@@ -132,6 +134,8 @@ class Workers:
         self.kills: list[float] = []
         #: Restarted workers (pid) -> seconds from spawn to their first activity poll.
         self.poll_starts: dict[int, float] = {}
+        #: ... and the CPU seconds they had used by then (what the start costs on an idle machine).
+        self.poll_cpu: dict[int, float] = {}
 
     async def watch_polls(self, client: Client, task_queue: str) -> None:
         """Record when each restarted worker first polls (the server's list of pollers), until cancelled."""
@@ -152,6 +156,7 @@ class Workers:
                 pid = int(pid_text) if pid_text.isdigit() and poller_host == host else -1
                 if pid in self.spawned and pid not in self.initial and pid not in self.poll_starts:
                     self.poll_starts[pid] = seen - self.spawned[pid]
+                    self.poll_cpu[pid] = _cpu_seconds(pid)
             await asyncio.sleep(0.1)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
@@ -185,6 +190,15 @@ class Workers:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (nan once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -376,6 +390,7 @@ class Chaos:
             notes,
             losses=losses(workers.kills, starts),
             poll_starts=list(workers.poll_starts.values()),
+            poll_cpu=list(workers.poll_cpu.values()),
         )
 
     async def kill_workers(self, workers: Workers) -> None:
@@ -459,13 +474,13 @@ def _median(values: list[float]) -> str:
 def table(rows: list[CaseResult]) -> str:
     lines = [
         f"{'case':<15} {'migr':>4} {'correct':>7} {'dups':>4} {'recovery s (max)':>16} {'lost/kill s (max)':>17} "
-        f"{'poll after restart s (med/max)':>30} {'wall s':>7}  notes"
+        f"{'poll after restart s (med/max)':>30} {'its CPU s (med)':>15} {'wall s':>7}  notes"
     ]
     for row in rows:
         polls = f"{_median(row.poll_starts)}/{_max(row.poll_starts)}"
         lines.append(
             f"{row.case:<15} {row.migrations:>4} {row.correct:>7} {row.duplicates:>4} {_max(row.recoveries):>16} "
-            f"{_max(row.losses):>17} {polls:>30} {row.wall:>7.1f}  {row.notes}"
+            f"{_max(row.losses):>17} {polls:>30} {_median(row.poll_cpu):>15} {row.wall:>7.1f}  {row.notes}"
         )
     baseline = [r.wall for r in rows if r.case == "baseline"]
     killed = [r.wall for r in rows if r.case == "kill"]
