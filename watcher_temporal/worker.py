@@ -10,7 +10,11 @@ unfinished is retried by another worker (the waits resume from their last
 heartbeat).
 
 Concurrency is sized from one setting, ``WATCHER_TEMPORAL_MAX_IN_FLIGHT``
-(default 1,000 migrations per process): activity slots, workflow-task slots;
+(default 1,000 migrations per process): activity slots, of which at most
+:data:`STEP_SLOTS` run short migration steps at once (a start burst waits on
+the task queue, not in the worker: :mod:`watcher_temporal.step_slots`), and
+workflow-task slots, run on :data:`WORKFLOW_THREADS` threads; the event loop's
+lag is measured and logged (:mod:`watcher_temporal.loop_lag`);
 ``WATCHER_TEMPORAL_NOVA_THREADS`` sizes the threads for blocking Nova calls
 and the HTTP connection pool to Nova. The waits hold no thread: they share one
 Nova observer per process (:mod:`watcher_temporal.activities.observer`), whose
