@@ -63,14 +63,25 @@ async def test_fifty_running_migrations_cost_two_lists_per_tick_plus_the_progres
         for i, server_id in enumerate(servers)
     ]
 
+    confirmed: set[str] = set()  # waiting on a running migration: stays so for its 3,000 s
+    last_seen: dict[str, tuple[str, str | None]] = {}
+
     async def all_running_and_waited_for() -> bool:
         for handle in handles:
+            if handle.id in confirmed:
+                continue
             progress = await migration_progress(dev_env.client, handle.id)
+            last_seen[handle.id] = (progress.phase.value, progress.nova_migration_status)
             if progress.phase is not Phase.WAITING or progress.nova_migration_status != "running":
-                return False
+                return False  # one query per poll while the others start: the worker serves its tasks
+            confirmed.add(handle.id)
         return True
 
-    await until(all_running_and_waited_for, timeout=900, what=f"all {RUNNING} migrations running and waited for")
+    try:
+        await until(all_running_and_waited_for, timeout=900, what=f"all {RUNNING} migrations running and waited for")
+    except BaseException:
+        print(f"{len(confirmed)} confirmed; last seen of the others: {last_seen}")
+        raise
     localnova.reset_stats()
 
     def by_path() -> dict[str, int]:
