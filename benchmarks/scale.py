@@ -67,6 +67,7 @@ from temporalio.testing import WorkflowEnvironment
 from benchmarks.nova_ramp import NovaSampler, accept_alone
 from localnova import LocalNova
 from localnova.harness import LocalNovaHandle
+from localnova.hermetic import without_foreign
 from watcher_temporal.binaries import start_dev_server
 from watcher_temporal.contract import MigrateServerInput, MigrationResult, MigrationType
 from watcher_temporal.process_exit import exit_process
@@ -163,7 +164,7 @@ def worker_log_figures(path: Path) -> tuple[int, str]:
 
 def start_worker(env: WorkflowEnvironment, cloud: LocalNovaHandle, task_queue: str, *, observer: bool) -> Any:
     worker_env = {
-        **os.environ,
+        **without_foreign(),  # the shell's clouds and Temporal never reach it
         **cloud.env(),
         "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
         "TEMPORAL_NAMESPACE": env.client.namespace,

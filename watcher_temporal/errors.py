@@ -35,6 +35,8 @@ its identity across the worker → server → workflow/client boundary, and whos
 
     MigrationAlreadyRunning (client side, not an ApplicationError)
         a starter found ``migrate-<server uuid>`` already running.
+    TemporalUnreachable (client side, a RuntimeError like the SDK's own)
+        the Temporal frontend could not be reached (address, TLS, DNS).
 
 The non-retryable ones end the activity at once; the workflow then decides
 (revert, skip, fail). The retryable ones are retried by the activity's retry
@@ -212,3 +214,17 @@ class MigrationAlreadyRunning(Exception):
 def refused_update(why: str) -> InvalidInput:
     """An update refused for the workflow's state: non-retryable like every refusal (updates are never retried)."""
     return InvalidInput(f"update refused: {why}", [{"field": "(update)", "rule": why}])
+
+
+class TemporalUnreachable(RuntimeError):
+    """The Temporal frontend could not be reached; the message names the address and the cause.
+
+    Attributes:
+        address: The ``host:port`` that was tried.
+        detail: The first line of the SDK's error.
+    """
+
+    def __init__(self, address: str, detail: str) -> None:
+        self.address = address
+        self.detail = detail
+        super().__init__(f"cannot reach Temporal at {address}: {detail}")

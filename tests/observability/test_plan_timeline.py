@@ -1,4 +1,4 @@
-"""``watcher-temporal timeline``: a finished 12-action plan drawn, then opened in headless Chromium.
+"""``watcher-temporal timeline``: a finished 12-action plan drawn by the CLI, then opened in headless Chromium.
 
 The page must hold one bar per action with the outcome the plan reached, and
 load nothing: Chromium records every request the page makes.
@@ -6,6 +6,11 @@ load nothing: Chromium records every request the page makes.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,8 +21,6 @@ from temporalio.testing import WorkflowEnvironment
 from localnova.harness import LocalNovaHandle
 from tests.observability.browser import artifacts_dir, chromium
 from tests.realstack import RunningWorker, boot_on
-from watcher_temporal.cli.timeline import gather
-from watcher_temporal.cli.timeline_html import render
 from watcher_temporal.contract import PlanState, PlanStatus
 
 pytestmark = pytest.mark.integration
@@ -63,9 +66,20 @@ async def test_a_finished_plan_draws_one_bar_per_action_and_fetches_nothing(
     result = await handle.result()
     assert result.state is PlanState.FAILED and len(result.actions) == 12
 
-    timeline = await gather(dev_env.client, plan_id)
     page = tmp_path / "plan.html"
-    page.write_text(render(timeline))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "TEMPORAL_", "WATCHER_TEMPORAL_"))}
+    env["TEMPORAL_ADDRESS"] = dev_env.client.service_client.config.target_host
+    env["TEMPORAL_NAMESPACE"] = dev_env.client.namespace
+    drawn = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "watcher_temporal.cli", "timeline", plan_id, "--html", str(page), "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert drawn.returncode == 0, drawn.stderr
+    assert json.loads(drawn.stdout) == {"file": str(page), "plan": plan_id, "actions": 12}
     async with chromium() as browser:
         tab = await browser.new_page()
         requested: list[str] = []

@@ -39,7 +39,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from localnova.harness import LocalNova, LocalNovaHandle
 from tests.conditions import until
-from tests.upgrade.release import Release, ReleaseWorker, latest_release, release_commit, release_tree, releases
+from tests.upgrade.release import Release, latest_release, release_commit, release_tree, release_worker, releases
 from watcher_temporal.binaries import start_dev_server
 from watcher_temporal.contract import drain_workflow_id, migration_workflow_id, undrain_workflow_id
 
@@ -143,20 +143,7 @@ class Recorder:
 
     async def plan_continued_as_new(self) -> None:
         [s1, s2] = self.cloud.boot_servers(2, hosts=["host1"], name_prefix="rec-plan")
-        moves = [
-            {
-                "id": f"m{i}",
-                "action_type": "migrate",
-                "input_parameters": {
-                    "resource_id": server_id,
-                    "migration_type": "live",
-                    "source_node": "host1",
-                    "destination_node": "host2",
-                    "poll_interval_seconds": 0.5,
-                },
-            }
-            for i, server_id in enumerate((s1, s2))
-        ]
+        moves = [live_move(f"m{i}", server_id) for i, server_id in enumerate((s1, s2))]
         nops = [
             {"id": f"n{i}", "action_type": "nop", "input_parameters": {"message": f"step {i}"}, "parents": ["m0"]}
             for i in range(80)
@@ -187,6 +174,22 @@ class Recorder:
         )
         result = await asyncio.wait_for(handle.result(), WORKFLOW_TIMEOUT)
         await self.save("undrain_host", handle, str((result.get("status") or {}).get("state")), children=True)
+
+
+def live_move(action_id: str, server_id: str, **params: Any) -> dict[str, Any]:
+    """A plan's live migration host1 → host2, as every release's ``MaintenancePlan`` accepts it."""
+    return {
+        "id": action_id,
+        "action_type": "migrate",
+        "input_parameters": {
+            "resource_id": server_id,
+            "migration_type": "live",
+            "source_node": "host1",
+            "destination_node": "host2",
+            "poll_interval_seconds": 0.5,
+        }
+        | params,
+    }
 
 
 async def cancel(handle: WorkflowHandle[Any, Any]) -> str:
@@ -225,7 +228,7 @@ async def record(release: Release, out: Path) -> dict[str, dict[str, Any]]:
                 worker_env = {
                     key: value for key, value in os.environ.items() if not key.startswith(("TEMPORAL_", "OS_"))
                 }
-                worker = ReleaseWorker(
+                worker = release_worker(
                     tree,
                     {
                         **worker_env,

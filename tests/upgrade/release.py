@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import os
-import signal
 import subprocess
 import sys
 import tarfile
@@ -22,9 +21,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.realstack import REPO, WorkerProcess
+
 RELEASES_FILE = Path(__file__).with_name("RELEASES")
 
 
@@ -116,51 +115,6 @@ def imported_from(tree: Path) -> Path:
     return Path(done.stdout.strip())
 
 
-class ReleaseWorker:
+def release_worker(tree: Path, env: dict[str, str]) -> WorkerProcess:
     """The release's ``python worker.py`` as a separate process (killed with SIGKILL, as a crash)."""
-
-    def __init__(self, tree: Path, env: dict[str, str]) -> None:
-        self._tree = tree
-        self._env = release_env(tree, env)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-
-    def start(self) -> None:
-        self._log = tempfile.TemporaryFile()  # closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, str(self._tree / "worker.py")],
-            cwd=self._tree,
-            env=self._env,
-            stdout=subprocess.DEVNULL,
-            stderr=self._log,
-        )
-
-    @property
-    def identity(self) -> str:
-        """The prefix of the worker identity Temporal records (``<pid>@<host>``)."""
-        assert self.proc is not None
-        return f"{self.proc.pid}@"
-
-    def log_tail(self, chars: int = 3000) -> str:
-        if self._log is None:
-            return ""
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")[-chars:]
-
-    def kill(self) -> None:
-        """SIGKILL: no graceful shutdown, no last heartbeat."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+    return WorkerProcess(release_env(tree, env), root=tree)

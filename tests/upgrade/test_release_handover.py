@@ -14,7 +14,6 @@ import asyncio
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -24,7 +23,8 @@ from temporalio.testing import WorkflowEnvironment
 from localnova.harness import LocalNovaHandle
 from tests.conditions import until
 from tests.realstack import WorkerProcess, nova_migrations
-from tests.upgrade.release import ReleaseWorker, imported_from, latest_release, release_tree
+from tests.upgrade.record_release import live_move
+from tests.upgrade.release import imported_from, latest_release, release_tree, release_worker
 
 pytestmark = pytest.mark.integration
 
@@ -32,16 +32,16 @@ SERVERS = 6
 
 
 @pytest.fixture
-def release_worker(
+def release_workers(
     dev_env: WorkflowEnvironment, localnova: LocalNovaHandle
-) -> Iterator[Callable[[str], ReleaseWorker]]:
+) -> Iterator[Callable[[str], WorkerProcess]]:
     with release_tree(latest_release()) as tree:
         assert imported_from(tree).is_relative_to(tree)  # the release's code, not this checkout's
-        started: list[ReleaseWorker] = []
+        started: list[WorkerProcess] = []
 
-        def make(task_queue: str) -> ReleaseWorker:
+        def make(task_queue: str) -> WorkerProcess:
             env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "OS_"))}
-            worker = ReleaseWorker(
+            worker = release_worker(
                 tree,
                 {
                     **env,
@@ -80,13 +80,6 @@ async def histories(client: Client, workflow_id: str, first_run_id: str | None) 
     return found
 
 
-def worker_log(worker: WorkerProcess, chars: int = 4000) -> str:
-    if worker.log is None or worker.log.closed:
-        return ""
-    worker.log.seek(0)
-    return worker.log.read().decode(errors="replace")[-chars:]
-
-
 def task_identities(history: WorkflowHistory) -> set[str]:
     return {
         e.workflow_task_completed_event_attributes.identity
@@ -98,13 +91,13 @@ def task_identities(history: WorkflowHistory) -> set[str]:
 async def test_plan_started_on_the_release_finishes_on_todays_worker(
     dev_env: WorkflowEnvironment,
     localnova: LocalNovaHandle,
-    release_worker: Callable[[str], ReleaseWorker],
+    release_workers: Callable[[str], WorkerProcess],
     worker_process_factory: Callable[[str], WorkerProcess],
 ) -> None:
     cloud = localnova
     servers = cloud.boot_servers(SERVERS, hosts=["host1"], name_prefix=f"up-{uuid.uuid4().hex[:4]}")
     try:
-        await hand_over(dev_env, cloud, servers, release_worker, worker_process_factory)
+        await hand_over(dev_env, cloud, servers, release_workers, worker_process_factory)
     finally:
         cloud.delete_all_servers()
 
@@ -113,28 +106,14 @@ async def hand_over(
     dev_env: WorkflowEnvironment,
     cloud: LocalNovaHandle,
     servers: list[str],
-    release_worker: Callable[[str], ReleaseWorker],
+    release_workers: Callable[[str], WorkerProcess],
     worker_process_factory: Callable[[str], WorkerProcess],
 ) -> None:
     cloud.configure(live_migration_seconds=3)
     task_queue = f"upgrade-{uuid.uuid4().hex[:8]}"
-    old = release_worker(task_queue)
+    old = release_workers(task_queue)
     old.start()
-    actions: list[dict[str, Any]] = [
-        {
-            "id": f"m{i}",
-            "action_type": "migrate",
-            "input_parameters": {
-                "resource_id": server_id,
-                "migration_type": "live",
-                "source_node": "host1",
-                "destination_node": "host2",
-                "poll_interval_seconds": 0.5,
-                "timeout_seconds": 300,
-            },
-        }
-        for i, server_id in enumerate(servers)
-    ]
+    actions = [live_move(f"m{i}", server_id, timeout_seconds=300) for i, server_id in enumerate(servers)]
     actions.append({"id": "done", "action_type": "nop", "input_parameters": {"message": "end"}, "parents": ["m5"]})
     plan = {"actions": actions, "max_parallel": 2, "max_parallel_per_host": 2}
     handle = await dev_env.client.start_workflow(
@@ -157,7 +136,7 @@ async def hand_over(
         async with asyncio.timeout(300):
             result = await handle.result()
     except BaseException:
-        print(worker_log(new))
+        print(new.log_tail())
         raise
 
     assert result["state"] == "SUCCEEDED", result

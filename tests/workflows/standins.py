@@ -39,6 +39,9 @@ SERVER_ID = "3f0c6a1e-2b4d-4e8f-9a7b-5c6d7e8f9a0b"
 SOURCE, DEST = "host1", "host2"
 #: The server of the recorded ``force_complete_update`` history (replayed under its canonical id).
 FORCE_COMPLETE_SERVER_ID = "5d2c9b1a-7e3f-4a6b-8c9d-0e1f2a3b4c5d"
+#: The servers of the ``start_deadline_reverted`` and ``forged_progress_ignored`` histories.
+START_DEADLINE_SERVER_ID = "0b6f3c2e-9a1d-4c8e-b7f5-2d4e6a8c0e1f"
+FORGED_PROGRESS_SERVER_ID = "7c1e5a9b-3d2f-4e6a-8b0c-9d1e2f3a4b5c"
 
 
 def server(host: str = SOURCE, status: str = "ACTIVE") -> ServerSnapshot:

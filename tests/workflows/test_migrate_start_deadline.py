@@ -17,8 +17,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.workflows import standins
-from tests.workflows.standins import StandInActivities
-from tests.workflows.test_migrate_server import fresh_input, running_worker, start
+from tests.workflows.standins import StandInActivities, migrate_input
+from tests.workflows.test_migrate_server import fresh_input, record, running_worker, start
 from watcher_temporal.contract import (
     ExecuteRequest,
     ExecuteResult,
@@ -50,9 +50,12 @@ async def test_a_start_nova_refuses_with_500s_ends_by_timeout_seconds_and_names_
     execute = AlwaysFiveHundred()
     acts = StandInActivities(execute_does=execute, revert_does=standins.nothing_to_revert)
     async with running_worker(time_skipping_env, acts) as tq:
-        handle = await start(time_skipping_env, tq, fresh_input(timeout_seconds=90))
+        handle = await start(
+            time_skipping_env, tq, migrate_input(resource_id=standins.START_DEADLINE_SERVER_ID, timeout_seconds=90)
+        )
         result: MigrationResult = await handle.result()
         started = (await handle.describe()).start_time
+        await record(handle, "start_deadline_reverted")
     assert result.status is MigrationStatus.REVERTED, result.reason
     assert "timeout_seconds (90 s) passed before Nova accepted the migration" in result.reason
     assert "Nova answered 500" in result.reason

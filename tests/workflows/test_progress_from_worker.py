@@ -14,8 +14,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conditions import until
 from tests.workflows import standins
-from tests.workflows.standins import StandInActivities
-from tests.workflows.test_migrate_server import fresh_input, running_worker, start
+from tests.workflows.standins import StandInActivities, migrate_input
+from tests.workflows.test_migrate_server import record, running_worker, start
 from watcher_temporal.contract import (
     FORCE_COMPLETE_UPDATE,
     PROGRESS_QUERY,
@@ -64,7 +64,7 @@ async def test_a_forged_progress_signal_changes_neither_the_query_nor_the_result
     acts = StandInActivities(wait_does=wait, force_complete_does=force_complete)
     client = time_skipping_env.client
     async with running_worker(time_skipping_env, acts) as tq:
-        handle = await start(time_skipping_env, tq, fresh_input())
+        handle = await start(time_skipping_env, tq, migrate_input(resource_id=standins.FORGED_PROGRESS_SERVER_ID))
 
         async def worker_progress_seen() -> bool:
             return (await migration_progress(client, handle.id)).memory_remaining_bytes == 400
@@ -78,6 +78,7 @@ async def test_a_forged_progress_signal_changes_neither_the_query_nor_the_result
         merged = await migration_progress(client, handle.id)
         release.set()
         result: MigrationResult = await handle.result()
+        await record(handle, "forged_progress_ignored")
 
     assert after == before
     assert (after.phase, after.migration_id, after.nova_migration_status) == (Phase.WAITING, "7", None)

@@ -104,7 +104,7 @@ async def gather(client: Any, plan_id: str) -> Any:
         status: PlanStatus = await handle.query(STATUS_QUERY, result_type=PlanStatus, rpc_timeout=timedelta(seconds=10))
     except Exception as err:  # noqa: BLE001 - no worker answers, or the plan has no status yet
         raise CommandError(
-            ExitCode.NO_WORKER, f"{plan_id}: its status query got no answer (is a worker polling?): {err}"
+            ExitCode.NO_WORKER, "NoWorker", f"{plan_id}: its status query got no answer (is a worker polling?): {err}"
         ) from None
     parameters = await _action_parameters(client, handle)
     children = [a.workflow_id for a in status.actions if a.workflow_id][:MAX_CHILDREN]
@@ -228,17 +228,17 @@ async def _migration(client: Any, workflow_id: str, gate: asyncio.Semaphore) -> 
 
 
 @functools.cache
-def _event_tables() -> tuple[dict[int, str], dict[int, str]]:
+def _event_tables() -> tuple[dict[Any, str], dict[Any, str]]:
     """Activity-closing events (name of their attributes) and workflow endings (outcome class)."""
     from temporalio.api.enums.v1 import EventType
 
-    closed = {
+    closed: dict[Any, str] = {
         EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "activity_task_completed_event_attributes",
         EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: "activity_task_failed_event_attributes",
         EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: "activity_task_timed_out_event_attributes",
         EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED: "activity_task_canceled_event_attributes",
     }
-    ended = {
+    ended: dict[Any, str] = {
         EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "failed",
         EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "cancelled",
         EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "failed",
