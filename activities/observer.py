@@ -9,15 +9,18 @@ whatever the number of watched migrations:
 * ``GET /servers/detail?changes-since=...&all_tenants=1`` (deleted servers
   appear there with status ``DELETED``),
 
-both paged by openstacksdk. Three kinds of per-server reads remain, none of
-them per poll interval: a server newly watched is read once (server and its
-migration records) to seed the state; the memory progress of a running live
-migration (``GET /servers/{id}/migrations``) is read when its status changes
-and at most every :data:`DETAIL_EVERY_SECONDS`, within a budget of
+both paged by openstacksdk. A server newly watched is first looked for in the
+same two lists, reaching back :data:`FIRST_LOOK_LOOKBACK` (its migration was
+just started, so both changed since): a burst of hundreds of starts costs Nova
+no per-server reads. Only a server (or its records) the lists do not have is
+read on its own, once (a wait resumed long after its migration began). The
+memory progress of a running live migration (``GET /servers/{id}/migrations``)
+is read when its status changes and at most every
+:data:`DETAIL_EVERY_SECONDS`, within a budget of
 :data:`DETAIL_READS_PER_SECOND` over all watched migrations (the most overdue
 first), so a thousand live migrations cost Nova no more per tick than a few
-dozen and completion waits behind a bounded number of progress reads; clouds older
-than 2.59 get today's per-server reads (logged once).
+dozen and completion waits behind a bounded number of progress reads; clouds
+older than 2.59 get today's per-server reads (logged once).
 
 The loop runs in the worker's event loop; each tick runs in the loop's
 default executor (the worker's Nova threads): one thread per tick, however
@@ -65,6 +68,10 @@ READ_THREADS = 4
 #: row committed late or a small clock skew between worker and Nova is not
 #: missed (rows seen twice are harmless: state is replaced by id).
 SINCE_MARGIN = timedelta(seconds=10)
+#: A newly watched server is first looked for in the two lists, reaching back
+#: this far (its migration was started moments ago, so both changed since);
+#: only a server or records not found there are read one by one.
+FIRST_LOOK_LOOKBACK = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,14 +305,17 @@ class NovaObserver:
                 )
         new = [server_id for server_id in wanted if server_id not in self._servers]
         if not self._shared:
-            new = list(wanted)
-        elif self._since is not None and len(new) < len(wanted):
-            self._read_changes(self._since)
-        for server_id, (server, records) in zip(new, reads.map(self._read_server, new), strict=True):
-            self._servers[server_id] = server
-            self._records.setdefault(server_id, {})
-            for record in records:
-                self._merge(server_id, record)
+            self._read_each(list(wanted), list(wanted))
+        elif new or self._since is not None:
+            # Newly watched servers are looked up in the same two lists, reaching
+            # back FIRST_LOOK_LOOKBACK: a burst of starts costs no per-server reads.
+            since = self._since
+            if new:
+                lookback = started - FIRST_LOOK_LOOKBACK
+                since = lookback if since is None else min(since, lookback)
+            assert since is not None
+            unseen, without_records = self._read_changes(since, new)
+            self._read_each(unseen, without_records)
         self._since = started - SINCE_MARGIN
         due = self._details_due(wanted, stalls, budget)
         self.detail_reads += len(due)
@@ -320,17 +330,43 @@ class NovaObserver:
             for server_id in wanted
         }
 
-    def _read_changes(self, since: datetime) -> None:
-        """The two shared list calls: everything changed since ``since``."""
+    def _read_changes(self, since: datetime, new: list[str]) -> tuple[list[str], list[str]]:
+        """The two shared list calls: everything changed since ``since``.
+
+        Returns:
+            The ``new`` servers the server list did not have, and those the
+            migration list had no record of: they get per-server reads.
+        """
+        unseen, without_records = set(new), set(new)
         for record in self._nova.migrations_changed_since(since):
-            if record.server_id in self._records:
+            if record.server_id in self._records or record.server_id in unseen:
+                self._records.setdefault(record.server_id, {})
                 self._merge(record.server_id, record)
+                without_records.discard(record.server_id)
         for server_id, server in self._nova.servers_changed_since(since):
-            if server_id in self._servers:
+            if server_id in self._servers or server_id in unseen:
                 self._servers[server_id] = server
+                unseen.discard(server_id)
+        return [s for s in new if s in unseen], [s for s in new if s in without_records]
+
+    def _read_each(self, servers: list[str], records_of: list[str]) -> None:
+        """Per-server reads (on the tick's read threads): ``servers`` in full, ``records_of`` their records only."""
+        assert self._reads is not None
+        reads = self._reads
+        records_only = [s for s in records_of if s not in set(servers)]
+        for server_id, (server, records) in zip(servers, reads.map(self._read_server, servers), strict=True):
+            self._servers[server_id] = server
+            self._store(server_id, records)
+        for server_id, records in zip(records_only, reads.map(self._nova.migrations_of, records_only), strict=True):
+            self._store(server_id, records)
+
+    def _store(self, server_id: str, records: list[MigrationRecord]) -> None:
+        self._records.setdefault(server_id, {})
+        for record in records:
+            self._merge(server_id, record)
 
     def _read_server(self, server_id: str) -> tuple[ServerSnapshot | None, list[MigrationRecord]]:
-        """First look at a newly watched server (and every look on an old cloud); reads only."""
+        """First look at a server the lists did not have (and every look on an old cloud); reads only."""
         return self._nova.get_server(server_id), self._nova.migrations_of(server_id)
 
     def _merge(self, server_id: str, record: MigrationRecord) -> None:

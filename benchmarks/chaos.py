@@ -16,6 +16,13 @@ to judge every server:
   attempt started (from the workflows' histories).
 
     .venv/bin/python benchmarks/chaos.py [--short] [--servers 8] [--cases baseline,kill,...]
+    .venv/bin/python benchmarks/chaos.py --servers 40 --max-parallel 8 --cases baseline,kill --seed 1
+
+The second line is the kill soak: the plan without kills and with a kill every
+5-10 s, back to back, and their ratio. For every kill case the table also
+shows the most any retried activity lost to the kill before its retry, and how
+long each restarted worker took from its spawn to its first poll (the
+server's list of pollers).
 
 Cases: baseline, kill (a SIGKILL every 5-10 s), 5xx, drop, latency, fail-host,
 lost (a request Nova applies but whose response is lost), server-restart,
@@ -28,9 +35,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 import random
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,6 +51,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
@@ -69,6 +81,12 @@ class CaseResult:
     recoveries: list[float]
     wall: float
     notes: str = ""
+    #: Per retried activity: its last attempt's start minus the kill before it.
+    losses: list[float] = dataclasses.field(default_factory=list)
+    #: Per restarted worker that polled: seconds from its spawn to its first poll.
+    poll_starts: list[float] = dataclasses.field(default_factory=list)
+    #: ... and the CPU seconds it had used by then.
+    poll_cpu: list[float] = dataclasses.field(default_factory=list)
 
 
 class TemporalServer:
@@ -111,10 +129,43 @@ class Workers:
 
     def __init__(self, env: dict[str, str], count: int) -> None:
         self.env = env
+        self.spawned: dict[int, float] = {}
         self.procs = [self._spawn() for _ in range(count)]
+        self.initial = {proc.pid for proc in self.procs}
         self.kills: list[float] = []
+        #: Restarted workers (pid) -> seconds from spawn to their first activity poll.
+        self.poll_starts: dict[int, float] = {}
+        #: ... and the CPU seconds they had used by then (what the start costs on an idle machine).
+        self.poll_cpu: dict[int, float] = {}
+
+    async def watch_polls(self, client: Client, task_queue: str) -> None:
+        """Record when each restarted worker first polls (the server's list of pollers), until cancelled."""
+        request = DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        )
+        host = socket.gethostname()
+        while True:
+            try:
+                pollers = (await client.workflow_service.describe_task_queue(request)).pollers
+            except RPCError:
+                pollers = []
+            seen = time.monotonic()
+            for poller in pollers:
+                pid_text, _, poller_host = poller.identity.partition("@")
+                pid = int(pid_text) if pid_text.isdigit() and poller_host == host else -1
+                if pid in self.spawned and pid not in self.initial and pid not in self.poll_starts:
+                    self.poll_starts[pid] = seen - self.spawned[pid]
+                    self.poll_cpu[pid] = _cpu_seconds(pid)
+            await asyncio.sleep(0.1)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
+        proc = self._popen()
+        self.spawned[proc.pid] = time.monotonic()
+        return proc
+
+    def _popen(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [sys.executable, str(REPO / "worker.py")],
             cwd=REPO,
@@ -142,6 +193,15 @@ class Workers:
                 proc.wait()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (nan once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -159,7 +219,7 @@ def migrate_input(server_id: str, kind: str) -> dict[str, Any]:
     }
 
 
-def plan_input(servers: list[str]) -> dict[str, Any]:
+def plan_input(servers: list[str], max_parallel: int = 3) -> dict[str, Any]:
     actions = [
         {
             "id": f"m{i}",
@@ -169,12 +229,12 @@ def plan_input(servers: list[str]) -> dict[str, Any]:
         }
         for i, server in enumerate(servers)
     ]
-    # Three at once out of one host: the per-source limit (default 1, Nova's) is raised to 3.
+    # max_parallel at once out of one host: the per-source limit (default 1, Nova's) is raised with it.
     return {
         "actions": actions,
-        "max_parallel": 3,
-        "max_parallel_per_host": 3,
-        "max_parallel_per_source": 3,
+        "max_parallel": max_parallel,
+        "max_parallel_per_host": max_parallel,
+        "max_parallel_per_source": max_parallel,
         "on_failure": "continue",
     }
 
@@ -201,6 +261,21 @@ async def retried_attempt_starts(client: Client, servers: list[str]) -> list[flo
                 if event.activity_task_started_event_attributes.attempt >= 2:
                     starts.append(event.event_time.ToDatetime().timestamp())
     return starts
+
+
+def losses(kills: list[float], starts: list[float]) -> list[float]:
+    """Per retried attempt that followed a kill: seconds since the latest kill before it.
+
+    A history keeps only an activity's last attempt, so this is what each
+    retried activity lost to the last kill that hit it (the retry policy's
+    back-off after its heartbeat timeout included).
+    """
+    out = []
+    for start in starts:
+        before = [kill for kill in kills if kill < start]
+        if before:
+            out.append(start - max(before))
+    return out
 
 
 def recoveries(kills: list[float], starts: list[float]) -> list[float]:
@@ -260,13 +335,14 @@ class Chaos:
         try:
             handle = await client.start_workflow(
                 "MaintenancePlan",
-                plan_input(list(servers)),
+                plan_input(list(servers), self.args.max_parallel),
                 id=f"plan-chaos-{case}-{uuid.uuid4().hex[:6]}",
                 task_queue=task_queue,
                 task_timeout=WORKFLOW_TASK_TIMEOUT,
                 result_type=PlanStatus,
             )
             chaos = asyncio.ensure_future(during(workers)) if during is not None else None
+            polls = asyncio.ensure_future(workers.watch_polls(client, task_queue))
             try:
                 async with asyncio.timeout(self.args.case_timeout):
                     while True:
@@ -278,6 +354,7 @@ class Chaos:
                         except RPCError:  # the server was restarting
                             client = await self.connect()
             finally:
+                polls.cancel()
                 if chaos is not None:
                     chaos.cancel()
                     try:
@@ -298,12 +375,24 @@ class Chaos:
             judge, self.cloud, servers, lambda _sid: SOURCE if DEST in failing else DEST
         )
         client = await self.connect()
-        recovered = recoveries(workers.kills, await retried_attempt_starts(client, list(servers)))
+        starts = await retried_attempt_starts(client, list(servers))
+        recovered = recoveries(workers.kills, starts)
         if workers.kills:
             notes += f", {len(workers.kills)} kills"
         if self.server.restarts != restarts_before:
             notes += f", {self.server.restarts - restarts_before} server restarts"
-        return CaseResult(case, len(servers), correct, duplicates, recovered, wall, notes)
+        return CaseResult(
+            case,
+            len(servers),
+            correct,
+            duplicates,
+            recovered,
+            wall,
+            notes,
+            losses=losses(workers.kills, starts),
+            poll_starts=list(workers.poll_starts.values()),
+            poll_cpu=list(workers.poll_cpu.values()),
+        )
 
     async def kill_workers(self, workers: Workers) -> None:
         low, high = self.args.kill_every
@@ -375,14 +464,29 @@ class Chaos:
         return await self.plan_case(case, faults.get(case, {}), None)
 
 
+def _max(values: list[float]) -> str:
+    return f"{max(values):.1f}" if values else "-"
+
+
+def _median(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f}" if values else "-"
+
+
 def table(rows: list[CaseResult]) -> str:
-    lines = [f"{'case':<15} {'migr':>4} {'correct':>7} {'dups':>4} {'recovery s (max)':>16} {'wall s':>7}  notes"]
+    lines = [
+        f"{'case':<15} {'migr':>4} {'correct':>7} {'dups':>4} {'recovery s (max)':>16} {'lost/kill s (max)':>17} "
+        f"{'poll after restart s (med/max)':>30} {'its CPU s (med)':>15} {'wall s':>7}  notes"
+    ]
     for row in rows:
-        recovery = f"{max(row.recoveries):.1f}" if row.recoveries else "-"
+        polls = f"{_median(row.poll_starts)}/{_max(row.poll_starts)}"
         lines.append(
-            f"{row.case:<15} {row.migrations:>4} {row.correct:>7} {row.duplicates:>4} {recovery:>16} "
-            f"{row.wall:>7.1f}  {row.notes}"
+            f"{row.case:<15} {row.migrations:>4} {row.correct:>7} {row.duplicates:>4} {_max(row.recoveries):>16} "
+            f"{_max(row.losses):>17} {polls:>30} {_median(row.poll_cpu):>15} {row.wall:>7.1f}  {row.notes}"
         )
+    baseline = [r.wall for r in rows if r.case == "baseline"]
+    killed = [r.wall for r in rows if r.case == "kill"]
+    if baseline and killed:
+        lines.append(f"kill / baseline wall time: {killed[-1] / baseline[-1]:.2f}x")
     return "\n".join(lines)
 
 
@@ -407,6 +511,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--short", action="store_true", help="fewer servers, a few minutes in all")
     parser.add_argument("--servers", type=int, default=None, help="migrations per case (default 12, --short 4)")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {', '.join(CASES)}")
+    parser.add_argument(
+        "--max-parallel", type=int, default=3, help="the plan's max_parallel and per-host/per-source limits"
+    )
     parser.add_argument("--kill-every", type=float, nargs=2, default=(5.0, 10.0), metavar=("MIN", "MAX"))
     parser.add_argument("--max-kills", type=int, default=None, help="stop killing after this many kills")
     parser.add_argument("--server-restarts", type=int, default=2)

@@ -20,11 +20,23 @@ Figures:
 * worker CPU (cores, average over the run) and peak RSS, from /proc;
 * history events per workflow (median, max);
 * completion lag: workflow close - Nova migration ``updated_at`` (median, p99);
-* outcomes.
+* outcomes;
+* the start burst: activity retries (attempts after the first, from the
+  histories), attempts that ended by heartbeat timeout, "Completing activity
+  as failed" lines in the worker's log, and the worker's largest event-loop lag
+  (its own measure, logged at shutdown when it reached 1 s);
+* the ramp: seconds from the first start until every migration is running in
+  Nova (sampled every ``--sample-every`` s with one ``GET /os-migrations`` the
+  figures subtract), and with ``--nova-alone`` the same for the migrations
+  asked of localnova directly (no workflows, ``--alone-threads`` at once);
+* steady state: Compute API requests/s by path while every migration runs and
+  none starts or ends.
 
 A benchmark, not a test: it asserts nothing.
 
     .venv/bin/python benchmarks/scale.py --servers 100 --hosts 10 --live-seconds 60 --poll 5
+    .venv/bin/python benchmarks/scale.py --servers 200 --hosts 20 --live-seconds 240 --poll 5 \
+        --modes observer --nova-alone
 """
 
 from __future__ import annotations
@@ -32,10 +44,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import dataclasses
 import os
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -43,9 +58,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from temporalio.api.enums.v1 import TimeoutType
+from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
+from benchmarks.nova_ramp import NovaSampler, accept_alone
 from localnova import LocalNova
 from localnova.harness import LocalNovaHandle
 from localnova.hermetic import without_foreign
@@ -75,6 +94,13 @@ class RunFigures:
     lag_median: float
     lag_p99: float
     outcomes: dict[str, int]
+    retries: int = 0
+    heartbeat_timeouts: int = 0
+    failed_attempt_lines: int = 0
+    loop_lag: str = "< 1"
+    ramp_seconds: float = float("nan")
+    steady_seconds: float = 0.0
+    steady_rates: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -108,6 +134,34 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
 
+def attempt_figures(histories: list[WorkflowHistory]) -> tuple[int, int]:
+    """(attempts after the first, attempts whose previous one ended by heartbeat timeout) over all activities."""
+    retries = heartbeat_timeouts = 0
+    for history in histories:
+        for event in history.events:
+            if event.HasField("activity_task_started_event_attributes"):
+                started = event.activity_task_started_event_attributes
+                retries += max(0, started.attempt - 1)
+                failure = started.last_failure
+                heartbeat_timeouts += (
+                    failure.HasField("timeout_failure_info")
+                    and failure.timeout_failure_info.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
+                )
+            elif event.HasField("activity_task_timed_out_event_attributes"):
+                heartbeat_timeouts += (
+                    event.activity_task_timed_out_event_attributes.failure.timeout_failure_info.timeout_type
+                    == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
+                )
+    return retries, heartbeat_timeouts
+
+
+def worker_log_figures(path: Path) -> tuple[int, str]:
+    """("Completing activity as failed" lines, the worker's largest event-loop lag) from its log."""
+    text = path.read_text(errors="replace")
+    lag = re.search(r"event loop lag: largest ([0-9.]+) s", text)
+    return text.count("Completing activity as failed"), lag.group(1) if lag else "< 1"
+
+
 def start_worker(env: WorkflowEnvironment, cloud: LocalNovaHandle, task_queue: str, *, observer: bool) -> Any:
     worker_env = {
         **without_foreign(),  # the shell's clouds and Temporal never reach it
@@ -119,8 +173,25 @@ def start_worker(env: WorkflowEnvironment, cloud: LocalNovaHandle, task_queue: s
         "WATCHER_TEMPORAL_LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(REPO),
     }
-    log = open(f"/tmp/scale-worker-{task_queue}.log", "wb")
+    log = open(worker_log(task_queue), "wb")
     return subprocess.Popen([sys.executable, str(REPO / "worker.py")], cwd=REPO, env=worker_env, stderr=log)
+
+
+def worker_log(task_queue: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"scale-worker-{task_queue}.log"
+
+
+async def start_all(
+    client: Client, moves: list[MigrateServerInput], task_queue: str, args: argparse.Namespace
+) -> list[Any]:
+    """Start the workflows ``--start-batch`` at once (concurrently), ``--start-every`` seconds apart."""
+    handles: list[Any] = []
+    for i in range(0, len(moves), args.start_batch):
+        batch = moves[i : i + args.start_batch]
+        handles += await asyncio.gather(*(start_migration(client, m, task_queue=task_queue) for m in batch))
+        if i + args.start_batch < len(moves):
+            await asyncio.sleep(args.start_every)
+    return handles
 
 
 async def run_mode(
@@ -134,39 +205,48 @@ async def run_mode(
 ) -> RunFigures:
     task_queue = f"scale-{uuid.uuid4().hex[:6]}"
     worker = start_worker(env, cloud, task_queue, observer=observer)
+    sampler = NovaSampler(cloud, frozenset(m.resource_id for m in moves), datetime.now(UTC), every=args.sample_every)
     try:
         await asyncio.sleep(3)  # let the worker connect (its start is not part of the figures)
         cloud.reset_stats()
-        run_start = datetime.now(UTC)
+        run_start = sampler.since = datetime.now(UTC)
+        sampling = asyncio.ensure_future(sampler.run())
         cpu0, t0 = cpu_seconds(worker.pid), time.monotonic()
-        handles = []
-        for i in range(0, len(moves), args.start_batch):
-            handles += [
-                await start_migration(client, m, task_queue=task_queue) for m in moves[i : i + args.start_batch]
-            ]
-            if i + args.start_batch < len(moves):
-                await asyncio.sleep(args.start_every)
-        results: list[MigrationResult] = await asyncio.gather(*(h.result() for h in handles))
+        handles = await start_all(client, moves, task_queue, args)
+        ended = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
         wall = time.monotonic() - t0
+        sampling.cancel()
         cores = (cpu_seconds(worker.pid) - cpu0) / wall
         rss = peak_rss_mb(worker.pid)
-        requests = int(cloud.stats()["total"])
+        requests = int(cloud.stats()["total"]) - len(sampler.samples)
     finally:
         worker.terminate()
-        worker.wait(timeout=60)
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+    results = [r for r in ended if isinstance(r, MigrationResult)]
+    failures = collections.Counter(type(r).__name__ for r in ended if not isinstance(r, MigrationResult))
     records = {
         str(m.id): m for m in cloud.conn.compute.migrations(changes_since=run_start.strftime("%Y-%m-%dT%H:%M:%SZ"))
     }
     ours = [records[r.migration_id] for r in results if r.migration_id in records]
     intervals = [(nova_time(m.created_at), nova_time(m.updated_at)) for m in ours]
-    events, lags = [], []
-    for handle, result in zip(handles, results, strict=True):
-        events.append(len((await handle.fetch_history()).events))
+    events, lags, histories = [], [], []
+    for handle, result in zip(handles, ended, strict=True):
+        histories.append(await handle.fetch_history())
+        events.append(len(histories[-1].events))
+        if not isinstance(result, MigrationResult):
+            continue
         record = records.get(result.migration_id or "")
         closed = (await handle.describe()).close_time
         if record is not None and closed is not None:
             lags.append((closed - nova_time(record.updated_at)).total_seconds())
     polls_per_migration = args.live_seconds / args.poll
+    retries, heartbeat_timeouts = attempt_figures(histories)
+    failed_lines, loop_lag = worker_log_figures(worker_log(task_queue))
+    steady_seconds, steady = sampler.steady_rates()
     return RunFigures(
         mode="observer" if observer else "per-migration",
         wall_seconds=wall,
@@ -180,11 +260,34 @@ async def run_mode(
         history_max=max(events),
         lag_median=statistics.median(lags) if lags else float("nan"),
         lag_p99=percentile(lags, 0.99),
-        outcomes=dict(collections.Counter(r.status.value for r in results)),
+        outcomes=dict(collections.Counter(r.status.value for r in results)) | dict(failures),
+        retries=retries,
+        heartbeat_timeouts=heartbeat_timeouts,
+        failed_attempt_lines=failed_lines,
+        loop_lag=loop_lag,
+        ramp_seconds=sampler.ramp_seconds(t0),
+        steady_seconds=steady_seconds,
+        steady_rates=steady,
     )
 
 
-def print_table(args: argparse.Namespace, boot_seconds: float, runs: list[RunFigures]) -> None:
+async def nova_alone(cloud: LocalNovaHandle, moves: list[MigrateServerInput], args: argparse.Namespace) -> float:
+    """Seconds localnova needs to have ``moves`` all running when asked directly, ``--alone-threads`` at once."""
+    sampler = NovaSampler(cloud, frozenset(m.resource_id for m in moves), datetime.now(UTC), every=1.0)
+    t0 = time.monotonic()
+    asking = asyncio.ensure_future(
+        asyncio.to_thread(
+            accept_alone,
+            cloud,
+            [(m.resource_id, m.destination_node or "") for m in moves],
+            threads=args.alone_threads,
+        )
+    )
+    await asyncio.gather(asking, sampler.run(until_started=True))
+    return sampler.ramp_seconds(t0)
+
+
+def print_table(args: argparse.Namespace, boot_seconds: float, runs: list[RunFigures], alone: float | None) -> None:
     print(
         f"{args.servers} live migrations of {args.live_seconds:g} s on {args.hosts} hosts, poll {args.poll:g} s, "
         f"started {args.start_batch} every {args.start_every:g} s; servers booted in {boot_seconds:.1f} s"
@@ -201,6 +304,11 @@ def print_table(args: argparse.Namespace, boot_seconds: float, runs: list[RunFig
         ("history events max", "history_max", "{:d}"),
         ("completion lag median (s)", "lag_median", "{:.2f}"),
         ("completion lag p99 (s)", "lag_p99", "{:.2f}"),
+        ("activity retries", "retries", "{:d}"),
+        ("heartbeat timeouts", "heartbeat_timeouts", "{:d}"),
+        ("'activity as failed' log lines", "failed_attempt_lines", "{:d}"),
+        ("ramp to all running (s)", "ramp_seconds", "{:.1f}"),
+        ("steady-state window (s)", "steady_seconds", "{:.0f}"),
     ]
     header = f"{'':<30}" + "".join(f"{r.mode:>16}" for r in runs)
     if len(runs) == 2:
@@ -212,7 +320,16 @@ def print_table(args: argparse.Namespace, boot_seconds: float, runs: list[RunFig
         if len(runs) == 2 and values[1]:
             line += f"{values[0] / values[1]:>10.3f}"
         print(line)
+    print(f"{'event-loop lag max (s)':<30}" + "".join(f"{r.loop_lag:>16}" for r in runs))
     print(f"{'outcomes':<30}" + "".join(f"{r.outcomes!s:>16}" for r in runs))
+    for run in runs:
+        print(f"steady state ({run.mode}), requests/s by path over {run.steady_seconds:.0f} s:")
+        for path, rate in run.steady_rates.items():
+            print(f"  {path:<50} {rate:8.2f}")
+    if alone is not None:
+        print(f"localnova alone accepts the {args.servers} migrations ({args.alone_threads} at once): {alone:.1f} s")
+        for run in runs:
+            print(f"  ramp / alone ({run.mode}): {run.ramp_seconds / alone:.2f}")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -250,7 +367,8 @@ async def main(args: argparse.Namespace) -> None:
             modes = [m.strip() for m in args.modes.split(",")]
             for forward, mode in zip((True, False), modes, strict=False):
                 runs.append(await run_mode(env.client, env, cloud, moves(forward), args, observer=mode == "observer"))
-    print_table(args, boot_seconds, runs)
+            alone = await nova_alone(cloud, moves(len(modes) % 2 == 0), args) if args.nova_alone else None
+    print_table(args, boot_seconds, runs, alone)
 
 
 if __name__ == "__main__":
@@ -262,5 +380,10 @@ if __name__ == "__main__":
     parser.add_argument("--start-batch", type=int, default=1000000, help="workflows started at once")
     parser.add_argument("--start-every", type=float, default=0.0, help="seconds between two batches")
     parser.add_argument("--modes", default="observer,per-migration", help="observer, per-migration or both")
+    parser.add_argument("--sample-every", type=float, default=2.0, help="seconds between two looks at Nova")
+    parser.add_argument(
+        "--nova-alone", action="store_true", help="then time localnova accepting the migrations directly"
+    )
+    parser.add_argument("--alone-threads", type=int, default=6, help="requests at once in --nova-alone")
     asyncio.run(main(parser.parse_args()))
     exit_process(0)  # no interpreter finalisation racing Temporal's core threads

@@ -10,7 +10,11 @@ unfinished is retried by another worker (the waits resume from their last
 heartbeat).
 
 Concurrency is sized from one setting, ``WATCHER_TEMPORAL_MAX_IN_FLIGHT``
-(default 1,000 migrations per process): activity slots, workflow-task slots;
+(default 1,000 migrations per process): activity slots, of which at most
+:data:`STEP_SLOTS` run short migration steps at once (a start burst waits on
+the task queue, not in the worker: :mod:`watcher_temporal.step_slots`), and
+workflow-task slots, run on :data:`WORKFLOW_THREADS` threads; the event loop's
+lag is measured and logged (:mod:`watcher_temporal.loop_lag`);
 ``WATCHER_TEMPORAL_NOVA_THREADS`` sizes the threads for blocking Nova calls
 and the HTTP connection pool to Nova. The waits hold no thread: they share one
 Nova observer per process (:mod:`watcher_temporal.activities.observer`), whose
@@ -36,20 +40,23 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.runtime import Runtime
-from temporalio.worker import Worker
+from temporalio.worker import FixedSizeSlotSupplier, Worker, WorkerTuner
 
 from watcher_temporal.activities import all_activities
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.activities.observer import READ_THREADS, NovaObserver
 from watcher_temporal.codec import CodecKeyError
 from watcher_temporal.config import Settings, WorkerSettings, connect_client
+from watcher_temporal.contract import MigrateActivity
 from watcher_temporal.errors import TemporalUnreachable, WatcherTemporalError
 from watcher_temporal.failures import install_activity_failure_log
+from watcher_temporal.loop_lag import LoopLagMonitor
 from watcher_temporal.metrics import initialize as initialize_metrics
 from watcher_temporal.metrics import prometheus_runtime
 from watcher_temporal.process_exit import exit_process
 from watcher_temporal.process_memory import limit_malloc_arenas
 from watcher_temporal.search_attributes import ensure_registered
+from watcher_temporal.step_slots import StepSlots
 from watcher_temporal.telemetry import configure_tracing, tracing_interceptor
 from watcher_temporal.untrusted import install_log_filter
 from watcher_temporal.workflows import ALL_WORKFLOWS
@@ -62,6 +69,38 @@ HEARTBEAT_THROTTLE = timedelta(seconds=1)
 #: the run cached before any worker takes it (the SDK's default is 10 s): a
 #: killed worker delays its workflows by this, not by 10 s.
 STICKY_TIMEOUT = timedelta(seconds=3)
+#: Threads that run workflow tasks. Workflow code is Python under one GIL: more
+#: threads decide no faster, they only take the GIL from the event loop, which
+#: sends every heartbeat (a start burst on 50 threads made the loop run seconds
+#: late and the server time out live activities).
+WORKFLOW_THREADS = 2
+#: Short migration steps one worker runs at once (see
+#: :mod:`watcher_temporal.step_slots`): enough to keep a Nova busy, few enough
+#: that their heartbeats always get out; the rest wait on the task queue, not
+#: started, for this worker or another.
+STEP_SLOTS = 32
+#: The activities bounded by STEP_SLOTS: each migration start runs the first
+#: two, a burst of starts runs hundreds of them.
+STEP_TYPES = frozenset(
+    {
+        MigrateActivity.PRE_EXECUTE.value,
+        MigrateActivity.EXECUTE.value,
+        MigrateActivity.POST_EXECUTE.value,
+        MigrateActivity.FORCE_COMPLETE.value,
+    }
+)
+#: Local-activity slots (plan ``nop`` actions).
+LOCAL_ACTIVITY_SLOTS = 100
+
+
+def tuner(settings: WorkerSettings) -> WorkerTuner:
+    """The worker's slots: workflow tasks and local activities fixed, activities by :class:`StepSlots`."""
+    return WorkerTuner.create_composite(
+        workflow_supplier=FixedSizeSlotSupplier(settings.max_concurrent_workflow_tasks),
+        activity_supplier=StepSlots(total=settings.max_concurrent_activities, steps=STEP_SLOTS, step_types=STEP_TYPES),
+        local_activity_supplier=FixedSizeSlotSupplier(LOCAL_ACTIVITY_SLOTS),
+        nexus_supplier=FixedSizeSlotSupplier(1),
+    )
 
 
 class NovaNotUsable(RuntimeError):
@@ -77,6 +116,7 @@ def build_worker(
     workflows: Sequence[type] = tuple(ALL_WORKFLOWS),
     observer: NovaObserver | None = None,
     activities: Sequence[Callable[..., object]] | None = None,
+    workflow_threads: concurrent.futures.ThreadPoolExecutor | None = None,
 ) -> Worker:
     """A worker with every workflow and activity of the project registered.
 
@@ -84,6 +124,8 @@ def build_worker(
     here unless ``settings.nova_observer`` is off (then each wait polls Nova
     for itself, today's per-migration path, kept for comparison).
     ``activities`` replaces the project's (benchmarks run stand-ins).
+    Workflow tasks run on ``workflow_threads`` (the caller shuts it down);
+    without it on :data:`WORKFLOW_THREADS` threads of the worker's own.
     """
     settings = settings or WorkerSettings()
     if observer is None and settings.nova_observer and activities is None:
@@ -100,8 +142,9 @@ def build_worker(
         activities=list(activities)
         if activities is not None
         else all_activities(nova, observer=observer, client=client),
-        max_concurrent_activities=settings.max_concurrent_activities,
-        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        tuner=tuner(settings),
+        workflow_task_executor=workflow_threads
+        or concurrent.futures.ThreadPoolExecutor(WORKFLOW_THREADS, thread_name_prefix="workflow"),
         max_cached_workflows=settings.workflow_cache_size,
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_seconds),
         # Heartbeats (and with them cancels and a dead worker's detection) reach the
@@ -126,6 +169,40 @@ async def check_nova(nova: NovaGateway) -> None:
     logger.info("Nova answers: %d nova-compute services", len(hosts))
 
 
+async def connect_checked(settings: Settings, nova: NovaGateway) -> Client:
+    """Connect to Temporal (and register search attributes) while Nova is checked: both wait on the network.
+
+    A restarted worker polls sooner (its Nova check and its Temporal set-up
+    overlap); it still never polls before its Nova check has passed.
+
+    Raises:
+        NovaNotUsable: see :func:`check_nova`.
+    """
+
+    async def temporal() -> Client:
+        client = await connect_client(
+            settings.temporal,
+            interceptors=[tracing_interceptor()],
+            runtime=prometheus_runtime(settings.telemetry.metrics_address),
+            codec=settings.codec,
+        )
+        if settings.worker.register_search_attributes:
+            await ensure_registered(client)
+        return client
+
+    if not settings.worker.check_nova:
+        return await temporal()
+    checking, connecting = asyncio.ensure_future(check_nova(nova)), asyncio.ensure_future(temporal())
+    try:
+        # A Nova that cannot serve ends the start at once, whatever Temporal does.
+        await asyncio.wait({checking, connecting}, return_when=asyncio.FIRST_EXCEPTION)
+        await checking
+        return await connecting
+    finally:
+        for task in (checking, connecting):
+            task.cancel()
+
+
 async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGateway | None = None) -> None:
     """Run until ``stop`` is set.
 
@@ -139,21 +216,20 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
     # (the observer's ticks among them) and the observer's own read threads.
     nova = nova or NovaGateway(pool_size=threads + READ_THREADS)
     observer = NovaObserver(nova) if settings.worker.nova_observer else None
+    lag = LoopLagMonitor()
+    workflow_threads = concurrent.futures.ThreadPoolExecutor(WORKFLOW_THREADS, thread_name_prefix="workflow")
     try:
-        if settings.worker.check_nova:
-            await check_nova(nova)
-        client = await connect_client(
-            settings.temporal,
-            interceptors=[tracing_interceptor()],
-            runtime=prometheus_runtime(settings.telemetry.metrics_address),
-            codec=settings.codec,
-        )
-        if settings.worker.register_search_attributes:
-            await ensure_registered(client)
+        client = await connect_checked(settings, nova)
         worker = build_worker(
-            client, task_queue=settings.temporal.task_queue, nova=nova, settings=settings.worker, observer=observer
+            client,
+            task_queue=settings.temporal.task_queue,
+            nova=nova,
+            settings=settings.worker,
+            observer=observer,
+            workflow_threads=workflow_threads,
         )
         async with worker:
+            lag.start()  # from the first poll: start-up work (imports, the worker's checks) is not lag
             logger.info(
                 "worker polling task queue %r on %s (namespace %s), up to %d in flight",
                 settings.temporal.task_queue,
@@ -164,6 +240,10 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
             await stop.wait()
             logger.info("shutting down: waiting up to %gs for running activities", settings.worker.shutdown_seconds)
     finally:
+        workflow_threads.shutdown(wait=False)
+        await lag.stop()
+        if lag.lagged:
+            logger.warning("event loop lag: largest %.1f s, %d measurements over 1 s", lag.max_lag, lag.lagged)
         if observer is not None:
             await observer.close()
         nova.close()

@@ -31,10 +31,23 @@ with workflow.unsafe.imports_passed_through():
 #: (three missed beats and some slack), its worker is taken for dead and another
 #: worker retries it.
 SHORT_HEARTBEAT = timedelta(seconds=4)
-#: A long activity heartbeats once per poll interval (at least every 1 to 4 s
-#: while it waits): three missed polls, at least this long and at most 30 s,
-#: and its worker is taken for dead.
+#: A long activity heartbeats once per poll interval, and at least every 4 s
+#: while it waits: three missed beats (at least this long, at most 12 s) and its
+#: worker is taken for dead.
 LONG_HEARTBEAT_FLOOR = timedelta(seconds=4)
+#: The longest a long activity goes between two beats (the wait's wake).
+LONG_BEAT_CAP_SECONDS = 4.0
+#: First retry after a failed attempt. A retry after a lost worker (heartbeat
+#: timeout) costs the activity its heartbeat timeout plus this back-off.
+FIRST_RETRY = timedelta(seconds=0.5)
+#: Longest back-off of a short activity: transient Nova trouble is asked again
+#: at most this often, and a step hit by several lost workers in a row loses at
+#: most SHORT_HEARTBEAT + this (12 s) to each.
+SHORT_RETRY_CAP = timedelta(seconds=8)
+#: Longest back-off of a long activity: a wait rides out Nova trouble itself, so
+#: its retries are for lost workers and need no long back-off (at most 12 + 2 s
+#: lost to one).
+LONG_RETRY_CAP = timedelta(seconds=2)
 #: One attempt of a short activity may take this long (a slow Nova).
 SHORT_ATTEMPT = timedelta(seconds=120)
 #: Default time during which transient Nova trouble is retried.
@@ -46,7 +59,7 @@ LONG_SLACK = timedelta(seconds=120)
 
 def _retry(maximum_interval: timedelta) -> RetryPolicy:
     return RetryPolicy(
-        initial_interval=timedelta(seconds=1),
+        initial_interval=FIRST_RETRY,
         backoff_coefficient=2.0,
         maximum_interval=maximum_interval,
         maximum_attempts=0,  # bounded by schedule-to-close, not by a count
@@ -66,7 +79,7 @@ def short_options(*, retry_budget: timedelta = DEFAULT_RETRY_BUDGET) -> dict[str
         "start_to_close_timeout": min(SHORT_ATTEMPT, retry_budget),
         "schedule_to_close_timeout": retry_budget,
         "heartbeat_timeout": SHORT_HEARTBEAT,
-        "retry_policy": _retry(timedelta(seconds=30)),
+        "retry_policy": _retry(SHORT_RETRY_CAP),
         "cancellation_type": _cancellation_type(),
     }
 
@@ -81,7 +94,9 @@ def long_options(deadline_in: timedelta, poll_interval_seconds: float) -> dict[s
     return {
         "start_to_close_timeout": budget,
         "schedule_to_close_timeout": budget + LONG_SLACK,
-        "heartbeat_timeout": max(LONG_HEARTBEAT_FLOOR, timedelta(seconds=3 * min(poll_interval_seconds, 10.0))),
-        "retry_policy": _retry(timedelta(seconds=10)),
+        "heartbeat_timeout": max(
+            LONG_HEARTBEAT_FLOOR, timedelta(seconds=3 * min(poll_interval_seconds, LONG_BEAT_CAP_SECONDS))
+        ),
+        "retry_policy": _retry(LONG_RETRY_CAP),
         "cancellation_type": _cancellation_type(),
     }
