@@ -194,6 +194,7 @@ class LocalNovaHandle:
         wait: bool = True,
         timeout: float = 120.0,
         batch: int = 1,
+        flavor: str = DEFAULT_FLAVOR,
     ) -> list[str]:
         """Boot ``n`` servers through the Compute API.
 
@@ -209,6 +210,7 @@ class LocalNovaHandle:
             timeout: Seconds to wait.
             batch: Servers per request (Nova multi-create, ``min_count`` =
                 ``max_count`` = batch); 1 = one request per server.
+            flavor: Flavor id (default m1.tiny: 512 MB RAM, 1 GB disk).
 
         Returns:
             The server ids.
@@ -225,7 +227,7 @@ class LocalNovaHandle:
             attrs: dict[str, Any] = {
                 "name": f"{name_prefix}-{start + 1}" if batch == 1 else f"{name_prefix}-b{k + 1}",
                 "image_id": DEFAULT_IMAGE,
-                "flavor_id": DEFAULT_FLAVOR,
+                "flavor_id": flavor,
                 "networks": "none",
             }
             if hosts:
