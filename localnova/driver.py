@@ -35,6 +35,9 @@ PROGRESS_INTERVAL = 0.5
 MAX_PROGRESS_WRITES_PER_SECOND = 40.0
 _MIB = 1024 * 1024
 _GIB = 1024 * _MIB
+#: Bandwidth mode: seconds between two progress writes of one migration, as
+#: Nova's libvirt driver (``[libvirt] live_migration_monitor_interval``, 5).
+MONITOR_INTERVAL = 5.0
 #: Fraction of the memory copied when a stalled migration stops progressing.
 STALL_FRACTION = 0.5
 
@@ -271,6 +274,30 @@ def _copy_cold_disk(instance: Any, dest: str, fail: bool, current: knobs.Knobs) 
         links.LINKS.finish(flow, "failed" if fail else "done", capacity)
 
 
+class _ProgressWriter:
+    """Writes a modelled copy's progress every :data:`MONITOR_INTERVAL` s (Nova's), in its own green thread."""
+
+    def __init__(self, progress: _Progress, flow: links.Flow) -> None:
+        self.progress = progress
+        self.flow = flow
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"progress-{flow.server}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop and wait for a write under way (the caller writes the last numbers itself)."""
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            links.LINKS.refresh(self.flow)
+            self.progress.write_bytes(self.flow)
+            self._stop.wait(max(MONITOR_INTERVAL, IN_FLIGHT.progress_interval()))
+
+
 class _LiveCopy:
     """The copy phase of one live migration (simple or bandwidth mode).
 
@@ -347,10 +374,13 @@ class _LiveCopy:
         timeout = current.live_migration_completion_timeout * (memory_total + disk_total) / _GIB
         deadline = time.monotonic() + timeout if timeout > 0 and not self.stall else math.inf
         links.LINKS.start(flow, capacity)
+        # Progress is written by its own green thread: a database write that
+        # waits for the (serialised) database must not delay the copy's end.
+        writer = _ProgressWriter(self.progress, flow)
+        writer.start()
         outcome = "done"
         forced = False
         try:
-            next_write = 0.0
             while True:
                 self.control.wake.clear()
                 now = time.monotonic()
@@ -367,13 +397,11 @@ class _LiveCopy:
                 if now >= deadline:
                     outcome = "timed out"
                     break
-                if now >= next_write:
-                    self.progress.write_bytes(flow)
-                    next_write = now + IN_FLIGHT.progress_interval()
-                # Sleep until the planned end (re-planned: woken), a progress write or the timeout.
-                self.control.wake.wait(max(min(flow.eta, next_write, deadline) - now, 0.0))
+                # Sleep until the planned end (re-planned: woken) or the timeout.
+                self.control.wake.wait(max(min(flow.eta, deadline) - now, 0.0))
         finally:
             links.LINKS.finish(flow, outcome, capacity)
+            writer.stop()
         if outcome in ("done", "forced"):
             self.progress.write_bytes(flow)
         return outcome

@@ -18,7 +18,8 @@ Printed per round: min / median / max of
   controls;
 * ``nova``: Nova's own migration record, ``created_at`` -> ``updated_at`` of
   the ``completed`` record: the copy plus Nova's control plane (scheduler,
-  conductor pre-checks, pre/post live migration RPCs) on the shared cores.
+  conductor pre-checks, pre/post live migration RPCs) on the shared cores,
+  split into the time before the copy started and after it ended.
 """
 
 from __future__ import annotations
@@ -82,8 +83,19 @@ def ring_round(cloud: LocalNovaHandle, ids: list[str], *, timeout: float = 300.0
     bad = [m.status for m in ended if m.status != "completed"]
     if bad:
         raise RuntimeError(f"migrations not completed: {bad}")
-    copies = [e["seconds"] for e in cloud.migrations()["finished"] if e["server"] in where]
-    return {"copy": copies, "nova": [_seconds(m) for m in ended]}
+    copies = {e["server"]: e for e in cloud.migrations()["finished"] if e["server"] in where}
+    return {
+        "copy": [e["seconds"] for e in copies.values()],
+        "nova": [_seconds(m) for m in ended],
+        # Nova's control plane around the copy: accepted -> copy starts, copy ends -> completed.
+        "before_copy": [copies[m.server_id]["started_at"] - _epoch(m.created_at) for m in ended],
+        "after_copy": [_epoch(m.updated_at) - copies[m.server_id]["ended_at"] for m in ended],
+    }
+
+
+def _epoch(stamp: Any) -> float:
+    """Nova's naive UTC timestamp as epoch seconds."""
+    return datetime.datetime.fromisoformat(str(stamp)).replace(tzinfo=datetime.UTC).timestamp()
 
 
 def spread(values: list[float]) -> str:
@@ -103,7 +115,8 @@ def run(args: argparse.Namespace) -> list[dict[str, list[float]]]:
                 print(
                     f"round {n + 1}: {len(ids)} copies of {TINY_MIB} MiB at {link:.1f} MiB/s "
                     f"(planned {args.seconds:g} s): copy {spread(result['copy'])}; "
-                    f"nova record {spread(result['nova'])}",
+                    f"nova record {spread(result['nova'])} (before the copy {spread(result['before_copy'])}, "
+                    f"after it {spread(result['after_copy'])})",
                     flush=True,
                 )
     return rounds
