@@ -302,15 +302,43 @@ async def run_shape(
         plan = stack.build_plan(shape_actions(shape, servers), strategy=shape.strategy)
         use_engine(engine)
         set_barriers(stack.config_file, barriers or "keep")
-        started = time.monotonic()
+        cloud.reset_migrations()
+        started, started_wall = time.monotonic(), time.time()
         await asyncio.to_thread(stack.run_plan, plan)
         spans[label] = time.monotonic() - started
+        if args.verbose:
+            print(f"    {shape.name}, {label}: {link_use(cloud, shape, started_wall, time.time())}", flush=True)
         state = stack.plan(plan).state
         if state != "SUCCEEDED":
             raise SystemExit(f"{shape.name}, {label}: plan {state}, actions {dict(stack.action_states(plan))}")
         if args.verbose and engine == "temporal":
             print(f"    {shape.name}, {label}: {await plan_shape(env, plan)}", flush=True)
     return spans
+
+
+def link_use(cloud: LocalNovaHandle, shape: Shape, start: float, end: float) -> str:
+    """How busy each source's link was during the plan (from localnova's copy timeline).
+
+    ``busy``: share of the makespan when at least one copy left the host;
+    ``idle gaps``: the pauses between its copies (engine reaction + Nova's
+    control plane before the next copy); ``overlap``: most copies at once.
+    """
+    copies = cloud.migrations()["finished"]
+    parts = []
+    for source in shape.sources:
+        spans = sorted((c["started_at"], c["ended_at"]) for c in copies if c["source"] == source)
+        busy, gaps, cursor = 0.0, [], start
+        for begin, finish in spans:
+            if begin > cursor:
+                gaps.append(begin - cursor)
+            busy += max(finish - max(begin, cursor), 0.0)
+            cursor = max(cursor, finish)
+        overlap = max((sum(b <= t < f for b, f in spans) for t, _ in spans), default=0)
+        parts.append(
+            f"{source} busy {busy / (end - start):.0%}, idle gaps {' '.join(f'{g:.1f}' for g in gaps)} s, "
+            f"tail {end - cursor:.1f} s, overlap {overlap}"
+        )
+    return "; ".join(parts)
 
 
 def print_summary(shape: Shape, bound: float, spans: dict[str, list[float]]) -> None:
