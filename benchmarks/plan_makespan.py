@@ -26,6 +26,13 @@ taskflow's of the same repeat (median, min-max), and a ``planner`` line
 
     .venv/bin/python benchmarks/plan_makespan.py --watcher [--shape all] [--repeats 3]
         [--link-mib-per-second 512] [--dirty-mib-per-second 32] [--verbose]
+        [--runs taskflow,keep,limits] [--engine-option KEY=VALUE ...]
+
+``--verbose`` adds per run how busy each source host's link was (from
+localnova's copy timeline: the idle gaps between its copies, the most copies
+at once) and the plan each temporal run executed. ``--runs`` and
+``--engine-option`` are for diagnosis (e.g. the temporal runs alone with
+``max_parallel_per_source=2``); the comparison is at the engine's defaults.
 
 Without ``--watcher`` (the synthetic comparison): Watcher's applier runs a plan in chunks of N with a full barrier
 between chunks, so each chunk lasts as long as its slowest migration; the
