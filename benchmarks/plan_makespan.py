@@ -15,9 +15,10 @@ localnova runs in bandwidth mode (8 hosts, links ``--link-mib-per-second``,
 guests dirtying ``--dirty-mib-per-second``, Nova's per-host
 ``max_concurrent_live_migrations`` = 1), so a copy's time follows the
 flavor (RAM for live, disk for cold) and the links it shares.  Shapes
-(``--shape``): a single-host drain (6 mixed servers, every third cold, to
-3 destinations), a 4-host drain (3 per host to 4 other hosts) and a
-consolidation (2 hosts emptied onto 2, 4 live servers each, mixed flavors).
+(``--shape``), flavors small/medium/large = 1/2/4 GiB RAM and disk: a
+single-host drain (4 mixed servers, the third cold, to 3 destinations), a
+4-host drain (2 per host, the second cold, to 4 other hosts) and a
+consolidation (2 hosts emptied onto 2, 3 live servers each, mixed flavors).
 Printed per shape: the lower bound (over source hosts, the largest sum of
 that host's copy times alone), each run's median makespan (from
 ``execute()`` to its return) over ``--repeats`` with min-max, its ratio to
@@ -159,8 +160,9 @@ class Shape:
         strategy: Watcher strategy the plan is filed under.
         sources: Hosts the servers leave (each gets ``flavors`` servers, rotated by its index).
         dests: Destinations, round-robin per source.
-        flavors: Flavor names (:data:`FLAVORS`) of each source's servers, in plan order.
+        flavors: Flavor names (:data:`FLAVORS`); source i takes this list rotated by i.
         cold_every: Every n-th server of a source is SHUTOFF and cold-migrated (0: all live).
+        per_source: Servers per source host (the first of its rotated list, cycled).
     """
 
     name: str
@@ -169,6 +171,11 @@ class Shape:
     dests: tuple[str, ...]
     flavors: tuple[str, ...]
     cold_every: int
+    per_source: int
+
+    def source_flavors(self, i: int) -> list[str]:
+        """Flavors of source ``i``'s servers, in plan order."""
+        return [self.flavors[(i + j) % len(self.flavors)] for j in range(self.per_source)]
 
 
 #: name -> (RAM MiB, disk GiB): what the copies are made of.
@@ -179,8 +186,9 @@ SHAPES = (
         "host_maintenance",
         ("host1",),
         ("host2", "host3", "host4"),
-        ("large", "medium", "small", "medium", "large", "small"),
+        ("large", "medium", "small", "medium"),
         3,
+        4,
     ),
     Shape(
         "4-host drain",
@@ -188,15 +196,17 @@ SHAPES = (
         ("host1", "host2", "host3", "host4"),
         ("host5", "host6", "host7", "host8"),
         ("large", "medium", "small"),
-        3,
+        2,
+        2,
     ),
     Shape(
         "consolidation, mixed flavors",
         "vm_workload_consolidation",
         ("host3", "host4"),
         ("host1", "host2"),
-        ("large", "small", "medium", "small"),
+        ("large", "small", "medium"),
         0,
+        3,
     ),
 )
 
@@ -214,17 +224,22 @@ def create_flavors(cloud: LocalNovaHandle) -> dict[str, str]:
 
 
 def shape_servers(cloud: LocalNovaHandle, shape: Shape, flavors: dict[str, str]) -> list[tuple[str, str, str, str]]:
-    """Boot the shape's servers; return (server, kind, source, dest) in plan order, source by source."""
+    """Boot the shape's servers (all at once); return (server, kind, source, dest) in plan order, source by source."""
     out = []
     for i, source in enumerate(shape.sources):
-        names = shape.flavors[i % len(shape.flavors) :] + shape.flavors[: i % len(shape.flavors)]
-        for j, flavor in enumerate(names):
-            [server] = cloud.boot_servers(1, hosts=[source], name_prefix=f"mk{i}{j}", flavor=flavors[flavor])
+        for j, flavor in enumerate(shape.source_flavors(i)):
+            [server] = cloud.boot_servers(
+                1, hosts=[source], name_prefix=f"mk{i}{j}", flavor=flavors[flavor], wait=False
+            )
             kind = "cold" if shape.cold_every and j % shape.cold_every == shape.cold_every - 1 else "live"
-            if kind == "cold":
-                cloud.conn.compute.stop_server(server)
-                cloud.wait_server(server, "SHUTOFF")
             out.append((server, kind, source, shape.dests[(i + j) % len(shape.dests)]))
+    for server, _kind, source, _dest in out:
+        cloud.wait_server(server, "ACTIVE", host=source, timeout=300)
+    cold = [server for server, kind, _source, _dest in out if kind == "cold"]
+    for server in cold:
+        cloud.conn.compute.stop_server(server)
+    for server in cold:
+        cloud.wait_server(server, "SHUTOFF", timeout=300)
     return out
 
 
@@ -279,7 +294,7 @@ def lower_bound(shape: Shape, flavors: dict[str, str], args: argparse.Namespace)
     """Over the sources, the largest sum of that host's copy times (one at a time, or sharing its link)."""
     sums = []
     for i in range(len(shape.sources)):
-        names = shape.flavors[i % len(shape.flavors) :] + shape.flavors[: i % len(shape.flavors)]
+        names = shape.source_flavors(i)
         sums.append(
             sum(
                 copy_seconds(
