@@ -421,8 +421,9 @@ async def watcher_main(args: argparse.Namespace) -> None:
                 print(
                     f"localnova bandwidth mode: links {args.link_mib_per_second:g} MiB/s each way, dirty rate "
                     f"{args.dirty_mib_per_second:g} MiB/s, max_concurrent_live_migrations 1 per host (Nova's); "
-                    "plans from Watcher's WeightPlanner (migrations in chunks of 2); temporal engine at its "
-                    "documented defaults; [nova] migration_interval = 0.5 (taskflow's poll)",
+                    "plans from Watcher's WeightPlanner (migrations in chunks of 2); temporal engine: "
+                    f"{' '.join(args.engine_option) or 'its documented defaults'}; "
+                    "[nova] migration_interval = 0.5 (taskflow's poll)",
                     flush=True,
                 )
                 results: dict[str, dict[str, list[float]]] = {}
