@@ -1,25 +1,39 @@
-"""Makespan: MaintenancePlan's sliding window vs Watcher's layered schedule.
+"""Makespan: the temporal engine vs Watcher's applier, and sliding window vs layers.
 
 Two comparisons, each on one local Nova (localnova) in one run.
 
-``--watcher``: one host-maintenance plan built by Watcher 17's own
-``WeightPlanner`` (disable the host, then the migrations in chunks of
-``parallelization`` = 2 with a full barrier between chunks), run three times
-inside Watcher's real applier (``DefaultActionPlanHandler``):
+``--watcher``: plans built by Watcher 17's own ``WeightPlanner`` (disable the
+hosts, then the migrations in chunks of ``parallelization`` = 2 with a full
+barrier between chunks), each run inside Watcher's real applier
+(``DefaultActionPlanHandler``) three times, on fresh servers:
 
-1. Watcher's applier with its ``taskflow`` engine;
-2. the ``temporal`` engine with Watcher's parents (``barriers = keep``);
-3. the ``temporal`` engine with the barriers turned into a limit
-   (``barriers = limits``: no parent edge between migrations, max_parallel =
-   the widest chunk).
+1. ``taskflow``: Watcher's applier with its taskflow engine;
+2. ``keep``: the ``temporal`` engine at its documented defaults (Watcher's parents);
+3. ``limits``: the same with ``barriers = limits``.
 
-Both temporal runs use ``max_parallel = max_parallel_per_host =
-max_parallel_per_source = 2``, so only the barriers differ from Watcher's
-applier (which runs the two migrations of a chunk from one host at once).
-Makespan: from ``execute()`` to its return, wall clock.
+localnova runs in bandwidth mode (8 hosts, links ``--link-mib-per-second``,
+guests dirtying ``--dirty-mib-per-second``, Nova's per-host
+``max_concurrent_live_migrations`` = 1), so a copy's time follows the
+flavor (RAM for live, disk for cold) and the links it shares.  Shapes
+(``--shape``), flavors small/medium/large = 1/2/4 GiB RAM and disk: a
+single-host drain (4 mixed servers, the third cold, to 3 destinations), a
+4-host drain (2 per host, the second cold, to 4 other hosts) and a
+consolidation (2 hosts emptied onto 2, 3 live servers each, mixed flavors).
+Printed per shape: the lower bound (over source hosts, the largest sum of
+that host's copy times alone), each run's median makespan (from
+``execute()`` to its return) over ``--repeats`` with min-max, its ratio to
+taskflow's of the same repeat (median, min-max), and a ``planner`` line
+(n/a until the duration-aware planner lands).
 
-    .venv/bin/python benchmarks/plan_makespan.py --watcher [--servers 12]
-        [--live-seconds 6] [--cold-seconds 1.5]
+    .venv/bin/python benchmarks/plan_makespan.py --watcher [--shape all] [--repeats 3]
+        [--link-mib-per-second 512] [--dirty-mib-per-second 32] [--verbose]
+        [--runs taskflow,keep,limits] [--engine-option KEY=VALUE ...]
+
+``--verbose`` adds per run how busy each source host's link was (from
+localnova's copy timeline: the idle gaps between its copies, the most copies
+at once) and the plan each temporal run executed. ``--runs`` and
+``--engine-option`` are for diagnosis (e.g. the temporal runs alone with
+``max_parallel_per_source=2``); the comparison is at the engine's defaults.
 
 Without ``--watcher`` (the synthetic comparison): Watcher's applier runs a plan in chunks of N with a full barrier
 between chunks, so each chunk lasts as long as its slowest migration; the
@@ -38,6 +52,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import statistics
 import sys
 import tempfile
 import time
@@ -51,6 +67,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from localnova import LocalNova
 from localnova.harness import LocalNovaHandle
+from localnova.links import MIB, Flow
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.binaries import start_dev_server
 from watcher_temporal.contract import MaintenancePlanInput, PlanState, PlanStatus, watcher_plan_workflow_id
@@ -58,9 +75,9 @@ from watcher_temporal.worker import build_worker
 
 #: The three runs of ``--watcher``: (label, workflow engine, ``barriers`` option).
 WATCHER_RUNS = (
-    ("Watcher's applier (taskflow, its parents)", "taskflow", None),
-    ("MaintenancePlan, Watcher's parents (barriers = keep)", "temporal", "keep"),
-    ("MaintenancePlan, barriers -> limits (barriers = limits)", "temporal", "limits"),
+    ("taskflow", "taskflow", None),
+    ("keep", "temporal", "keep"),
+    ("limits", "temporal", "limits"),
 )
 
 
@@ -113,17 +130,6 @@ async def makespan(env: WorkflowEnvironment, task_queue: str, actions: list[dict
     return (result.finished_at - result.started_at).total_seconds()
 
 
-def interleaved(cloud: LocalNovaHandle, count: int) -> dict[str, str]:
-    """Boot ``count`` servers on host1; every third ACTIVE (live), the others SHUTOFF (cold), interleaved."""
-    from benchmarks.watcher_engine import boot
-
-    kinds = ["live" if i % 3 == 0 else "cold" for i in range(count)]
-    booted = boot(cloud, kinds.count("live"), kinds.count("cold"))
-    live = [s for s, k in booted.items() if k == "live"]
-    cold = [s for s, k in booted.items() if k == "cold"]
-    return {(live if kind == "live" else cold).pop(0): kind for kind in kinds}
-
-
 def set_barriers(config_file: Path, mode: str) -> None:
     """Rewrite ``barriers`` in the engine's section (Watcher's loader re-reads the file for each plan)."""
     lines = [line for line in config_file.read_text().splitlines() if not line.startswith("barriers =")]
@@ -145,15 +151,252 @@ async def plan_shape(env: WorkflowEnvironment, plan_uuid: str) -> str:
     return f"migrate->migrate edges {edges}, max_parallel {plan.max_parallel}"
 
 
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """One plan shape of ``--watcher``.
+
+    Attributes:
+        name: Label.
+        strategy: Watcher strategy the plan is filed under.
+        sources: Hosts the servers leave (each gets ``flavors`` servers, rotated by its index).
+        dests: Destinations, round-robin per source.
+        flavors: Flavor names (:data:`FLAVORS`); source i takes this list rotated by i.
+        cold_every: Every n-th server of a source is SHUTOFF and cold-migrated (0: all live).
+        per_source: Servers per source host (the first of its rotated list, cycled).
+    """
+
+    name: str
+    strategy: str
+    sources: tuple[str, ...]
+    dests: tuple[str, ...]
+    flavors: tuple[str, ...]
+    cold_every: int
+    per_source: int
+
+    def source_flavors(self, i: int) -> list[str]:
+        """Flavors of source ``i``'s servers, in plan order."""
+        return [self.flavors[(i + j) % len(self.flavors)] for j in range(self.per_source)]
+
+
+#: name -> (RAM MiB, disk GiB): what the copies are made of.
+FLAVORS = {"small": (1024, 1), "medium": (2048, 2), "large": (4096, 4)}
+SHAPES = (
+    Shape(
+        "single-host drain",
+        "host_maintenance",
+        ("host1",),
+        ("host2", "host3", "host4"),
+        ("large", "medium", "small", "medium"),
+        3,
+        4,
+    ),
+    Shape(
+        "4-host drain",
+        "host_maintenance",
+        ("host1", "host2", "host3", "host4"),
+        ("host5", "host6", "host7", "host8"),
+        ("large", "medium", "small"),
+        2,
+        2,
+    ),
+    Shape(
+        "consolidation, mixed flavors",
+        "vm_workload_consolidation",
+        ("host3", "host4"),
+        ("host1", "host2"),
+        ("large", "small", "medium"),
+        0,
+        3,
+    ),
+)
+
+
+def selected_shapes(name: str) -> tuple[Shape, ...]:
+    return SHAPES if name == "all" else tuple(s for s in SHAPES if s.name.startswith(name))
+
+
+def create_flavors(cloud: LocalNovaHandle) -> dict[str, str]:
+    """The mixed flavors (name -> id)."""
+    return {
+        name: cloud.conn.compute.create_flavor(name=f"mk-{name}", ram=ram, vcpus=1, disk=disk).id
+        for name, (ram, disk) in FLAVORS.items()
+    }
+
+
+def shape_servers(cloud: LocalNovaHandle, shape: Shape, flavors: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    """Boot the shape's servers (all at once); return (server, kind, source, dest) in plan order, source by source."""
+    out = []
+    for i, source in enumerate(shape.sources):
+        for j, flavor in enumerate(shape.source_flavors(i)):
+            [server] = cloud.boot_servers(
+                1, hosts=[source], name_prefix=f"mk{i}{j}", flavor=flavors[flavor], wait=False
+            )
+            kind = "cold" if shape.cold_every and j % shape.cold_every == shape.cold_every - 1 else "live"
+            out.append((server, kind, source, shape.dests[(i + j) % len(shape.dests)]))
+    for server, _kind, source, _dest in out:
+        cloud.wait_server(server, "ACTIVE", host=source, timeout=300)
+    cold = [server for server, kind, _source, _dest in out if kind == "cold"]
+    for server in cold:
+        cloud.conn.compute.stop_server(server)
+    for server in cold:
+        cloud.wait_server(server, "SHUTOFF", timeout=300)
+    return out
+
+
+def shape_actions(shape: Shape, servers: list[tuple[str, str, str, str]]) -> list[dict[str, Any]]:
+    """The solution's actions: disable each source (Watcher's drain/consolidation), migrate every server."""
+    actions: list[dict[str, Any]] = [
+        {
+            "action_type": "change_nova_service_state",
+            "input_parameters": {
+                "resource_id": host,
+                "resource_name": host,
+                "state": "disabled",
+                "disabled_reason": "watcher_maintaining",
+            },
+        }
+        for host in shape.sources
+    ]
+    for server, kind, source, dest in servers:
+        actions.append(
+            {
+                "action_type": "migrate",
+                "input_parameters": {
+                    "resource_id": server,
+                    "migration_type": kind,
+                    "source_node": source,
+                    "destination_node": dest,
+                },
+            }
+        )
+    return actions
+
+
+def copy_seconds(flavor: str, kind: str, args: argparse.Namespace) -> float:
+    """A copy's duration alone on the links (localnova's closed form)."""
+    ram, disk = FLAVORS[flavor]
+    if kind == "cold":
+        return disk * 1024 / args.link_mib_per_second
+    flow = Flow(
+        server="",
+        kind="live",
+        source="a",
+        dest="b",
+        memory_total=ram * MIB,
+        disk_total=0,
+        dirty_rate=args.dirty_mib_per_second * MIB,
+    )
+    flow.rate = args.link_mib_per_second * MIB
+    return flow.seconds_to_finish()
+
+
+def lower_bound(shape: Shape, flavors: dict[str, str], args: argparse.Namespace) -> float:
+    """Over the sources, the largest sum of that host's copy times (one at a time, or sharing its link)."""
+    sums = []
+    for i in range(len(shape.sources)):
+        names = shape.source_flavors(i)
+        sums.append(
+            sum(
+                copy_seconds(
+                    f, "cold" if shape.cold_every and j % shape.cold_every == shape.cold_every - 1 else "live", args
+                )
+                for j, f in enumerate(names)
+            )
+        )
+    return max(sums)
+
+
+async def run_shape(
+    stack: Any,
+    env: WorkflowEnvironment,
+    cloud: LocalNovaHandle,
+    shape: Shape,
+    flavors: dict[str, str],
+    args: argparse.Namespace,
+) -> dict[str, float]:
+    """The shape's plan, once per engine run (fresh servers each time); makespans by run label."""
+    from benchmarks.watcher_engine import reset, use_engine
+
+    spans: dict[str, float] = {}
+    for label, engine, barriers in WATCHER_RUNS:
+        if label not in args.runs.split(","):
+            continue
+        reset(cloud)
+        servers = shape_servers(cloud, shape, flavors)
+        plan = stack.build_plan(shape_actions(shape, servers), strategy=shape.strategy)
+        use_engine(engine)
+        set_barriers(stack.config_file, barriers or "keep")
+        cloud.reset_migrations()
+        started, started_wall = time.monotonic(), time.time()
+        await asyncio.to_thread(stack.run_plan, plan)
+        spans[label] = time.monotonic() - started
+        if args.verbose:
+            print(f"    {shape.name}, {label}: {link_use(cloud, shape, started_wall, time.time())}", flush=True)
+        state = stack.plan(plan).state
+        if state != "SUCCEEDED":
+            raise SystemExit(f"{shape.name}, {label}: plan {state}, actions {dict(stack.action_states(plan))}")
+        if args.verbose and engine == "temporal":
+            print(f"    {shape.name}, {label}: {await plan_shape(env, plan)}", flush=True)
+    return spans
+
+
+def link_use(cloud: LocalNovaHandle, shape: Shape, start: float, end: float) -> str:
+    """How busy each source's link was during the plan (from localnova's copy timeline).
+
+    ``busy``: share of the makespan when at least one copy left the host;
+    ``idle gaps``: the pauses between its copies (engine reaction + Nova's
+    control plane before the next copy); ``overlap``: most copies at once.
+    """
+    copies = cloud.migrations()["finished"]
+    parts = []
+    for source in shape.sources:
+        spans = sorted((c["started_at"], c["ended_at"]) for c in copies if c["source"] == source)
+        busy, gaps, cursor = 0.0, [], start
+        for begin, finish in spans:
+            if begin > cursor:
+                gaps.append(begin - cursor)
+            busy += max(finish - max(begin, cursor), 0.0)
+            cursor = max(cursor, finish)
+        overlap = max((sum(b <= t < f for b, f in spans) for t, _ in spans), default=0)
+        parts.append(
+            f"{source} busy {busy / (end - start):.0%}, idle gaps {' '.join(f'{g:.1f}' for g in gaps)} s, "
+            f"tail {end - cursor:.1f} s, overlap {overlap}"
+        )
+    return "; ".join(parts)
+
+
+def print_summary(shape: Shape, bound: float, spans: dict[str, list[float]]) -> None:
+    """Median (min-max) makespans and ratios to taskflow's of the same repeat."""
+    taskflow = spans.get("taskflow")
+    print(f"{shape.name}: lower bound {bound:.1f} s")
+    for label, values in spans.items():
+        line = f"  {label:9} {statistics.median(values):6.1f} s ({min(values):.1f}-{max(values):.1f}), "
+        if taskflow is not None:
+            ratios = [v / t for v, t in zip(values, taskflow, strict=True)]
+            line += f"/ taskflow {statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}), "
+        print(line + f"/ lower bound {statistics.median(values) / bound:.2f}")
+    print("  planner       n/a (the duration-aware planner has not landed)", flush=True)
+
+
 async def watcher_main(args: argparse.Namespace) -> None:
-    """The three runs of ``--watcher`` on one plan shape (see the module docstring)."""
+    """The shapes of ``--watcher``, each run by taskflow, ``keep`` and ``limits``, ``--repeats`` times."""
+    import warnings
+
     import yaml
 
-    from benchmarks.watcher_engine import drain, reset, use_engine
     from tests.watcher_engine.watcher_stack import start_watcher
 
-    with LocalNova(hosts=("host1", "host2", "host3")) as cloud:
+    warnings.simplefilter("ignore")  # openstacksdk's deprecation warnings, one per call
+
+    hosts = tuple(f"host{i}" for i in range(1, 9))
+    with LocalNova(
+        hosts=hosts,
+        link_mib_per_second=args.link_mib_per_second,
+        dirty_mib_per_second=args.dirty_mib_per_second,
+        start_timeout=300,
+    ) as cloud:
         entry = yaml.safe_load(cloud.clouds_yaml.read_text())["clouds"][cloud.cloud_name]
+        flavors = create_flavors(cloud)
         env = await start_dev_server()
         async with env:
             nova = NovaGateway(connect=cloud.connect)
@@ -161,14 +404,12 @@ async def watcher_main(args: argparse.Namespace) -> None:
             async with build_worker(env.client, task_queue=task_queue, nova=nova):
                 stack = start_watcher(
                     Path(tempfile.mkdtemp(prefix="watcher-makespan-")),
+                    # The engine's documented defaults: only where Temporal is.
                     engine={
                         "address": env.client.service_client.config.target_host,
                         "namespace": env.client.namespace,
                         "task_queue": task_queue,
-                        "max_parallel": "2",
-                        "max_parallel_per_host": "2",
-                        "max_parallel_per_source": "2",
-                        "barriers": "keep",
+                        **dict(option.split("=", 1) for option in args.engine_option),
                     },
                     nova={"migration_interval": "0.5", "endpoint_override": cloud.endpoint},
                     clients_auth={
@@ -177,31 +418,27 @@ async def watcher_main(args: argparse.Namespace) -> None:
                         "token": entry["auth"]["token"],
                     },
                 )
-                live = (args.servers + 2) // 3
                 print(
-                    f"{args.servers} servers on host1 -> host2 ({live} ACTIVE live x {args.live_seconds:g} s, "
-                    f"{args.servers - live} SHUTOFF cold x {args.cold_seconds:g} s in localnova, interleaved); "
-                    "plan from Watcher's WeightPlanner (chunks of 2); [nova] migration_interval = 0.5",
+                    f"localnova bandwidth mode: links {args.link_mib_per_second:g} MiB/s each way, dirty rate "
+                    f"{args.dirty_mib_per_second:g} MiB/s, max_concurrent_live_migrations 1 per host (Nova's); "
+                    "plans from Watcher's WeightPlanner (migrations in chunks of 2); temporal engine: "
+                    f"{' '.join(args.engine_option) or 'its documented defaults'}; "
+                    "[nova] migration_interval = 0.5 (taskflow's poll)",
                     flush=True,
                 )
-                spans = []
-                for label, engine, barriers in WATCHER_RUNS:
-                    reset(cloud)
-                    cloud.configure(live_migration_seconds=args.live_seconds, cold_migration_seconds=args.cold_seconds)
-                    servers = interleaved(cloud, args.servers)
-                    plan = stack.build_plan(drain("host1", "host2", servers))
-                    use_engine(engine)
-                    if barriers:
-                        set_barriers(stack.config_file, barriers)
-                    started = time.monotonic()
-                    await asyncio.to_thread(stack.run_plan, plan)
-                    spans.append(time.monotonic() - started)
-                    shape = await plan_shape(env, plan) if engine == "temporal" else "its own taskflow graph"
-                    print(
-                        f"  {label:58} {spans[-1]:6.1f} s  (ratio {spans[-1] / spans[0]:4.2f}; plan "
-                        f"{stack.plan(plan).state}, actions {dict(stack.action_states(plan))}; {shape})",
-                        flush=True,
-                    )
+                results: dict[str, dict[str, list[float]]] = {}
+                for repeat in range(args.repeats):
+                    for shape in selected_shapes(args.shape):
+                        spans = await run_shape(stack, env, cloud, shape, flavors, args)
+                        for label, span in spans.items():
+                            results.setdefault(shape.name, {}).setdefault(label, []).append(span)
+                        print(
+                            f"  repeat {repeat + 1} {shape.name}: "
+                            + ", ".join(f"{label} {span:.1f} s" for label, span in spans.items()),
+                            flush=True,
+                        )
+                for shape in selected_shapes(args.shape):
+                    print_summary(shape, lower_bound(shape, flavors, args), results[shape.name])
             nova.close()
 
 
@@ -238,6 +475,21 @@ if __name__ == "__main__":
     parser.add_argument("--parallel", type=int, default=3)
     parser.add_argument("--live-seconds", type=float, default=6.0)
     parser.add_argument("--cold-seconds", type=float, default=1.5)
-    parser.add_argument("--watcher", action="store_true", help="Watcher's applier vs MaintenancePlan, 3 runs")
+    parser.add_argument("--watcher", action="store_true", help="Watcher's applier vs the temporal engine, per shape")
+    parser.add_argument(
+        "--shape", default="all", help="--watcher: 'all' or a shape name's start (single, 4-host, cons)"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="--watcher: runs of every shape, one sitting")
+    parser.add_argument("--link-mib-per-second", type=float, default=512.0, help="--watcher: localnova's links")
+    parser.add_argument("--dirty-mib-per-second", type=float, default=32.0, help="--watcher: guests' dirty rate")
+    parser.add_argument("--verbose", action="store_true", help="--watcher: the plan each temporal run executed")
+    parser.add_argument("--runs", default="taskflow,keep,limits", help="--watcher: which runs (comma separated)")
+    parser.add_argument(
+        "--engine-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="--watcher: set an option of the temporal engine (default: none, its documented defaults)",
+    )
     parsed = parser.parse_args()
     asyncio.run(watcher_main(parsed) if parsed.watcher else main(parsed))

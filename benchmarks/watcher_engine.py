@@ -23,8 +23,13 @@ Prints, per engine:
   the plan's DB state, where the servers are and how many Nova migrations ran.
 
 Asserts nothing. taskflow runs with ``max_workers`` = CPU count (Watcher's
-default) and the planner's chunks of 2 migrations; temporal with
-``max_parallel = max_parallel_per_host = max_parallel_per_source = 2``.
+default) and the planner's chunks of 2 migrations; temporal at its documented
+defaults (``max_parallel`` 4, ``max_parallel_per_host`` 2,
+``max_parallel_per_source`` 1, ``barriers = keep``). localnova runs in simple
+mode (fixed durations) with Nova's per-host ``max_concurrent_live_migrations``
+= 1: both engines' second live migration from host1 waits ``queued`` in Nova.
+``benchmarks/plan_makespan.py --watcher`` compares makespans on the bandwidth
+model, over several plan shapes and repeats.
 """
 
 from __future__ import annotations
@@ -197,9 +202,6 @@ async def main(args: argparse.Namespace) -> None:
                         "address": env.client.service_client.config.target_host,
                         "namespace": env.client.namespace,
                         "task_queue": task_queue,
-                        "max_parallel": "2",
-                        "max_parallel_per_host": "2",
-                        "max_parallel_per_source": "2",
                     },
                     nova={"migration_interval": "0.5", "endpoint_override": cloud.endpoint},
                     clients_auth={

@@ -280,12 +280,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "live_migration_seconds": args.live_migration_seconds,
         "cold_migration_seconds": args.cold_migration_seconds,
         "cold_fraction": args.cold_fraction,
+        "max_concurrent_live_migrations": args.max_concurrent_live_migrations,
     }
     t0 = time.monotonic()
     with LocalNova(
         hosts=hosts,
         live_migration_seconds=args.live_migration_seconds,
         cold_migration_seconds=args.cold_migration_seconds,
+        max_concurrent_live_migrations=args.max_concurrent_live_migrations,
     ) as cloud:
         out["startup_s"] = round(time.monotonic() - t0, 2)
         with ResourceSampler(cloud.process.pid) as sampler:
@@ -332,6 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cold-fraction", type=float, default=0.0, help="share of cold migrations in [0, 1]")
     parser.add_argument("--idle-seconds", type=float, default=0.0, help="measure idle CPU of the empty cloud first")
     parser.add_argument("--rounds", type=int, default=1, help="how many times to migrate all servers")
+    parser.add_argument(
+        "--max-concurrent-live-migrations",
+        type=int,
+        default=0,
+        help="Nova's per-host limit (default 0 = unlimited: every migration in flight at once, as measured before "
+        "the per-host limit existed; 1 = Nova's default, the rest queue per source)",
+    )
     parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between list calls")
     parser.add_argument("--submit-threads", type=int, default=16, help="client threads sending the requests")
     parser.add_argument("--boot-batch", type=int, default=50, help="servers per multi-create request")

@@ -133,11 +133,36 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument(
         "--max-concurrent-live-migrations",
         type=int,
-        default=0,
+        default=1,
         help=(
-            "live migrations running at once, cloud-wide (one executor shared by the in-process computes); "
-            "more stay 'queued' (to test abort there); 0 = 200 per host, nothing queues (default)"
+            "live migrations a compute host runs at once as their source (Nova's option, per host; "
+            "default 1 as in Nova); more stay 'queued' in that compute; 0 = unlimited"
         ),
+    )
+    group.add_argument(
+        "--link-mib-per-second",
+        type=float,
+        default=0.0,
+        help=(
+            "bandwidth mode when > 0: each host's full-duplex link (MiB/s each way), shared by its migrations; "
+            "live = pre-copy of flavor RAM (+ root disk if block), cold = root + ephemeral disk; "
+            "0 = simple mode (the fixed-seconds knobs; default)"
+        ),
+    )
+    group.add_argument(
+        "--dirty-mib-per-second", type=float, default=0.0, help="bandwidth mode: guest memory dirty rate"
+    )
+    group.add_argument(
+        "--live-migration-downtime-ms",
+        type=float,
+        default=500.0,
+        help="bandwidth mode: stop-and-copy threshold (Nova's [libvirt] live_migration_downtime, default 500)",
+    )
+    group.add_argument(
+        "--live-migration-completion-timeout",
+        type=float,
+        default=800.0,
+        help="bandwidth mode: seconds per GiB before a non-converging live migration is aborted (0 = never)",
     )
     return parser
 

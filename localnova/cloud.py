@@ -204,7 +204,6 @@ class LocalCloud:
         self.case: _StackCase | None = None
         self.server: httpserver.HTTPServer | None = None
         self.tmpdir: str | None = None
-        self._executor_sizer = executors.LiveMigrationExecutorSizer(len(self.hosts))
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -223,6 +222,9 @@ class LocalCloud:
         # One placement GET per consumer on every claim, result unused
         # (see localnova.lazy_allocations).
         lazy_allocations.install()
+        # max_concurrent_live_migrations is per compute host, as in Nova.
+        executors.install()
+        executors.EXECUTORS(knobs.STORE.get())
         _StackCase.extra_flags = self._flags()
         _StackCase.real_keystone = self.keystone is not None
         case = _StackCase()
@@ -241,8 +243,8 @@ class LocalCloud:
             notifier._notify = _discard_notification
         for host in self.hosts:
             case._start_compute(host)
-        # max_concurrent_live_migrations acts on Nova's executor at runtime.
-        knobs.STORE.add_listener(self._executor_sizer)
+        # max_concurrent_live_migrations resizes the per-host executors at runtime.
+        knobs.STORE.add_listener(executors.EXECUTORS)
 
         app = case.api_fixture.app()
         # Keystone mode: keystonemiddleware in the pipeline authenticates.
@@ -280,14 +282,11 @@ class LocalCloud:
 
             alt = os.path.join(os.path.dirname(nova.__file__), "..", "..", "..", "..", "etc", "nova", "api-paste.ini")
             paste = os.path.abspath(alt) if os.path.exists(alt) else paste
-        live_migration_workers = executors.live_migration_workers(
-            knobs.STORE.get().max_concurrent_live_migrations, len(self.hosts)
-        )
+        live_migration_workers = executors.live_migration_workers(knobs.STORE.get().max_concurrent_live_migrations)
         return {
             None: {
-                # All in-process computes share ONE set of executors, so
-                # size them for the whole cloud or migrations serialise
-                # cloud-wide (unless the knob asks for queueing).
+                # Per compute host (localnova.executors gives each host its
+                # own live-migration executor of this size).
                 "max_concurrent_live_migrations": live_migration_workers,
                 "max_concurrent_builds": 200,
                 "max_concurrent_snapshots": 20,
@@ -327,7 +326,8 @@ class LocalCloud:
 
     def stop(self) -> None:
         """Stop serving and tear every fixture down; remove the temp dir."""
-        knobs.STORE.remove_listener(self._executor_sizer)
+        knobs.STORE.remove_listener(executors.EXECUTORS)
+        executors.EXECUTORS.shutdown()
         if self.server is not None:
             self.server.stop()
             self.server = None

@@ -9,6 +9,8 @@ injection, no authentication -- the server only listens on 127.0.0.1):
 * ``POST /localnova/config/reset``  -> back to the start-up knobs
 * ``GET  /localnova/stats``         -> request counters
 * ``POST /localnova/stats/reset``   -> zero the counters
+* ``GET  /localnova/migrations``    -> the driver's copies: finished (timeline) and in flight
+* ``POST /localnova/migrations/reset`` -> forget the finished ones
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from localnova import knobs
+from localnova import knobs, links
 from localnova.auth import PLACEMENT_PREFIX
 from localnova.faults import FaultMiddleware
 from localnova.stats import STATS, RequestStats
@@ -71,12 +73,21 @@ class ControlApp:
                 return _json(start_response, 200, "OK", self.store.reset().to_dict())
             if route == ("GET", "/stats"):
                 return _json(start_response, 200, "OK", self.stats.snapshot())
+            if route == ("GET", "/migrations"):
+                return _json(start_response, 200, "OK", self._migrations())
+            if route == ("POST", "/migrations/reset"):
+                links.LINKS.timeline.clear()
+                return _json(start_response, 200, "OK", self._migrations())
             if route == ("POST", "/stats/reset"):
                 self.stats.reset()
                 return _json(start_response, 200, "OK", self.stats.snapshot())
         except ValueError as exc:
             return _json(start_response, 400, "Bad Request", {"error": str(exc)})
         return _json(start_response, 404, "Not Found", {"error": f"no route {method} {path}"})
+
+    @staticmethod
+    def _migrations() -> dict[str, Any]:
+        return {"finished": list(links.LINKS.timeline), "in_flight": links.LINKS.in_flight()}
 
     @staticmethod
     def _body(environ: dict) -> Any:

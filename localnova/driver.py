@@ -12,6 +12,7 @@ Nova loads it by class path: ``compute_driver=localnova.driver.LocalNovaDriver``
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from nova.compute import power_state
 from nova.virt import fake
 from oslo_log import log as logging
 
-from localnova import knobs
+from localnova import knobs, links
 
 LOG = logging.getLogger(__name__)
 
@@ -34,6 +35,9 @@ PROGRESS_INTERVAL = 0.5
 MAX_PROGRESS_WRITES_PER_SECOND = 40.0
 _MIB = 1024 * 1024
 _GIB = 1024 * _MIB
+#: Bandwidth mode: seconds between two progress writes of one migration, as
+#: Nova's libvirt driver (``[libvirt] live_migration_monitor_interval``, 5).
+MONITOR_INTERVAL = 5.0
 #: Fraction of the memory copied when a stalled migration stops progressing.
 STALL_FRACTION = 0.5
 
@@ -68,7 +72,8 @@ class _LiveMigrationControl:
     def __init__(self) -> None:
         self.abort = threading.Event()
         self.force_complete = threading.Event()
-        #: Set with either flag so the copy loop wakes up at once.
+        #: Set with either flag (or by a re-plan of the links) so the copy
+        #: loop wakes up at once.
         self.wake = threading.Event()
 
 
@@ -113,68 +118,51 @@ class LocalNovaDriver(fake.FakeDriver):
     ) -> None:
         """Pretend to copy memory (and disk for a block migration).
 
-        The copy takes ``live_migration_seconds``, or memory size divided by
-        ``live_migration_mib_per_second`` when that is set.  Calls
-        ``post_method`` on success and ``recover_method`` on abort
+        Bandwidth mode (knob ``link_mib_per_second`` > 0): the copy follows
+        :mod:`localnova.links` (pre-copy rounds over shared host links).
+        Simple mode: it takes ``live_migration_seconds``, or memory size
+        divided by ``live_migration_mib_per_second`` when that is set.
+        Calls ``post_method`` on success and ``recover_method`` on abort
         (``cancelled``) or on a configured failing destination (``error``),
         which is what the libvirt driver does, so Nova's own bookkeeping
         (allocations, port bindings, instance host) stays correct.  A
-        stalled migration stops at :data:`STALL_FRACTION` until it is
-        forced to complete (the guest is paused and the copy finishes) or
-        aborted.
+        stalled migration never converges until it is forced to complete
+        (the guest is paused and the copy finishes) or aborted.
         """
         current = knobs.STORE.get()
         memory_total = max(int(instance.flavor.memory_mb), 1) * _MIB
         disk_total = int(instance.flavor.root_gb) * _GIB if block_migration else 0
-        if current.live_migration_mib_per_second > 0:
-            duration = (memory_total + disk_total) / _MIB / current.live_migration_mib_per_second
-        else:
-            duration = current.live_migration_seconds
-        fail = dest in current.live_migration_fail_hosts
-        stall = dest in current.live_migration_stall_hosts or instance.uuid in current.live_migration_stall_servers
-        # A failing migration dies half way, after showing some progress.
-        run_for = duration / 2.0 if fail else duration
         migration = migrate_data.migration if migrate_data is not None and "migration" in migrate_data else None
-        progress = _Progress(migration, memory_total, disk_total)
-
-        control = _LiveMigrationControl()
-        self._live_migrations[instance.uuid] = control
-        forced = False
+        copy = _LiveCopy(
+            instance=instance,
+            source=instance.host,
+            dest=dest,
+            progress=_Progress(migration, memory_total, disk_total),
+            fail=dest in current.live_migration_fail_hosts,
+            stall=dest in current.live_migration_stall_hosts or instance.uuid in current.live_migration_stall_servers,
+        )
+        self._live_migrations[instance.uuid] = copy.control
         try:
             with IN_FLIGHT:
-                start = time.monotonic()
-                next_write = 0.0
-                while True:
-                    elapsed = time.monotonic() - start
-                    if control.abort.is_set():
-                        LOG.info("live migration of %s to %s aborted", instance.uuid, dest)
-                        recover_method(context, instance, dest, migrate_data, migration_status="cancelled")
-                        return
-                    if control.force_complete.is_set():
-                        forced = True
-                        self._pause_guest(instance)
-                        break
-                    fraction = elapsed / duration if duration > 0 else 1.0
-                    if stall:
-                        fraction = min(fraction, STALL_FRACTION)
-                    elif elapsed >= run_for:
-                        break
-                    if elapsed >= next_write:
-                        progress.write(fraction)
-                        next_write = elapsed + IN_FLIGHT.progress_interval()
-                    timeout = next_write - elapsed
-                    if not stall:
-                        timeout = min(timeout, run_for - elapsed)
-                    # Wakes at once on abort / force-complete.
-                    control.wake.wait(max(timeout, 0.0))
-
-            if fail and not forced:
+                if current.link_mib_per_second > 0:
+                    outcome = copy.run_modelled(current, memory_total, disk_total)
+                else:
+                    outcome = copy.run_fixed(current, memory_total, disk_total)
+            if outcome == "aborted":
+                LOG.info("live migration of %s to %s aborted", instance.uuid, dest)
+                recover_method(context, instance, dest, migrate_data, migration_status="cancelled")
+            elif outcome == "failed":
                 LOG.warning("live migration of %s to %s fails (configured)", instance.uuid, dest)
                 recover_method(context, instance, dest, migrate_data, migration_status="error")
-                return
-            if duration > 0 or stall or forced:
-                progress.write(1.0)
-            post_method(context, instance, dest, block_migration, migrate_data)
+            elif outcome == "timed out":
+                LOG.warning(
+                    "live migration of %s to %s did not converge: aborted at completion timeout", instance.uuid, dest
+                )
+                recover_method(context, instance, dest, migrate_data, migration_status="cancelled")
+            else:
+                if outcome == "forced":
+                    self._pause_guest(instance)
+                post_method(context, instance, dest, block_migration, migrate_data)
         finally:
             self._live_migrations.pop(instance.uuid, None)
 
@@ -218,7 +206,8 @@ class LocalNovaDriver(fake.FakeDriver):
         timeout: int = 0,
         retry_interval: int = 0,
     ) -> Any:
-        """Spend ``cold_migration_seconds`` copying disks, maybe fail.
+        """Spend ``cold_migration_seconds`` (bandwidth mode: root + ephemeral disk
+        over the shared links) copying disks, maybe fail.
 
         Failure raises ``InstanceFaultRollback`` so Nova puts the migration
         in ``error`` and the server back to ACTIVE on its source instead of
@@ -233,9 +222,25 @@ class LocalNovaDriver(fake.FakeDriver):
             dest_host = migration.dest_compute
         except exception.MigrationNotFoundByStatus:
             pass
-        duration = current.cold_migration_seconds
-        if duration > 0:
-            time.sleep(duration)
+        fail = dest_host in current.cold_migration_fail_hosts
+        if current.link_mib_per_second > 0:
+            _copy_cold_disk(instance, dest_host, fail, current)
+        else:
+            start, started_wall = time.monotonic(), time.time()
+            if current.cold_migration_seconds > 0:
+                time.sleep(current.cold_migration_seconds)
+            links.record_fixed(
+                {
+                    "server": instance.uuid,
+                    "kind": "cold",
+                    "source": instance.host,
+                    "dest": dest_host,
+                    "outcome": "failed" if fail else "done",
+                    "started_at": started_wall,
+                    "ended_at": time.time(),
+                    "seconds": round(time.monotonic() - start, 3),
+                }
+            )
         if dest_host in current.cold_migration_fail_hosts:
             LOG.warning("cold migration of %s to %s fails (configured)", instance.uuid, dest_host)
             raise exception.InstanceFaultRollback(
@@ -246,6 +251,174 @@ class LocalNovaDriver(fake.FakeDriver):
         return super().migrate_disk_and_power_off(
             context, instance, dest, flavor, network_info, block_device_info, timeout, retry_interval
         )
+
+
+def _copy_cold_disk(instance: Any, dest: str, fail: bool, current: knobs.Knobs) -> None:
+    """Bandwidth mode: copy the flavor's root + ephemeral disk over the links (a failing one stops half way)."""
+    capacity = current.link_mib_per_second * _MIB
+    disk = (int(instance.flavor.root_gb) + int(instance.flavor.ephemeral_gb or 0)) * _GIB
+    flow = links.Flow(
+        server=instance.uuid, kind="cold", source=instance.host, dest=dest, memory_total=0, disk_total=disk, fail=fail
+    )
+    links.LINKS.start(flow, capacity)
+    try:
+        while True:
+            assert flow.wake is not None
+            flow.wake.clear()
+            links.LINKS.refresh(flow)
+            if flow.done:
+                break
+            # Sleep until the planned end; a re-plan of the links wakes us.
+            flow.wake.wait(max(flow.eta - time.monotonic(), 0.0) if math.isfinite(flow.eta) else None)
+    finally:
+        links.LINKS.finish(flow, "failed" if fail else "done", capacity)
+
+
+class _ProgressWriter:
+    """Writes a modelled copy's progress every :data:`MONITOR_INTERVAL` s (Nova's), in its own green thread."""
+
+    def __init__(self, progress: _Progress, flow: links.Flow) -> None:
+        self.progress = progress
+        self.flow = flow
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"progress-{flow.server}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop and wait for a write under way (the caller writes the last numbers itself)."""
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            links.LINKS.refresh(self.flow)
+            self.progress.write_bytes(self.flow)
+            self._stop.wait(max(MONITOR_INTERVAL, IN_FLIGHT.progress_interval()))
+
+
+class _LiveCopy:
+    """The copy phase of one live migration (simple or bandwidth mode).
+
+    ``run_*`` return how it ended: ``"done"``, ``"forced"`` (force-complete
+    paused the guest), ``"aborted"``, ``"failed"`` (configured failure) or
+    ``"timed out"`` (bandwidth mode: no convergence before Nova's completion
+    timeout).
+    """
+
+    def __init__(self, *, instance: Any, source: str, dest: str, progress: _Progress, fail: bool, stall: bool) -> None:
+        self.instance = instance
+        self.source = source
+        self.dest = dest
+        self.progress = progress
+        self.fail = fail
+        self.stall = stall
+        self.control = _LiveMigrationControl()
+
+    def run_fixed(self, current: knobs.Knobs, memory_total: int, disk_total: int) -> str:
+        """Simple mode: a fixed duration (or size / ``live_migration_mib_per_second``)."""
+        if current.live_migration_mib_per_second > 0:
+            duration = (memory_total + disk_total) / _MIB / current.live_migration_mib_per_second
+        else:
+            duration = current.live_migration_seconds
+        # A failing migration dies half way, after showing some progress.
+        run_for = duration / 2.0 if self.fail else duration
+        control = self.control
+        start, started_wall = time.monotonic(), time.time()
+        next_write = 0.0
+        outcome = "done"
+        while True:
+            elapsed = time.monotonic() - start
+            if control.abort.is_set():
+                outcome = "aborted"
+                break
+            if control.force_complete.is_set():
+                outcome = "forced"
+                break
+            fraction = elapsed / duration if duration > 0 else 1.0
+            if self.stall:
+                fraction = min(fraction, STALL_FRACTION)
+            elif elapsed >= run_for:
+                outcome = "failed" if self.fail else "done"
+                break
+            if elapsed >= next_write:
+                self.progress.write(fraction)
+                next_write = elapsed + IN_FLIGHT.progress_interval()
+            timeout = next_write - elapsed
+            if not self.stall:
+                timeout = min(timeout, run_for - elapsed)
+            # Wakes at once on abort / force-complete.
+            control.wake.wait(max(timeout, 0.0))
+        if outcome in ("done", "forced") and (duration > 0 or self.stall or outcome == "forced"):
+            self.progress.write(1.0)
+        links.record_fixed(self._record(outcome, start, started_wall, memory_total, disk_total))
+        return outcome
+
+    def run_modelled(self, current: knobs.Knobs, memory_total: int, disk_total: int) -> str:
+        """Bandwidth mode: pre-copy rounds on the shared host links (see :mod:`localnova.links`)."""
+        capacity = current.link_mib_per_second * _MIB
+        flow = links.Flow(
+            server=self.instance.uuid,
+            kind="live",
+            source=self.source,
+            dest=self.dest,
+            memory_total=memory_total,
+            disk_total=disk_total,
+            dirty_rate=current.dirty_mib_per_second * _MIB,
+            downtime=current.live_migration_downtime_ms / 1000.0,
+            stall=self.stall,
+            fail=self.fail,
+            wake=self.control.wake,
+        )
+        timeout = current.live_migration_completion_timeout * (memory_total + disk_total) / _GIB
+        deadline = time.monotonic() + timeout if timeout > 0 and not self.stall else math.inf
+        links.LINKS.start(flow, capacity)
+        # Progress is written by its own green thread: a database write that
+        # waits for the (serialised) database must not delay the copy's end.
+        writer = _ProgressWriter(self.progress, flow)
+        writer.start()
+        outcome = "done"
+        forced = False
+        try:
+            while True:
+                self.control.wake.clear()
+                now = time.monotonic()
+                if self.control.abort.is_set():
+                    outcome = "aborted"
+                    break
+                if self.control.force_complete.is_set() and not forced:
+                    forced = True
+                    links.LINKS.pause(flow)
+                links.LINKS.refresh(flow)
+                if flow.done:
+                    outcome = "failed" if self.fail else ("forced" if forced else "done")
+                    break
+                if now >= deadline:
+                    outcome = "timed out"
+                    break
+                # Sleep until the planned end (re-planned: woken) or the timeout.
+                self.control.wake.wait(max(min(flow.eta, deadline) - now, 0.0))
+        finally:
+            links.LINKS.finish(flow, outcome, capacity)
+            writer.stop()
+        if outcome in ("done", "forced"):
+            self.progress.write_bytes(flow)
+        return outcome
+
+    def _record(self, outcome: str, start: float, started_wall: float, memory: int, disk: int) -> dict[str, Any]:
+        return {
+            "server": self.instance.uuid,
+            "kind": "live",
+            "source": self.source,
+            "dest": self.dest,
+            "outcome": outcome,
+            "started_at": started_wall,
+            "ended_at": time.time(),
+            "seconds": round(time.monotonic() - start, 3),
+            "memory_total_bytes": memory,
+            "disk_total_bytes": disk,
+        }
 
 
 class _Progress:
@@ -287,6 +460,30 @@ class _Progress:
                 migration.disk_total = None
                 migration.disk_processed = None
                 migration.disk_remaining = None
+            migration.save()
+        except Exception:  # progress is cosmetic; never kill the migration
+            LOG.debug("could not save migration progress", exc_info=True)
+
+    def write_bytes(self, flow: links.Flow) -> None:
+        """Record a modelled copy's numbers as libvirt reports them.
+
+        ``memory_processed`` counts every byte sent, re-sent dirty pages
+        included, so after the first round it exceeds ``memory_total``, as
+        with libvirt; ``memory_remaining`` is what is left of this round.
+        """
+        if self.migration is None:
+            return
+        migration = self.migration
+        try:
+            migration.memory_total = self.memory_total
+            migration.memory_processed = max(int(flow.memory_processed), 1)
+            migration.memory_remaining = max(flow.remaining_memory(), 1)
+            if self.disk_total:
+                migration.disk_total = self.disk_total
+                migration.disk_processed = max(int(flow.disk_processed), 1)
+                migration.disk_remaining = max(int(flow.disk_left), 1)
+            else:
+                migration.disk_total = migration.disk_processed = migration.disk_remaining = None
             migration.save()
         except Exception:  # progress is cosmetic; never kill the migration
             LOG.debug("could not save migration progress", exc_info=True)

@@ -168,6 +168,21 @@ class LocalNovaHandle:
         """Zero the request counters."""
         return self._control("POST", "/stats/reset")
 
+    def migrations(self) -> dict[str, Any]:
+        """The fake hypervisor's copies (``GET /localnova/migrations``).
+
+        ``{"finished": [...], "in_flight": [...]}``; each entry has ``server``,
+        ``kind`` (live/cold), ``source``, ``dest``, ``outcome``, ``started_at``
+        / ``ended_at`` (epoch seconds), ``seconds`` (wall clock of the copy)
+        and the byte counts; in-flight ones also ``rate_bytes_per_second``
+        and ``eta_seconds`` (bandwidth mode).
+        """
+        return self._control("GET", "/migrations")
+
+    def reset_migrations(self) -> dict[str, Any]:
+        """Forget the finished copies."""
+        return self._control("POST", "/migrations/reset")
+
     def health(self) -> dict[str, Any]:
         """``GET /localnova/health``."""
         return self._control("GET", "/health")
@@ -183,6 +198,7 @@ class LocalNovaHandle:
         wait: bool = True,
         timeout: float = 120.0,
         batch: int = 1,
+        flavor: str = DEFAULT_FLAVOR,
     ) -> list[str]:
         """Boot ``n`` servers through the Compute API.
 
@@ -198,6 +214,7 @@ class LocalNovaHandle:
             timeout: Seconds to wait.
             batch: Servers per request (Nova multi-create, ``min_count`` =
                 ``max_count`` = batch); 1 = one request per server.
+            flavor: Flavor id (default m1.tiny: 512 MB RAM, 1 GB disk).
 
         Returns:
             The server ids.
@@ -214,7 +231,7 @@ class LocalNovaHandle:
             attrs: dict[str, Any] = {
                 "name": f"{name_prefix}-{start + 1}" if batch == 1 else f"{name_prefix}-b{k + 1}",
                 "image_id": DEFAULT_IMAGE,
-                "flavor_id": DEFAULT_FLAVOR,
+                "flavor_id": flavor,
                 "networks": "none",
             }
             if hosts:
@@ -342,7 +359,9 @@ class LocalNova:
         live_migration_stall_hosts, live_migration_stall_servers,
         fault_500_rate, fault_503_rate, fault_drop_rate,
         fault_lost_response_rate, latency_ms,
-        fault_methods, max_concurrent_live_migrations: Start-up knobs (see :class:`localnova.knobs.Knobs`).
+        fault_methods, max_concurrent_live_migrations, link_mib_per_second,
+        dirty_mib_per_second, live_migration_downtime_ms,
+        live_migration_completion_timeout: Start-up knobs (see :class:`localnova.knobs.Knobs`).
         keystone: Run a real keystone (``keystone==30.0.0``, a child of the
             cloud process) with real keystonemiddleware in Nova; clouds.yaml
             gets a ``password`` entry (``auth`` is then ignored).
@@ -374,7 +393,11 @@ class LocalNova:
         fault_lost_response_rate: float = 0.0,
         latency_ms: float = 0.0,
         fault_methods: Iterable[str] = (),
-        max_concurrent_live_migrations: int = 0,
+        max_concurrent_live_migrations: int = 1,
+        link_mib_per_second: float = 0.0,
+        dirty_mib_per_second: float = 0.0,
+        live_migration_downtime_ms: float = 500.0,
+        live_migration_completion_timeout: float = 800.0,
         keystone: bool = False,
         auth: str = "token",
         port: int = 0,
@@ -402,6 +425,10 @@ class LocalNova:
                 "latency_ms": latency_ms,
                 "fault_methods": list(fault_methods),
                 "max_concurrent_live_migrations": max_concurrent_live_migrations,
+                "link_mib_per_second": link_mib_per_second,
+                "dirty_mib_per_second": dirty_mib_per_second,
+                "live_migration_downtime_ms": live_migration_downtime_ms,
+                "live_migration_completion_timeout": live_migration_completion_timeout,
             }
         )
         self.keystone = keystone

@@ -31,6 +31,10 @@ _SECONDS_KNOBS = (
     "live_migration_prepare_seconds",
     "cold_migration_seconds",
     "latency_ms",
+    "link_mib_per_second",
+    "dirty_mib_per_second",
+    "live_migration_downtime_ms",
+    "live_migration_completion_timeout",
 )
 #: Knob names whose values are whole numbers >= 0.
 _COUNT_KNOBS = ("max_concurrent_live_migrations",)
@@ -77,13 +81,28 @@ class Knobs:
         latency_ms: Latency added to every Compute API request.
         fault_methods: HTTP methods the faults and latency apply to; empty
             means all methods.
-        max_concurrent_live_migrations: Size of the live-migration executor
-            of the compute services (Nova's ``max_concurrent_live_migrations``);
-            further live migrations stay ``queued`` until a worker is free,
-            so that an abort of a queued migration (2.65) can be tested.
-            The in-process computes share ONE executor, so this is a
-            cloud-wide limit, not a per-host one.  0 means localnova's
-            sizing: 200 per compute host (nothing is ever queued).
+        max_concurrent_live_migrations: Live migrations a compute host runs
+            at once as their source (Nova's ``max_concurrent_live_migrations``,
+            per host; default 1 as in Nova); further ones stay ``queued`` in
+            that compute until a worker is free (an abort then cancels them,
+            2.65).  0 means unlimited (1,000 per host, Nova's eventlet mode).
+        link_mib_per_second: Bandwidth mode when > 0: every host has a
+            full-duplex link of this many MiB/s each way, shared max-min
+            fairly by the migrations crossing it; a live migration copies
+            (root disk if block migration, then) memory in pre-copy rounds,
+            a cold one copies root + ephemeral disk, and the fixed-seconds
+            knobs (``live_migration_seconds``, ``live_migration_mib_per_second``,
+            ``cold_migration_seconds``) are ignored.  0 (default): simple mode.
+        dirty_mib_per_second: Bandwidth mode: how fast a guest dirties its
+            memory during a live migration (each pre-copy round re-copies
+            what the previous one left dirty).
+        live_migration_downtime_ms: Bandwidth mode: the stop-and-copy
+            threshold (Nova's ``[libvirt] live_migration_downtime``, 500):
+            pre-copy stops when the rest fits in this time at the current rate.
+        live_migration_completion_timeout: Bandwidth mode: seconds per GiB of
+            data after which a live migration that does not converge is
+            aborted (Nova's ``[libvirt] live_migration_completion_timeout``,
+            800; 0 = never): migration ``cancelled``, server on its source.
     """
 
     live_migration_seconds: float = 0.0
@@ -100,7 +119,11 @@ class Knobs:
     fault_lost_response_rate: float = 0.0
     latency_ms: float = 0.0
     fault_methods: list[str] = dataclasses.field(default_factory=list)
-    max_concurrent_live_migrations: int = 0
+    max_concurrent_live_migrations: int = 1
+    link_mib_per_second: float = 0.0
+    dirty_mib_per_second: float = 0.0
+    live_migration_downtime_ms: float = 500.0
+    live_migration_completion_timeout: float = 800.0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the knobs as a JSON-serialisable dict."""

@@ -253,7 +253,8 @@ async def test_cancel_while_nova_queues_aborts_and_reverts(
     dev_env: WorkflowEnvironment, worker: RunningWorker, localnova: LocalNovaHandle
 ) -> None:
     held_id, server_id = boot_on(localnova, "host1"), boot_on(localnova, "host1")
-    # One live migration at a time (cloud-wide) and the first one's copy stalls: Nova queues the second.
+    # One live migration at a time per source host (Nova's default), the first one's copy stalls: Nova queues
+    # the second.
     localnova.configure(
         max_concurrent_live_migrations=1, live_migration_seconds=2, live_migration_stall_servers=[held_id]
     )

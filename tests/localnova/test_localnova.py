@@ -628,9 +628,11 @@ def test_abort_live_migration_while_queued(localnova: LocalNovaHandle, servers: 
     conn.compute.abort_server_migration(held, first.id)
     wait_for(lambda: last_status(localnova, first.id) == "cancelled", what="held migration cancelled")
 
-    # A reset restores the default size (0: 200 per host): two copies run at once again.
-    assert localnova.reset_config()["max_concurrent_live_migrations"] == 0
-    localnova.configure(live_migration_seconds=1, live_migration_stall_servers=[first.id, second.id])
+    # A reset restores the start-up value (Nova's 1 per host); 0 = unlimited: two copies from one host at once.
+    assert localnova.reset_config()["max_concurrent_live_migrations"] == 1
+    localnova.configure(
+        max_concurrent_live_migrations=0, live_migration_seconds=1, live_migration_stall_servers=[first.id, second.id]
+    )
     for server in (first, second):
         localnova.wait_server(server.id, "ACTIVE", host=source)
         conn.compute.live_migrate_server(server, host=dest, block_migration="auto")
