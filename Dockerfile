@@ -8,7 +8,7 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
-# watcher_temporal/{workflows,activities,worker.py} are symlinks to these.
+# pyproject.toml maps workflows/ and activities/ into watcher_temporal (package-dir).
 COPY watcher_temporal ./watcher_temporal
 COPY workflows ./workflows
 COPY activities ./activities

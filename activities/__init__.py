@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 from temporalio.client import Client
-
 from watcher_temporal.activities.drain import DrainActivities
 from watcher_temporal.activities.migrate import MigrateActivities
 from watcher_temporal.activities.nova import NovaGateway
@@ -33,3 +32,10 @@ def all_activities(
         *ServerActionActivities(nova).all(),
         *WatcherActionActivities().all(),
     ]
+
+
+# This folder is installed as ``watcher_temporal.activities`` (pyproject.toml's
+# package-dir); imported under any other name it would be a second copy of
+# every class in it (two MigrateServer types, two sets of activities).
+if __name__ != "watcher_temporal.activities":
+    raise ImportError(f"import watcher_temporal.activities, not {__name__} (see docs/development.md)")

@@ -28,6 +28,7 @@ import openstack.connection
 import openstack.exceptions as os_exceptions
 import requests
 from openstack import utils as os_utils
+from temporalio.common import MetricMeter
 
 from watcher_temporal.contract import ServerSize, ServerSnapshot
 from watcher_temporal.errors import (
@@ -38,6 +39,7 @@ from watcher_temporal.errors import (
     NovaUnavailable,
     PreconditionFailed,
 )
+from watcher_temporal.metrics import record_nova_request
 
 logger = logging.getLogger(__name__)
 
@@ -327,6 +329,30 @@ def _size_http_pool(conn: openstack.connection.Connection, size: int) -> None:
         http.mount(scheme, TCPKeepAliveAdapter(pool_connections=size, pool_maxsize=size))
 
 
+def _count_requests(conn: openstack.connection.Connection, meter: MetricMeter) -> None:
+    """Record every HTTP request of ``conn`` in ``watcher_nova_requests_total`` and its latency histogram."""
+    http = conn.session.session  # keystoneauth wraps a requests.Session
+    send = http.send
+
+    def counted_send(request: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        code = "error"
+        try:
+            response = send(request, **kwargs)
+            code = str(response.status_code)
+            return response
+        finally:
+            record_nova_request(
+                meter,
+                method=request.method or "GET",
+                url=request.url or "",
+                code=code,
+                seconds=time.monotonic() - started,
+            )
+
+    http.send = counted_send  # type: ignore[method-assign]
+
+
 class NovaGateway:
     """Blocking Nova operations used by the migrate activities.
 
@@ -345,6 +371,14 @@ class NovaGateway:
         self._pool_size = pool_size
         self._conn: openstack.connection.Connection | None = None
         self._lock = threading.Lock()
+        self._request_meter: MetricMeter | None = None
+
+    def count_requests(self, meter: MetricMeter) -> None:
+        """Record every HTTP request this gateway sends (the worker passes its runtime's meter)."""
+        with self._lock:
+            self._request_meter = meter
+            if self._conn is not None:
+                _count_requests(self._conn, meter)
 
     @property
     def conn(self) -> openstack.connection.Connection:
@@ -352,6 +386,8 @@ class NovaGateway:
             if self._conn is None:
                 conn = self._connect()
                 _size_http_pool(conn, self._pool_size)
+                if self._request_meter is not None:
+                    _count_requests(conn, self._request_meter)
                 self._conn = conn
             return self._conn
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -174,6 +175,25 @@ class WorkerSettings:
         )
 
 
+#: Request headers that carry credentials: never recorded in a span.
+SENSITIVE_HEADERS = ("x-auth-token", "x-subject-token", "x-service-token", "authorization", "cookie", "set-cookie")
+#: OpenTelemetry's ``requests`` instrumentation reads these itself.
+CAPTURE_HEADERS_ENV = (
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE",
+)
+SANITIZE_HEADERS_ENV = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS"
+
+
+def _header_patterns(value: str | None) -> tuple[str, ...]:
+    return tuple(p.strip().lower() for p in (value or "").split(",") if p.strip())
+
+
+def _matches(patterns: Sequence[str], header: str) -> bool:
+    # OpenTelemetry matches these case-insensitively as regular expressions.
+    return any(re.fullmatch(p, header, re.IGNORECASE) for p in patterns)
+
+
 @dataclass(frozen=True, kw_only=True)
 class TelemetrySettings:
     """Where traces and metrics go.
@@ -183,11 +203,34 @@ class TelemetrySettings:
             ``..._TRACES_ENDPOINT``); the exporter reads the rest of ``OTEL_*``.
         trace_console: Print spans to stderr.
         metrics_address: ``host:port`` serving Prometheus ``/metrics``.
+        captured_headers: Header patterns an operator asked the ``requests``
+            instrumentation to record (``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_*``).
+        sanitized_headers: Header patterns it records as ``[REDACTED]``
+            (``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS``).
     """
 
     otlp_endpoint: str | None = None
     trace_console: bool = False
     metrics_address: str | None = None
+    captured_headers: tuple[str, ...] = ()
+    sanitized_headers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A credential header must never reach a span: refuse a capture list
+        # that would record one unredacted, rather than change the process's
+        # environment behind the operator's back.
+        for pattern in (*self.captured_headers, *self.sanitized_headers):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{SANITIZE_HEADERS_ENV} or a capture list: bad pattern {pattern!r}: {exc}") from None
+        captured, sanitized = self.captured_headers, self.sanitized_headers
+        leaked = [h for h in SENSITIVE_HEADERS if _matches(captured, h) and not _matches(sanitized, h)]
+        if leaked:
+            raise ValueError(
+                f"{' / '.join(CAPTURE_HEADERS_ENV)} would record the credential header(s) {', '.join(leaked)}: "
+                f"add them to {SANITIZE_HEADERS_ENV} or capture fewer headers"
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TelemetrySettings:
@@ -196,6 +239,8 @@ class TelemetrySettings:
             otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
             trace_console=_truthy(env.get("WATCHER_TEMPORAL_TRACE_CONSOLE"), default=False),
             metrics_address=(env.get(METRICS_ADDRESS_ENV) or "").strip() or None,
+            captured_headers=tuple(p for name in CAPTURE_HEADERS_ENV for p in _header_patterns(env.get(name))),
+            sanitized_headers=_header_patterns(env.get(SANITIZE_HEADERS_ENV)),
         )
 
 

@@ -20,14 +20,13 @@ child of its activity's span.
 No credential reaches a span: request spans carry method, URL (Nova URLs
 hold ids, never tokens; user:password in a URL is redacted) and status; no
 header is recorded unless ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_*``
-asks for it, and then the token headers are always redacted (see
-:data:`SENSITIVE_HEADERS`).
+asks for it, and :class:`~watcher_temporal.config.TelemetrySettings` refuses
+a capture list that would record a credential header (see
+:data:`~watcher_temporal.config.SENSITIVE_HEADERS`) unredacted.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import sys
 import threading
 from collections.abc import Sequence
@@ -40,13 +39,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from watcher_temporal.config import TelemetrySettings
+from watcher_temporal.metrics import http_route
 
-#: Headers whose values are replaced by ``[REDACTED]`` if headers are captured.
-SENSITIVE_HEADERS = ("x-auth-token", "x-subject-token", "x-service-token", "authorization", "cookie", "set-cookie")
-_SANITIZE_ENV = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS"
-
-_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
-_NUMBER = re.compile(r"(?<=/)\d+(?=/|$)")
 _instrument_lock = threading.Lock()
 _instrumented = False
 
@@ -104,10 +98,7 @@ def configure_tracing(service_name: str, settings: TelemetrySettings | None = No
 
 def _span_name(method: str, url: str) -> str:
     """``GET /v2.1/servers/{id}``: low-cardinality, no query string."""
-    path = url.split("://", 1)[-1]
-    path = "/" + path.split("/", 1)[1] if "/" in path else "/"
-    path = path.split("?", 1)[0]
-    return f"{method} {_NUMBER.sub('{n}', _UUID.sub('{id}', path))}"
+    return f"{method} {http_route(url)}"
 
 
 def _request_hook(span: Any, request: Any) -> None:
@@ -118,15 +109,14 @@ def _request_hook(span: Any, request: Any) -> None:
 def instrument_requests(provider: trace.TracerProvider | None = None) -> None:
     """Trace every ``requests`` call (openstacksdk/keystoneauth) once per process.
 
+    Which headers get recorded is the instrumentation's own setting, checked
+    by :class:`~watcher_temporal.config.TelemetrySettings` (a process builds
+    its settings before it traces).
+
     Args:
         provider: Provider of the spans; the global one by default.
     """
     global _instrumented
-    # Whatever OTEL_* header capture an operator turns on, never record tokens.
-    sanitize = os.environ.get(_SANITIZE_ENV, "")
-    missing = [h for h in SENSITIVE_HEADERS if h not in sanitize.lower()]
-    if missing:
-        os.environ[_SANITIZE_ENV] = ",".join([s for s in sanitize.split(",") if s.strip()] + missing)
     with _instrument_lock:
         if _instrumented:
             return

@@ -1,1 +1,211 @@
-../worker.py
+"""The watcher-temporal worker: ``watcher-temporal-worker`` (or ``python worker.py``).
+
+Reads every setting once (:class:`watcher_temporal.config.Settings`), checks
+that Nova answers and accepts its credentials (openstacksdk's own
+configuration: ``OS_CLOUD`` + clouds.yaml, or ``OS_*``) and refuses to start
+otherwise, registers missing search attributes, then runs every workflow and
+activity of the project on the task queue until SIGINT or SIGTERM. On
+shutdown, running activities get ``shutdown_seconds`` to finish; anything
+unfinished is retried by another worker (the waits resume from their last
+heartbeat).
+
+Concurrency is sized from one setting, ``WATCHER_TEMPORAL_MAX_IN_FLIGHT``
+(default 1,000 migrations per process): activity slots, workflow-task slots;
+``WATCHER_TEMPORAL_NOVA_THREADS`` sizes the threads for blocking Nova calls
+and the HTTP connection pool to Nova. The waits hold no thread: they share one
+Nova observer per process (:mod:`watcher_temporal.activities.observer`), whose
+polls take one thread per tick; ``WATCHER_TEMPORAL_NOVA_OBSERVER=0`` makes each
+wait poll Nova for itself instead (the old path, kept for comparison).
+
+Payload encryption (``WATCHER_TEMPORAL_CODEC_KEY[S|_FILE]``,
+``WATCHER_TEMPORAL_REQUIRE_ENCRYPTION=1``) is :mod:`watcher_temporal.codec`'s.
+Log records are one line each, untrusted text escaped
+(:mod:`watcher_temporal.untrusted`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.runtime import Runtime
+from temporalio.worker import Worker
+
+from watcher_temporal.activities import all_activities
+from watcher_temporal.activities.nova import NovaGateway
+from watcher_temporal.activities.observer import READ_THREADS, NovaObserver
+from watcher_temporal.codec import CodecKeyError
+from watcher_temporal.config import Settings, WorkerSettings, connect_client
+from watcher_temporal.errors import WatcherTemporalError
+from watcher_temporal.failures import install_activity_failure_log
+from watcher_temporal.metrics import initialize as initialize_metrics
+from watcher_temporal.metrics import prometheus_runtime
+from watcher_temporal.process_exit import exit_process
+from watcher_temporal.process_memory import limit_malloc_arenas
+from watcher_temporal.search_attributes import ensure_registered
+from watcher_temporal.telemetry import configure_tracing, tracing_interceptor
+from watcher_temporal.untrusted import install_log_filter
+from watcher_temporal.workflows import ALL_WORKFLOWS
+
+logger = logging.getLogger("watcher_temporal.worker")
+
+#: Longest delay between an activity's heartbeat and its report to the server.
+HEARTBEAT_THROTTLE = timedelta(seconds=1)
+#: A workflow task waits this long on the sticky queue of the worker that has
+#: the run cached before any worker takes it (the SDK's default is 10 s): a
+#: killed worker delays its workflows by this, not by 10 s.
+STICKY_TIMEOUT = timedelta(seconds=3)
+
+
+class NovaNotUsable(RuntimeError):
+    """The worker's Nova cannot be reached or refuses its credentials; the worker does not start."""
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    nova: NovaGateway,
+    settings: WorkerSettings | None = None,
+    workflows: Sequence[type] = tuple(ALL_WORKFLOWS),
+    observer: NovaObserver | None = None,
+    activities: Sequence[Callable[..., object]] | None = None,
+) -> Worker:
+    """A worker with every workflow and activity of the project registered.
+
+    Its waits share ``observer`` (one per process); without one, one is made
+    here unless ``settings.nova_observer`` is off (then each wait polls Nova
+    for itself, today's per-migration path, kept for comparison).
+    ``activities`` replaces the project's (benchmarks run stand-ins).
+    """
+    settings = settings or WorkerSettings()
+    if observer is None and settings.nova_observer and activities is None:
+        observer = NovaObserver(nova)
+    # The project's counters start at zero, and Nova's requests are counted, on
+    # the client's runtime: the same /metrics endpoint as the SDK's own.
+    meter = (client.service_client.config.runtime or Runtime.default()).metric_meter
+    initialize_metrics(meter)
+    nova.count_requests(meter)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(workflows),
+        activities=list(activities)
+        if activities is not None
+        else all_activities(nova, observer=observer, client=client),
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.workflow_cache_size,
+        graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_seconds),
+        # Heartbeats (and with them cancels and a dead worker's detection) reach the
+        # server within HEARTBEAT_THROTTLE instead of 80 % of the heartbeat timeout.
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+    )
+
+
+async def check_nova(nova: NovaGateway) -> None:
+    """Fail fast, with what to fix, when Nova cannot serve this worker.
+
+    Raises:
+        NovaNotUsable: unreachable, wrong credentials, unknown cloud, or no
+            admin rights (the migrate actions need them).
+    """
+    try:
+        hosts = await asyncio.to_thread(nova.compute_services)
+    except WatcherTemporalError as err:
+        raise NovaNotUsable(f"cannot use Nova: {err.message}") from None
+    logger.info("Nova answers: %d nova-compute services", len(hosts))
+
+
+async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGateway | None = None) -> None:
+    """Run until ``stop`` is set.
+
+    Raises:
+        NovaNotUsable: see :func:`check_nova` (unless ``check_nova`` is off).
+    """
+    loop = asyncio.get_running_loop()
+    threads = settings.worker.nova_threads
+    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="nova"))
+    # One HTTP connection per thread that may call Nova at once: the Nova threads
+    # (the observer's ticks among them) and the observer's own read threads.
+    nova = nova or NovaGateway(pool_size=threads + READ_THREADS)
+    observer = NovaObserver(nova) if settings.worker.nova_observer else None
+    try:
+        if settings.worker.check_nova:
+            await check_nova(nova)
+        client = await connect_client(
+            settings.temporal,
+            interceptors=[tracing_interceptor()],
+            runtime=prometheus_runtime(settings.telemetry.metrics_address),
+            codec=settings.codec,
+        )
+        if settings.worker.register_search_attributes:
+            await ensure_registered(client)
+        worker = build_worker(
+            client, task_queue=settings.temporal.task_queue, nova=nova, settings=settings.worker, observer=observer
+        )
+        async with worker:
+            logger.info(
+                "worker polling task queue %r on %s (namespace %s), up to %d in flight",
+                settings.temporal.task_queue,
+                settings.temporal.address,
+                settings.temporal.namespace,
+                settings.worker.max_in_flight,
+            )
+            await stop.wait()
+            logger.info("shutting down: waiting up to %gs for running activities", settings.worker.shutdown_seconds)
+    finally:
+        if observer is not None:
+            await observer.close()
+        nova.close()
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Log to stderr; openstacksdk/keystoneauth never below WARNING (their DEBUG prints headers)."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_filter()  # untrusted text (names, hosts, messages) never forges a log line
+    install_activity_failure_log()  # a deliberate failure is one line, not a traceback per attempt
+    for noisy in ("openstack", "keystoneauth", "urllib3", "stevedore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+async def _main(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    provider = configure_tracing("watcher-temporal-worker", settings.telemetry)
+    try:
+        await run_worker(settings, stop=stop)
+    finally:
+        if provider is not None:
+            provider.shutdown()
+
+
+def main() -> None:
+    """Entry point of ``watcher-temporal-worker``: exit 2 on a configuration it cannot run with."""
+    limit_malloc_arenas()  # before any thread: memory follows the work, not the thread count
+    try:
+        settings = Settings.from_env()
+    except ValueError as err:
+        print(f"watcher-temporal-worker: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(settings.worker.log_level)
+    try:
+        asyncio.run(_main(settings))
+    except (NovaNotUsable, CodecKeyError) as err:
+        logger.error("%s; the worker does not start", err)
+        exit_process(2)
+    exit_process(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -10,3 +10,9 @@ from watcher_temporal.workflows.undrain_host import UndrainHost
 ALL_WORKFLOWS = [MigrateServer, MaintenancePlan, DrainHost, UndrainHost, BuildDrainPlan]
 
 __all__ = ["ALL_WORKFLOWS", "BuildDrainPlan", "DrainHost", "MaintenancePlan", "MigrateServer", "UndrainHost"]
+
+# This folder is installed as ``watcher_temporal.workflows`` (pyproject.toml's
+# package-dir); imported under any other name it would be a second copy of
+# every class in it (two MigrateServer types, two sets of activities).
+if __name__ != "watcher_temporal.workflows":
+    raise ImportError(f"import watcher_temporal.workflows, not {__name__} (see docs/development.md)")

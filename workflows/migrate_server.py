@@ -23,6 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, JsonValue
+    from watcher_temporal.workflows.activity_options import long_options, short_options
 
     from watcher_temporal.contract import (
         FORCE_COMPLETE_UPDATE,
@@ -55,9 +56,8 @@ with workflow.unsafe.imports_passed_through():
         validate_input,
     )
     from watcher_temporal.errors import InvalidInput, RevertFailed, describe_failure, from_failure
-    from watcher_temporal.metrics import record_migration, record_revert
+    from watcher_temporal.metrics import record_deadline, record_migration, record_revert, record_revert_failure
     from watcher_temporal.search_attributes import DESTINATION_HOST, OUTCOME, as_updates, migration_attributes
-    from watcher_temporal.workflows.activity_options import long_options, short_options
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -163,15 +163,22 @@ class MigrateServer:
             await workflow.wait_condition(workflow.all_handlers_finished)
         except (Exception, asyncio.CancelledError) as err:
             cancelled = workflow.cancellation_reason() is not None and is_cancelled_exception(err)
-            self._record_outcome("cancelled" if cancelled else "failed")
+            self._record_outcome("cancelled" if cancelled else "failed", revert_failed=isinstance(err, RevertFailed))
             raise
-        self._record_outcome(result.status.value.lower())
+        self._record_outcome(result.status.value.lower(), deadline=result.deadline)
         return result
 
-    def _record_outcome(self, outcome: str) -> None:
+    def _record_outcome(
+        self, outcome: str, *, deadline: DeadlineOutcome | None = None, revert_failed: bool = False
+    ) -> None:
         """Count the ending in metrics and make it searchable (``WatcherOutcome``)."""
         seconds = (workflow.now() - workflow.info().start_time).total_seconds()
-        record_migration(workflow.metric_meter(), outcome=outcome, migration_type=self._migration_type, seconds=seconds)
+        meter = workflow.metric_meter()
+        record_migration(meter, outcome=outcome, migration_type=self._migration_type, seconds=seconds)
+        if deadline is not None:
+            record_deadline(meter, deadline=deadline.deadline.value, action=deadline.action.value)
+        if revert_failed:
+            record_revert_failure(meter, migration_type=self._migration_type)
         if workflow.patched(OUTCOME_PATCH):
             workflow.upsert_search_attributes([OUTCOME.value_set(outcome.upper())])
 

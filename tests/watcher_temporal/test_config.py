@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,29 @@ def test_the_workflow_cache_is_sized_from_max_in_flight_unless_set() -> None:
     assert WorkerSettings.from_env({"WATCHER_TEMPORAL_MAX_CACHED_WORKFLOWS": "1500"}).workflow_cache_size == 1500
     with pytest.raises(ValueError, match="WATCHER_TEMPORAL_MAX_CACHED_WORKFLOWS"):
         WorkerSettings.from_env({"WATCHER_TEMPORAL_MAX_CACHED_WORKFLOWS": "0"})
+
+
+def test_a_header_capture_that_would_record_a_credential_is_refused() -> None:
+    from watcher_temporal.config import SANITIZE_HEADERS_ENV, TelemetrySettings
+
+    capture = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST"
+    with pytest.raises(ValueError, match="x-auth-token") as refused:
+        TelemetrySettings.from_env({capture: ".*"})
+    assert SANITIZE_HEADERS_ENV in str(refused.value)
+    with pytest.raises(ValueError, match="authorization"):
+        TelemetrySettings.from_env({capture: "Authorization,x-openstack-request-id"})
+    # Redacted, or not captured at all: accepted.
+    everything_redacted = "x-auth-token,x-subject-token,x-service-token,authorization,cookie,set-cookie"
+    assert TelemetrySettings.from_env({capture: ".*", SANITIZE_HEADERS_ENV: everything_redacted}).captured_headers == (
+        ".*",
+    )
+    assert TelemetrySettings.from_env({capture: "x-openstack-request-id"}).sanitized_headers == ()
+
+
+def test_tracing_requests_leaves_the_environment_alone() -> None:
+    from watcher_temporal.telemetry import instrument_requests, uninstrument_requests
+
+    before = dict(os.environ)
+    instrument_requests()
+    uninstrument_requests()
+    assert dict(os.environ) == before
