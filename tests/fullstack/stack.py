@@ -175,6 +175,7 @@ class WatcherServiceStack:
         self.config_file = self.workdir / "watcher.conf"
         self.cloud: dict[str, Any] = {}
         self.nova: Any = None  # localnova.harness.LocalNovaHandle once localnova is up
+        self.engine = self.options.engine
 
     # -- processes -------------------------------------------------------------
 
@@ -402,7 +403,7 @@ class WatcherServiceStack:
             "oslo_messaging_notifications": {"driver": "messagingv2"},
             "oslo_messaging_rabbit": {"heartbeat_timeout_threshold": "0"},
             "oslo_concurrency": {"lock_path": str(self.workdir / "locks")},
-            "watcher_applier": {"workflow_engine": self.options.engine},
+            "watcher_applier": {"workflow_engine": self.engine},
             "watcher_workflow_engines.temporal": {
                 "address": self.temporal_address,
                 "namespace": "default",
@@ -450,8 +451,18 @@ class WatcherServiceStack:
         self._spawn(f"worker-{index}", [str(BIN / "watcher-temporal-worker")], env=env)
 
     def start_applier(self) -> None:
-        command = "watcher-temporal-applier" if self.options.engine == "temporal" else "watcher-applier"
+        command = "watcher-temporal-applier" if self.engine == "temporal" else "watcher-applier"
         self._watcher("applier", command)
+
+    def switch_engine(self, engine: str) -> None:
+        """Restart the applier with ``workflow_engine = engine`` (the rest of the stack stays up)."""
+        if engine == self.engine and "applier" in self.parts:
+            return
+        self._stop_part("applier")
+        self.engine = engine
+        self.write_watcher_config()
+        self.start_applier()
+        self.wait_services_up()
 
     def start_api(self) -> None:
         cmd = [sys.executable, "-m", "tests.fullstack.watcher_api", "--config-file", str(self.config_file)]
@@ -511,7 +522,7 @@ class WatcherServiceStack:
         for name in [n for n in self.parts if n not in ("rabbitmq", "postgres", "localnova", "temporal")]:
             self._stop_part(name)
         self.stop_rabbitmq()
-        self._stop_part("postgres")
+        self._stop_part("postgres", sig=signal.SIGINT)  # fast shutdown (SIGTERM waits for every client)
         self._stop_part("localnova", timeout=50)
         self._stop_part("temporal")
         if self.pg_dir is not None:
