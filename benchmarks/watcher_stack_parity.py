@@ -19,8 +19,9 @@ Every scenario is driven through ``openstack optimize ...`` only:
 
 Per scenario: plan state, action states, notifications about the plan and its
 actions read from RabbitMQ (``notifications.info`` / ``.error`` of the
-``watcher`` vhost), makespan (plan's final ``Updated At`` minus its
-``Updated At`` right after ``actionplan start``). Prints a Markdown table.
+``watcher`` vhost), makespan (from the plan's first
+``action_plan.execution.start`` notification to its last
+``action_plan.execution.end``, both stamped by the applier). Prints a Markdown table.
 Asserts nothing.
 """
 
@@ -31,6 +32,7 @@ import json
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.fullstack.operator import Operator, updated_at
@@ -67,30 +69,32 @@ class Scenarios:
         self.live_seconds = live_seconds
         self.notes: list[dict[str, Any]] = []
 
-    def _notes_about(self, plan: str, actions: list[dict[str, Any]]) -> Counter[str]:
+    def _notes_about(self, plan: str, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         self.notes += drain_notifications(self.stack)
         wanted = {plan, *(a["UUID"] for a in actions)}
-        return Counter(
-            n["event_type"]
-            for n in self.notes
-            if n.get("payload", {}).get("watcher_object.data", {}).get("uuid") in wanted
-        )
+        return [n for n in self.notes if n.get("payload", {}).get("watcher_object.data", {}).get("uuid") in wanted]
 
     def _run(self, plan: str, *, timeout: float = 300.0) -> dict[str, Any]:
         self.op.start(plan)
-        started = updated_at(self.op.plan(plan))
         final = self.op.wait_plan(plan, timeout=timeout)
-        return self._result(plan, final, makespan=updated_at(final) - started)
+        return self._result(plan, final)
 
     def _result(self, plan: str, final: dict[str, Any], **extra: Any) -> dict[str, Any]:
         actions = self.op.actions(plan)
         time.sleep(1.0)  # the last notifications of the plan reach the bus after its last DB write
-        return {
+        notes = self._notes_about(plan, actions)
+        result = {
             "plan": final["State"],
             "actions": dict(Counter(f"{a['Action']}:{a['State']}" for a in actions)),
-            "notifications": sum(self._notes_about(plan, actions).values()),
+            "notifications": len(notes),
             **extra,
         }
+        # Makespan from the plan's own notifications: first execution.start to last execution.end.
+        starts = [_ts(n) for n in notes if n["event_type"] == "action_plan.execution.start"]
+        ends = [_ts(n) for n in notes if n["event_type"] == "action_plan.execution.end"]
+        if starts and ends:
+            result["makespan"] = max(ends) - min(starts)
+        return result
 
     def _boot(self, host: str, count: int) -> list[str]:
         return list(self.stack.nova.boot_servers(count, hosts=[host], name_prefix=f"parity-{host}"))
@@ -174,6 +178,10 @@ class Scenarios:
 
     def _migrations(self, sid: str) -> list[Any]:
         return list(self.stack.nova.conn.compute.migrations(instance_uuid=sid))
+
+
+def _ts(note: dict[str, Any]) -> float:
+    return datetime.fromisoformat(note["timestamp"]).replace(tzinfo=UTC).timestamp()
 
 
 def _migrate(sid: str, source: str, destination: str) -> dict[str, Any]:

@@ -92,7 +92,8 @@ def tempest_conf(stack: WatcherServiceStack, accounts_file: Path) -> str:
         # Checked as configuration only by the plugin's base class.
         "network": {"public_network_id": "00000000-0000-0000-0000-000000000000"},
         "validation": {"run_validation": "false"},
-        "placement": {"region": "RegionOne", "endpoint_type": "public"},
+        # The plugin sends CONF.placement.min_microversion on every placement request; traits need 1.6.
+        "placement": {"region": "RegionOne", "endpoint_type": "public", "min_microversion": "1.6"},
         "optimize": {
             "region": "RegionOne",
             "endpoint_type": "publicURL",
