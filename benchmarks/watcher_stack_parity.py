@@ -237,6 +237,8 @@ def markdown(table: dict[str, dict[str, Any]]) -> str:
 
 
 def _cell(result: dict[str, Any]) -> str:
+    if not result:
+        return "not run"
     if "error" in result:
         return f"error: {result['error']}"
     parts = [f"**{result['plan']}**", ", ".join(f"{k} {v}" for k, v in sorted(result["actions"].items()))]
