@@ -440,7 +440,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--service", action="append", default=[], metavar="TYPE=URL", help="another catalog entry (repeatable)"
     )
     args = parser.parse_args(argv)
-    services = [("compute", args.compute_url)] + [tuple(s.split("=", 1)) for s in args.service]
+    services: list[tuple[str, str]] = [("compute", args.compute_url)]
+    for item in args.service:
+        service_type, _, url = item.partition("=")
+        services.append((service_type, url))
 
     if not args.debug:
         # Import-time deprecation chatter (eventlet via oslo.service, pycadf).
