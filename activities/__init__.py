@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from temporalio.client import Client
+
 from watcher_temporal.activities.drain import DrainActivities
 from watcher_temporal.activities.migrate import MigrateActivities
 from watcher_temporal.activities.nova import NovaGateway

@@ -3,7 +3,8 @@
 :func:`build_drain_plan` is the strategy, pure (testable without Nova):
 
 * disable the drained host's nova-compute service (reason
-  ``watcher_maintaining``) unless the drain is partial (``servers`` /
+  ``watcher_maintaining by drain-<host>``: undrain-host re-enables only a host
+  whose service still says so) unless the drain is partial (``servers`` /
   ``limit``) or ``disable_host`` says otherwise; it is not re-enabled
   afterwards (``undrain-host`` does that);
 * with a backup host: enable it first when it is disabled, and send every
@@ -43,7 +44,6 @@ from watcher_temporal.activities.nova import (
     ServerGroupFacts,
 )
 from watcher_temporal.contract import (
-    MAINTENANCE_DISABLED_REASON,
     ActionType,
     DrainPlan,
     DrainRequest,
@@ -54,6 +54,7 @@ from watcher_temporal.contract import (
     PlanActivity,
     ServerSnapshot,
     ServiceState,
+    drain_disabled_reason,
     validate_plan,
 )
 from watcher_temporal.errors import PreconditionFailed
@@ -301,7 +302,7 @@ def build_drain_plan(
                 input_parameters={
                     "resource_name": request.host,
                     "state": ServiceState.DISABLED.value,
-                    "disabled_reason": MAINTENANCE_DISABLED_REASON,
+                    "disabled_reason": drain_disabled_reason(request.host),
                 },
             )
         )

@@ -359,6 +359,7 @@ class MigrateActivities:
             if params.migration_type is MigrationType.LIVE
             else self._nova.cold_migrate
         )
+        _refuse_after_deadline(params)
         await self._call(start, params.resource_id, params.destination_node)
         activity.logger.info("started %s migration of %s", params.migration_type.value, params.resource_id)
         record = await self._await_record(params, request.baseline_migration_id)
@@ -696,6 +697,29 @@ class MigrateActivities:
             nova.cold_migrate(params.resource_id, source)
         return None, step(
             f"{params.migration_type.value}-migrating back from {server.host} to {source}", moving_back=True
+        )
+
+
+def _refuse_after_deadline(params: MigrateServerInput) -> None:
+    """Send nothing once the activity's schedule-to-close deadline has passed.
+
+    The workflow sets execute's schedule-to-close to the time left before the
+    migration's ``timeout_seconds`` deadline, so an attempt that gets here late
+    (a slow look at Nova, a retry that started at the last moment) gives up
+    instead of starting a migration the workflow has stopped waiting for.
+
+    Raises:
+        MigrationTimedOut: the deadline has passed (non-retryable).
+    """
+    info = activity.info()
+    if info.schedule_to_close_timeout is None:
+        return
+    scheduled = info.scheduled_time if info.scheduled_time.tzinfo else info.scheduled_time.replace(tzinfo=UTC)
+    deadline = scheduled + info.schedule_to_close_timeout
+    if _now() >= deadline:
+        raise MigrationTimedOut(
+            f"not started: the deadline to start the {params.migration_type.value} migration "
+            f"passed at {deadline:%H:%M:%S} UTC (attempt {info.attempt}); nothing was sent to Nova"
         )
 
 

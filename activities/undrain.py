@@ -3,8 +3,9 @@
 :func:`build_undrain_plan` is the strategy, pure (testable without Nova or
 Temporal). The host's compute service is re-enabled only when the drain
 disabled it: the drain's ``disable-<host>`` action SUCCEEDED (SKIPPED means it
-was already disabled) and the service's ``disabled_reason`` is still
-``watcher_maintaining``; otherwise the result says why not. With
+was already disabled) and the service's ``disabled_reason`` is still the one
+that drain wrote, ``watcher_maintaining by drain-<host>`` (a plan or Watcher
+that disabled it since writes another); otherwise the result says why not. With
 ``move_back``, each server the drain migrated (action SUCCEEDED) goes back the
 way it left (live or cold), but only when it is still on the host Nova's
 migration record says the drain put it on.
@@ -33,7 +34,6 @@ from watcher_temporal.activities.nova import (
 )
 from watcher_temporal.contract import (
     DRAIN_QUERY,
-    MAINTENANCE_DISABLED_REASON,
     ActionState,
     ActionType,
     DrainResult,
@@ -45,6 +45,7 @@ from watcher_temporal.contract import (
     ServiceState,
     UndrainPlan,
     UndrainRequest,
+    drain_disabled_reason,
     drain_workflow_id,
     validate_plan,
 )
@@ -60,19 +61,25 @@ def _enable_decision(host: str, drain: DrainResult | None, missing: str, service
     if drain is None:
         return False, f"{missing}; a host this tool did not disable is not enabled"
     disable_id = f"disable-{host}"
-    if not any(a.id == disable_id for a in drain.plan.actions):
+    disable = next((a for a in drain.plan.actions if a.id == disable_id), None)
+    if disable is None:
         return False, "the drain did not disable the host (a partial drain, or disable_host false)"
     state = next((a.state for a in drain.status.actions if a.id == disable_id), None) if drain.status else None
     if state is not ActionState.SUCCEEDED:
         seen = state.value if state else "not run"
         return False, f"the drain's {disable_id} action is {seen}: it is not what disabled the host"
-    if service.disabled_reason != MAINTENANCE_DISABLED_REASON:
-        reason = (service.disabled_reason or "")[:100]
-        return (
-            False,
-            f"disabled_reason is now {reason!r}, not {MAINTENANCE_DISABLED_REASON!r}: someone disabled it since",
+    # The drain wrote its own workflow id into the reason: the service still holding exactly
+    # that reason is what proves nobody (a plan, an operator, Watcher) disabled it since.
+    ours = drain_disabled_reason(host)
+    if disable.input_parameters.get("disabled_reason") != ours:
+        return False, (
+            f"the drain's reason does not name {drain_workflow_id(host)} (a drain from before undrain-host "
+            f"checked it): enable the host by hand once nobody else needs it disabled"
         )
-    return True, f"the drain disabled it ({MAINTENANCE_DISABLED_REASON})"
+    if service.disabled_reason != ours:
+        reason = (service.disabled_reason or "")[:100]
+        return False, f"disabled_reason is now {reason!r}, not {ours!r}: someone else disabled it since"
+    return True, f"the drain disabled it ({ours})"
 
 
 def moved_servers(drain: DrainResult) -> list[tuple[str, str | None, str]]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import os
 import random
 import signal
 import socket
@@ -49,6 +48,7 @@ from temporalio.service import RPCError
 
 from localnova import LocalNova
 from localnova.harness import LocalNovaHandle
+from localnova.hermetic import without_foreign
 from watcher_temporal.binaries import temporal_cli_path
 from watcher_temporal.contract import WORKFLOW_TASK_TIMEOUT, MigrateServerInput, PlanStatus, migration_workflow_id
 from watcher_temporal.search_attributes import dev_server_args
@@ -233,7 +233,7 @@ class Chaos:
 
     def worker_env(self, task_queue: str) -> dict[str, str]:
         return {
-            **os.environ,
+            **without_foreign(),  # the shell's clouds and Temporal never reach it
             **self.cloud.env(),
             "TEMPORAL_ADDRESS": self.server.address,
             "TEMPORAL_NAMESPACE": "default",

@@ -48,6 +48,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from localnova import LocalNova
 from localnova.harness import LocalNovaHandle
+from localnova.hermetic import without_foreign
 from watcher_temporal.binaries import start_dev_server
 from watcher_temporal.contract import MigrateServerInput, MigrationResult, MigrationType
 from watcher_temporal.process_exit import exit_process
@@ -109,7 +110,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def start_worker(env: WorkflowEnvironment, cloud: LocalNovaHandle, task_queue: str, *, observer: bool) -> Any:
     worker_env = {
-        **os.environ,
+        **without_foreign(),  # the shell's clouds and Temporal never reach it
         **cloud.env(),
         "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
         "TEMPORAL_NAMESPACE": env.client.namespace,

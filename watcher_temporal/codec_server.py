@@ -12,26 +12,37 @@ Safe by default (docs/security.md):
 
 * every ``/encode`` and ``/decode`` needs ``Authorization: Bearer <token>``
   (:mod:`watcher_temporal.codec_server_auth`: static tokens compared in
-  constant time, or the Web UI's OIDC access token); otherwise 401. The
+  constant time, or the Web UI's OIDC access token), or the session cookie of
+  a browser signed in at ``/login`` with a static token; otherwise 401. The
   server refuses to start without a credential unless ``--insecure-no-auth``
   (loopback only, logged loudly);
 * CORS only for the configured origins (``WATCHER_TEMPORAL_CODEC_CORS_ORIGINS``,
   comma-separated, default ``http://localhost:8233,http://localhost:8080``;
   ``*`` is refused);
 * requests need a ``Content-Length`` (a non-negative integer up to
-  :data:`MAX_BODY_BYTES`), a JSON ``{"payloads": [...]}`` body, and must
-  arrive within :data:`READ_TIMEOUT_SECONDS` (a stalled client frees its thread);
+  :data:`MAX_BODY_BYTES`) and a JSON ``{"payloads": [...]}`` body;
+* the whole request (request line, headers and body, token or not) must
+  arrive within :data:`READ_TIMEOUT_SECONDS` of its first byte being awaited,
+  however slowly it trickles, and the answer must be taken within as long: the
+  connection is closed then (:class:`DeadlineReader`);
+* at most :data:`MAX_HANDLERS` connections are handled at once, each on its own
+  thread; one more is answered 503 at once, without a thread
+  (:class:`BoundedHTTPServer`);
 * it listens on 127.0.0.1 unless ``--host`` says otherwise.
 
 Point the CLI at it with ``temporal --codec-endpoint http://localhost:8888
---codec-auth "Bearer $TOKEN"``; the Web UI with ``TEMPORAL_CODEC_ENDPOINT`` and
-"pass access token" (its OIDC token, verified here when OIDC is configured).
+--codec-auth "Bearer $TOKEN"``; the Web UI with its codec endpoint setting
+(``TEMPORAL_CODEC_ENDPOINT``) and either "pass access token" (its OIDC token,
+verified here when OIDC is configured) or, without UI login, "include
+cross-origin credentials" after signing the browser in at
+``http://localhost:8888/login``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import ipaddress
 import json
 import logging
@@ -39,9 +50,9 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
@@ -53,26 +64,27 @@ from watcher_temporal.codec_server_auth import (
     TOKENS_ENV,
     AuthConfigError,
     Authenticator,
+    BrowserSessions,
     CodecServerAuth,
+)
+from watcher_temporal.codec_server_http import (
+    BoundedHTTPServer,
+    DeadlineRequestHandler,
+    RequestError,
+    read_body,
 )
 from watcher_temporal.untrusted import one_line
 
 CORS_ENV = "WATCHER_TEMPORAL_CODEC_CORS_ORIGINS"
 DEFAULT_ORIGINS = ("http://localhost:8233", "http://localhost:8080")
 MAX_BODY_BYTES = 4 * 1024 * 1024
-#: A request (headers and body) must arrive within this; a stalled client frees its thread.
+#: A whole request (request line, headers and body) must arrive within this; then the connection is closed.
 READ_TIMEOUT_SECONDS = 10.0
+#: Connections handled at once (one thread each); more are answered 503 without a thread.
+MAX_HANDLERS = 16
 PAYLOAD_FIELDS = frozenset({"metadata", "data", "externalPayloads"})
 
 logger = logging.getLogger("watcher_temporal.codec_server")
-
-
-class RequestError(ValueError):
-    """A request refused before decoding; ``status`` is the HTTP answer."""
-
-    def __init__(self, status: HTTPStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _is_loopback(host: str) -> bool:
@@ -106,7 +118,9 @@ class CodecServerSettings:
         origins: Web origins allowed by CORS (never ``*``).
         insecure_no_auth: Answer without authentication (loopback only).
         max_body_bytes: Largest request body.
-        read_timeout_seconds: Time a request (headers, body) may take to arrive.
+        read_timeout_seconds: Time a whole request (request line, headers,
+            body) may take to arrive, and its answer to be taken.
+        max_handlers: Connections handled at once (one thread each).
     """
 
     host: str = "127.0.0.1"
@@ -116,8 +130,11 @@ class CodecServerSettings:
     insecure_no_auth: bool = False
     max_body_bytes: int = MAX_BODY_BYTES
     read_timeout_seconds: float = READ_TIMEOUT_SECONDS
+    max_handlers: int = MAX_HANDLERS
 
     def __post_init__(self) -> None:
+        if self.max_handlers < 1 or self.read_timeout_seconds <= 0:
+            raise AuthConfigError("max_handlers must be at least 1 and read_timeout_seconds positive")
         object.__setattr__(self, "origins", tuple(_check_origin(o) for o in self.origins))
         if not self.auth.configured and not self.insecure_no_auth:
             raise AuthConfigError(
@@ -178,109 +195,182 @@ def transform(codec: AesGcmCodec, action: str, body: bytes) -> bytes:
     return json_format.MessageToJson(Payloads(payloads=done)).encode()
 
 
+class CodecHandler(DeadlineRequestHandler):
+    """One request: ``/encode``, ``/decode``, the browser sign-in pages, CORS.
+
+    :func:`make_handler` binds a subclass to one codec and one settings object.
+    """
+
+    server_version = "watcher-temporal-codec"
+    sys_version = ""
+    codec: AesGcmCodec
+    settings: CodecServerSettings
+    authenticate: Authenticator
+    sessions: BrowserSessions
+    origins: frozenset[str]
+
+    def _allowed_origin(self) -> str | None:
+        origin = self.headers.get("Origin")
+        return origin if origin in self.origins else None
+
+    def _cors(self) -> None:
+        origin = self._allowed_origin()
+        if origin:
+            self.send_header("Access-Control-Allow-Origin", origin)
+            self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
+            self.send_header("Access-Control-Allow-Headers", "Content-Type, X-Namespace, Authorization")
+            self.send_header("Access-Control-Allow-Credentials", "true")
+            self.send_header("Access-Control-Max-Age", "600")
+        self.send_header("Vary", "Origin")
+
+    def _reply(
+        self, status: HTTPStatus, body: bytes, content_type: str = "application/json", *, cookie: str = ""
+    ) -> None:
+        self.answer_within_deadline()
+        self.send_response(status)
+        self._cors()
+        if cookie:
+            self.send_header("Set-Cookie", cookie)
+        if content_type.startswith("text/html"):
+            # The sign-in pages load nothing and run no script; nobody may frame them.
+            self.send_header("Content-Security-Policy", SIGN_IN_PAGE_POLICY)
+            self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        if status is HTTPStatus.UNAUTHORIZED:
+            self.send_header("WWW-Authenticate", 'Bearer realm="watcher-temporal-codec"')
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _error(self, status: HTTPStatus, message: str) -> None:
+        self.close_connection = True  # the body may be unread
+        self._reply(status, json.dumps({"error": message}).encode())
+
+    def _page(self, status: HTTPStatus, title: str, text: str, *, cookie: str = "", form: bool = False) -> None:
+        self._reply(status, sign_in_page(title, text, form=form).encode(), "text/html; charset=utf-8", cookie=cookie)
+
+    def do_OPTIONS(self) -> None:
+        if self.headers.get("Origin") and self._allowed_origin() is None:
+            self._error(HTTPStatus.FORBIDDEN, "origin not allowed")
+            return
+        self._reply(HTTPStatus.NO_CONTENT, b"", "text/plain")
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path in ("", "/health"):
+            self._reply(HTTPStatus.OK, b'{"status": "ok"}')
+        elif path == "/login":
+            signed_in = self.sessions.valid(self.headers.get("Cookie"))
+            self._page(HTTPStatus.OK, "Codec server: sign in", SIGNED_IN if signed_in else PASTE_A_TOKEN, form=True)
+        else:
+            self._error(HTTPStatus.NOT_FOUND, "POST /encode or /decode; GET /login to sign a browser in")
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path == "/login":
+            self._sign_in()
+        elif path == "/logout":
+            self.sessions.logout(self.headers.get("Cookie"))
+            self._page(HTTPStatus.OK, "Codec server: signed out", "Signed out.", cookie=self.sessions.expired_cookie())
+        elif path.rsplit("/", 1)[-1] in ("encode", "decode"):
+            self._transform(path.rsplit("/", 1)[-1])
+        else:
+            self._error(HTTPStatus.NOT_FOUND, "POST /encode or /decode")
+
+    def _sign_in(self) -> None:
+        try:
+            body = read_body(self.headers, self.rfile, self.settings.max_body_bytes)
+        except RequestError as err:
+            self._error(err.status, str(err))
+            return
+        except TimeoutError:
+            self._error(HTTPStatus.REQUEST_TIMEOUT, "body not received in time")
+            return
+        form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=4)
+        session = self.sessions.login((form.get("token") or [""])[0].strip())
+        if session is None:
+            logger.warning("refused a browser sign-in from %s: wrong token", self.address_string())
+            self._page(HTTPStatus.UNAUTHORIZED, "Codec server: token refused", TOKEN_REFUSED, form=True)
+            return
+        logger.info("browser signed in from %s", self.address_string())
+        self._page(HTTPStatus.OK, "Codec server: signed in", NOW_SIGNED_IN, cookie=self.sessions.cookie(session))
+
+    def _transform(self, action: str) -> None:
+        signed_in = self.sessions.valid(self.headers.get("Cookie"))
+        if not (self.settings.insecure_no_auth or signed_in or self.authenticate(self.headers.get("Authorization"))):
+            logger.warning("refused unauthenticated %s from %s", action, self.address_string())
+            self._error(
+                HTTPStatus.UNAUTHORIZED, "Authorization: Bearer <token> required (a browser: sign in at /login)"
+            )
+            return
+        try:
+            body = transform(self.codec, action, read_body(self.headers, self.rfile, self.settings.max_body_bytes))
+        except RequestError as err:
+            self._error(err.status, str(err))
+            return
+        except CodecKeyError as err:
+            self._error(HTTPStatus.BAD_REQUEST, str(err))
+            return
+        except TimeoutError:
+            self._error(HTTPStatus.REQUEST_TIMEOUT, "body not received in time")
+            return
+        self._reply(HTTPStatus.OK, body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.info("%s %s", self.address_string(), one_line(format % args, limit=500))
+
+
 def make_handler(codec: AesGcmCodec, settings: CodecServerSettings) -> type[BaseHTTPRequestHandler]:
     """A request handler class bound to ``codec`` and ``settings``."""
     authenticate = Authenticator(settings.auth)
-    origins = frozenset(settings.origins)
-
-    class CodecHandler(BaseHTTPRequestHandler):
-        server_version = "watcher-temporal-codec"
-        sys_version = ""
-        timeout = settings.read_timeout_seconds
-
-        def _allowed_origin(self) -> str | None:
-            origin = self.headers.get("Origin")
-            return origin if origin in origins else None
-
-        def _cors(self) -> None:
-            origin = self._allowed_origin()
-            if origin:
-                self.send_header("Access-Control-Allow-Origin", origin)
-                self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
-                self.send_header("Access-Control-Allow-Headers", "Content-Type, X-Namespace, Authorization")
-                self.send_header("Access-Control-Allow-Credentials", "true")
-                self.send_header("Access-Control-Max-Age", "600")
-            self.send_header("Vary", "Origin")
-
-        def _reply(self, status: HTTPStatus, body: bytes, content_type: str = "application/json") -> None:
-            self.send_response(status)
-            self._cors()
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            if status is HTTPStatus.UNAUTHORIZED:
-                self.send_header("WWW-Authenticate", 'Bearer realm="watcher-temporal-codec"')
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _error(self, status: HTTPStatus, message: str) -> None:
-            self.close_connection = True  # the body may be unread
-            self._reply(status, json.dumps({"error": message}).encode())
-
-        def do_OPTIONS(self) -> None:
-            if self.headers.get("Origin") and self._allowed_origin() is None:
-                self._error(HTTPStatus.FORBIDDEN, "origin not allowed")
-                return
-            self._reply(HTTPStatus.NO_CONTENT, b"", "text/plain")
-
-        def do_GET(self) -> None:
-            if self.path.split("?", 1)[0].rstrip("/") in ("", "/health"):
-                self._reply(HTTPStatus.OK, b'{"status": "ok"}')
-            else:
-                self._error(HTTPStatus.NOT_FOUND, "POST /encode or /decode")
-
-        def _body(self) -> bytes:
-            if self.headers.get("Transfer-Encoding"):
-                raise RequestError(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not accepted: send Content-Length")
-            values = self.headers.get_all("Content-Length") or []
-            if not values:
-                raise RequestError(HTTPStatus.LENGTH_REQUIRED, "Content-Length required")
-            text = values[0].strip()
-            if len(values) > 1 or not text.isdigit() or not text.isascii():
-                raise RequestError(HTTPStatus.BAD_REQUEST, "Content-Length must be one non-negative integer")
-            length = int(text)
-            if length > settings.max_body_bytes:
-                raise RequestError(
-                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body larger than {settings.max_body_bytes} bytes"
-                )
-            body = self.rfile.read(length)
-            if len(body) != length:
-                raise RequestError(HTTPStatus.BAD_REQUEST, "body shorter than Content-Length")
-            return body
-
-        def do_POST(self) -> None:
-            action = self.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-            if action not in ("encode", "decode"):
-                self._error(HTTPStatus.NOT_FOUND, "POST /encode or /decode")
-                return
-            if not settings.insecure_no_auth and not authenticate(self.headers.get("Authorization")):
-                logger.warning("refused unauthenticated %s from %s", action, self.address_string())
-                self._error(HTTPStatus.UNAUTHORIZED, "Authorization: Bearer <token> required")
-                return
-            try:
-                body = transform(codec, action, self._body())
-            except RequestError as err:
-                self._error(err.status, str(err))
-                return
-            except CodecKeyError as err:
-                self._error(HTTPStatus.BAD_REQUEST, str(err))
-                return
-            except TimeoutError:
-                self._error(HTTPStatus.REQUEST_TIMEOUT, "body not received in time")
-                return
-            self._reply(HTTPStatus.OK, body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            logger.info("%s %s", self.address_string(), one_line(format % args, limit=500))
-
-    return CodecHandler
+    bound = {
+        "codec": codec,
+        "settings": settings,
+        "authenticate": authenticate,
+        "sessions": BrowserSessions(authenticate),
+        "origins": frozenset(settings.origins),
+        "timeout": settings.read_timeout_seconds,
+        "request_seconds": settings.read_timeout_seconds,
+    }
+    return type("BoundCodecHandler", (CodecHandler,), bound)
 
 
-def make_server(codec: AesGcmCodec, settings: CodecServerSettings) -> ThreadingHTTPServer:
+#: What the browser sign-in pages may do: load nothing, run nothing, be framed by nobody.
+SIGN_IN_PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+SIGNED_IN = "This browser is signed in."
+PASTE_A_TOKEN = "Paste a codec server token to let this browser's Temporal Web UI decode payloads."
+TOKEN_REFUSED = (
+    "That token is not accepted: the Web UI in this browser will keep showing encrypted payloads "
+    "(\u201cCodec Server could not connect\u201d). Ask for a valid token and try again."
+)
+NOW_SIGNED_IN = (
+    "This browser is signed in for 8 hours. In the Web UI's codec settings, set this server's address "
+    "and turn on \u201cinclude cross-origin credentials\u201d; payloads then show decoded."
+)
+
+
+def sign_in_page(title: str, text: str, *, form: bool) -> str:
+    """The sign-in page: plain HTML, no script, nothing loaded from anywhere."""
+    body = f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>"
+    if form:
+        body += (
+            '<form method="post" action="/login"><label>Token <input type="password" name="token" '
+            'autocomplete="off" required></label> <button type="submit">Sign in</button></form>'
+            '<form method="post" action="/logout"><button type="submit">Sign out</button></form>'
+        )
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        "<style>body{font:16px sans-serif;margin:3em;max-width:40em}input{width:24em}</style></head>"
+        f"<body>{body}</body></html>"
+    )
+
+
+def make_server(codec: AesGcmCodec, settings: CodecServerSettings) -> BoundedHTTPServer:
     """A ready (not yet serving) codec server; ``server_address`` has the port."""
-    server = ThreadingHTTPServer((settings.host, settings.port), make_handler(codec, settings))
-    server.daemon_threads = True
-    return server
+    return BoundedHTTPServer(
+        (settings.host, settings.port), make_handler(codec, settings), max_handlers=settings.max_handlers
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,13 @@ Every ``/encode`` and ``/decode`` call carries ``Authorization: Bearer <token>``
   provider (RS256/ES256; issuer, audience and expiry checked): what the Web UI
   forwards when its auth is on and the codec setting "pass access token" is
   set. Needs PyJWT (``pip install 'watcher-temporal[oidc]'``).
+
+The Web UI without its own login cannot send a header to a codec server, so a
+person signs the browser in once instead: ``GET /login`` is a form, ``POST
+/login`` with one of the static tokens answers with a session cookie
+(:class:`BrowserSessions`: a random id, HttpOnly, SameSite=Strict, 8 hours,
+held in memory only), and the UI's codec setting "include cross-origin
+credentials" makes the browser send it with every ``/decode``.
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ import hmac
 import json
 import logging
 import os
+import secrets
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +45,12 @@ MIN_TOKEN_CHARS = 24
 #: Longest ``Authorization`` header looked at.
 MAX_HEADER_CHARS = 8192
 JWT_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
+#: Name of the browser session cookie.
+SESSION_COOKIE = "watcher_codec_session"
+#: How long a browser stays signed in.
+SESSION_SECONDS = 8 * 3600
+#: Sessions held at once; the oldest is dropped past this.
+MAX_SESSIONS = 256
 
 logger = logging.getLogger("watcher_temporal.codec_server")
 
@@ -202,3 +218,64 @@ def _jwks_source(oidc: OidcSettings) -> _FileJwks | _UrlJwks:
         return _FileJwks(oidc.jwks)
     except (OSError, ValueError) as err:
         raise AuthConfigError(f"cannot read {OIDC_JWKS_ENV} {oidc.jwks}: {err}") from None
+
+
+class BrowserSessions:
+    """Browsers signed in with a static token: random session ids, in memory, for a few hours.
+
+    The id is not the token: a cookie that leaks ends with its session (or a
+    restart of the codec server), and the token never sits in the browser.
+    """
+
+    def __init__(self, authenticate: Authenticator, *, seconds: float = SESSION_SECONDS) -> None:
+        self._authenticate = authenticate
+        self._seconds = seconds
+        self._expiry: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def login(self, token: str) -> str | None:
+        """A new session id when ``token`` is accepted, else None."""
+        if not token or any(c.isspace() for c in token) or not self._authenticate(f"Bearer {token}"):
+            return None
+        session = secrets.token_urlsafe(32)
+        now = time.monotonic()
+        with self._lock:
+            self._expiry = {k: v for k, v in self._expiry.items() if v > now}
+            while len(self._expiry) >= MAX_SESSIONS:
+                self._expiry.pop(min(self._expiry, key=self._expiry.__getitem__))
+            self._expiry[session] = now + self._seconds
+        return session
+
+    def logout(self, cookie_header: str | None) -> None:
+        session = _session_of(cookie_header)
+        if session:
+            with self._lock:
+                self._expiry.pop(session, None)
+
+    def valid(self, cookie_header: str | None) -> bool:
+        """Whether the request's ``Cookie`` header carries a live session."""
+        session = _session_of(cookie_header)
+        if not session:
+            return False
+        # A 256-bit random id: looking it up leaks nothing worth guessing.
+        with self._lock:
+            expiry = self._expiry.get(session)
+        return expiry is not None and expiry > time.monotonic()
+
+    def cookie(self, session: str) -> str:
+        """The ``Set-Cookie`` value of a new session."""
+        return f"{SESSION_COOKIE}={session}; Max-Age={int(self._seconds)}; Path=/; HttpOnly; SameSite=Strict"
+
+    @staticmethod
+    def expired_cookie() -> str:
+        return f"{SESSION_COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"
+
+
+def _session_of(cookie_header: str | None) -> str | None:
+    if not cookie_header or len(cookie_header) > MAX_HEADER_CHARS:
+        return None
+    for part in cookie_header.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == SESSION_COOKIE and value:
+            return value.strip()
+    return None

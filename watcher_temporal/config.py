@@ -34,6 +34,7 @@ from temporalio.runtime import Runtime
 
 from watcher_temporal.codec import CodecSettings
 from watcher_temporal.contract import DEFAULT_TASK_QUEUE
+from watcher_temporal.errors import TemporalUnreachable
 from watcher_temporal.failures import OneLineFailureConverter
 
 DEFAULT_ADDRESS = "localhost:7233"
@@ -93,12 +94,27 @@ class TemporalSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TemporalSettings:
-        """Load settings the way the ``temporal`` CLI would, plus the task queue."""
+        """Load settings the way the ``temporal`` CLI would, plus the task queue.
+
+        Raises:
+            ValueError: a profile or configuration file that cannot be used (named).
+        """
         env = os.environ if env is None else env
-        loaded = dict(ClientConfig.load_client_connect_config(override_env_vars=dict(env)))
+        try:
+            loaded = dict(ClientConfig.load_client_connect_config(override_env_vars=dict(env)))
+        except Exception as err:  # noqa: BLE001 - the SDK's bridge raises its own ConfigError (no public class)
+            lines = str(err).strip().splitlines()
+            detail = lines[0][:300] if lines else type(err).__name__
+            raise ValueError(
+                f"Temporal client configuration (TEMPORAL_PROFILE / TEMPORAL_CONFIG_FILE): {detail}"
+            ) from None
         loaded.setdefault("target_host", DEFAULT_ADDRESS)
         loaded.setdefault("namespace", DEFAULT_NAMESPACE)
         return cls(connect=loaded, task_queue=env.get("TEMPORAL_TASK_QUEUE") or DEFAULT_TASK_QUEUE)
+
+
+#: glibc malloc arenas of a worker (glibc's default is 8 per core).
+DEFAULT_MALLOC_ARENAS = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,6 +137,9 @@ class WorkerSettings:
             polls Nova for itself (the old per-migration path, for comparison).
         max_cached_workflows: Workflow runs kept in memory between their
             workflow tasks; None sizes it from ``max_in_flight``.
+        malloc_arenas: glibc malloc arenas the worker caps itself at (memory
+            follows the work, not the thread count); None when the operator
+            set ``MALLOC_ARENA_MAX``, which glibc then applies itself.
     """
 
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
@@ -131,6 +150,7 @@ class WorkerSettings:
     log_level: str = "INFO"
     nova_observer: bool = True
     max_cached_workflows: int | None = None
+    malloc_arenas: int | None = DEFAULT_MALLOC_ARENAS
 
     @property
     def max_concurrent_activities(self) -> int:
@@ -172,6 +192,7 @@ class WorkerSettings:
             log_level=(env.get("WATCHER_TEMPORAL_LOG_LEVEL") or "INFO").strip().upper(),
             nova_observer=_truthy(env.get("WATCHER_TEMPORAL_NOVA_OBSERVER"), default=True),
             max_cached_workflows=_positive_int(env, "WATCHER_TEMPORAL_MAX_CACHED_WORKFLOWS", None),
+            malloc_arenas=None if "MALLOC_ARENA_MAX" in env else DEFAULT_MALLOC_ARENAS,
         )
 
 
@@ -232,6 +253,11 @@ class TelemetrySettings:
                 f"add them to {SANITIZE_HEADERS_ENV} or capture fewer headers"
             )
 
+    @property
+    def tracing(self) -> bool:
+        """Whether any span exporter is asked for (else tracing stays off, and unloaded)."""
+        return bool(self.otlp_endpoint) or self.trace_console
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TelemetrySettings:
         env = os.environ if env is None else env
@@ -245,6 +271,57 @@ class TelemetrySettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CliSettings:
+    """What the ``watcher-temporal`` CLI reads from its environment besides Temporal's settings.
+
+    Attributes:
+        os_cloud: ``OS_CLOUD``: the clouds.yaml entry used to look a server
+            up by name (a UUID needs no cloud).
+        debug: ``WATCHER_TEMPORAL_DEBUG``: print the traceback of an
+            unexpected error.
+        columns: ``COLUMNS``: the width of output that does not go to a
+            terminal (None: output to a pipe is not cut).
+    """
+
+    os_cloud: str | None = None
+    debug: bool = False
+    columns: int | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> CliSettings:
+        env = os.environ if env is None else env
+        try:
+            columns: int | None = int(env.get("COLUMNS", ""))
+        except ValueError:
+            columns = None
+        return cls(
+            os_cloud=(env.get("OS_CLOUD") or "").strip() or None,
+            debug=_truthy(env.get("WATCHER_TEMPORAL_DEBUG"), default=False),
+            columns=columns if columns and columns > 0 else None,
+        )
+
+
+#: Watcher's configuration file on a worker (the generic path runs Watcher's own action classes).
+WATCHER_CONFIG_ENV = "WATCHER_TEMPORAL_WATCHER_CONFIG"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WatcherConfigSettings:
+    """Where a worker finds Watcher's configuration (Nova credentials of Watcher's own clients).
+
+    Attributes:
+        config_file: Watcher's configuration file (``WATCHER_TEMPORAL_WATCHER_CONFIG``); None: unset.
+    """
+
+    config_file: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WatcherConfigSettings:
+        env = os.environ if env is None else env
+        return cls(config_file=(env.get(WATCHER_CONFIG_ENV) or "").strip() or None)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Every setting of a watcher-temporal process, built once by :meth:`from_env`.
 
@@ -254,12 +331,14 @@ class Settings:
         telemetry: Traces and metrics.
         codec: Payload encryption (:mod:`watcher_temporal.codec`): the key
             ring and whether plaintext is refused (keys never shown by repr).
+        watcher: Watcher's configuration file, for the generic path.
     """
 
     temporal: TemporalSettings = field(default_factory=TemporalSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     codec: CodecSettings = field(default_factory=CodecSettings)
+    watcher: WatcherConfigSettings = field(default_factory=WatcherConfigSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -270,6 +349,7 @@ class Settings:
             worker=WorkerSettings.from_env(env),
             telemetry=TelemetrySettings.from_env(env),
             codec=CodecSettings.from_env(env),
+            watcher=WatcherConfigSettings.from_env(env),
         )
 
 
@@ -299,11 +379,19 @@ async def connect_client(
             (:func:`watcher_temporal.metrics.prometheus_runtime`); workers
             built on this client use it too.
         codec: Payload encryption; from the environment by default.
+
+    Raises:
+        TemporalUnreachable: the frontend cannot be reached (one line: the
+            address and the cause).
     """
     settings = settings or TemporalSettings.from_env()
-    return await Client.connect(
-        **settings.connect,
-        data_converter=data_converter(codec=codec),
-        interceptors=list(interceptors),
-        runtime=runtime,
-    )
+    try:
+        return await Client.connect(
+            **settings.connect,
+            data_converter=data_converter(codec=codec),
+            interceptors=list(interceptors),
+            runtime=runtime,
+        )
+    except RuntimeError as err:  # the SDK's connect error: refused, TLS, DNS...
+        lines = str(err).strip().splitlines()
+        raise TemporalUnreachable(settings.address, lines[0][:500] if lines else type(err).__name__) from None

@@ -35,6 +35,8 @@ its identity across the worker → server → workflow/client boundary, and whos
 
     MigrationAlreadyRunning (client side, not an ApplicationError)
         a starter found ``migrate-<server uuid>`` already running.
+    TemporalUnreachable (client side, a RuntimeError like the SDK's own)
+        the Temporal frontend could not be reached (address, TLS, DNS).
 
 The non-retryable ones end the activity at once; the workflow then decides
 (revert, skip, fail). The retryable ones are retried by the activity's retry
@@ -162,7 +164,11 @@ def describe_failure(err: BaseException) -> str:
         if isinstance(cause, ApplicationError):
             return f"{what} failed: {cause.type or 'error'}: {cause.message}"
         if isinstance(cause, TimeoutError):
-            return f"{what} timed out ({cause.type.name if cause.type else 'timeout'})"
+            last = cause.cause  # the last attempt's failure, when it failed before the timeout
+            after = (
+                f"; last attempt: {last.type or 'error'}: {last.message}" if isinstance(last, ApplicationError) else ""
+            )
+            return f"{what} timed out ({cause.type.name if cause.type else 'timeout'}){after}"
         if is_cancelled_exception(err):
             return f"{what} cancelled"
         return f"{what} failed: {cause or err}"
@@ -203,3 +209,22 @@ class MigrationAlreadyRunning(Exception):
             f"a migration of this server is already running as workflow {workflow_id}{run}; "
             f"follow it with `temporal workflow describe -w {workflow_id}` or cancel it first"
         )
+
+
+def refused_update(why: str) -> InvalidInput:
+    """An update refused for the workflow's state: non-retryable like every refusal (updates are never retried)."""
+    return InvalidInput(f"update refused: {why}", [{"field": "(update)", "rule": why}])
+
+
+class TemporalUnreachable(RuntimeError):
+    """The Temporal frontend could not be reached; the message names the address and the cause.
+
+    Attributes:
+        address: The ``host:port`` that was tried.
+        detail: The first line of the SDK's error.
+    """
+
+    def __init__(self, address: str, detail: str) -> None:
+        self.address = address
+        self.detail = detail
+        super().__init__(f"cannot reach Temporal at {address}: {detail}")

@@ -14,25 +14,24 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
-import os
 
 logger = logging.getLogger(__name__)
 
-#: Arenas the worker keeps by default (glibc's default: 8 per core).
-DEFAULT_MALLOC_ARENAS = 2
 #: ``mallopt`` parameter number of ``M_ARENA_MAX`` (glibc's malloc.h).
 _M_ARENA_MAX = -8
 
 
-def limit_malloc_arenas(arenas: int = DEFAULT_MALLOC_ARENAS) -> bool:
-    """Cap glibc's malloc arenas at ``arenas`` unless ``MALLOC_ARENA_MAX`` is set.
+def limit_malloc_arenas(arenas: int | None) -> bool:
+    """Cap glibc's malloc arenas at ``arenas`` (None: leave glibc alone).
 
-    Call it first thing in the process, before threads start.
+    Call it first thing in the process, before threads start, with
+    :attr:`watcher_temporal.config.WorkerSettings.malloc_arenas` (None when the
+    operator set ``MALLOC_ARENA_MAX``: glibc applies that itself).
 
     Returns:
         True when the cap was set here.
     """
-    if "MALLOC_ARENA_MAX" in os.environ:
+    if arenas is None:
         return False
     name = ctypes.util.find_library("c")
     if name is None:

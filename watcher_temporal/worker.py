@@ -25,6 +25,7 @@ Log records are one line each, untrusted text escaped
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import concurrent.futures
 import logging
@@ -42,7 +43,7 @@ from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.activities.observer import READ_THREADS, NovaObserver
 from watcher_temporal.codec import CodecKeyError
 from watcher_temporal.config import Settings, WorkerSettings, connect_client
-from watcher_temporal.errors import WatcherTemporalError
+from watcher_temporal.errors import TemporalUnreachable, WatcherTemporalError
 from watcher_temporal.failures import install_activity_failure_log
 from watcher_temporal.metrics import initialize as initialize_metrics
 from watcher_temporal.metrics import prometheus_runtime
@@ -190,20 +191,41 @@ async def _main(settings: Settings) -> None:
             provider.shutdown()
 
 
-def main() -> None:
-    """Entry point of ``watcher-temporal-worker``: exit 2 on a configuration it cannot run with."""
-    limit_malloc_arenas()  # before any thread: memory follows the work, not the thread count
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The worker's command line: settings come from the environment, so it only answers ``--help``."""
+    parser = argparse.ArgumentParser(
+        prog="watcher-temporal-worker",
+        description="Run every workflow and activity of watcher-temporal on one task queue until SIGINT or "
+        "SIGTERM. At start it checks that Nova answers and accepts its credentials, and registers the search "
+        "attributes the namespace lacks.",
+        epilog="Settings are environment variables (docs/operations.md lists them all): TEMPORAL_ADDRESS, "
+        "TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, OS_CLOUD + clouds.yaml, WATCHER_TEMPORAL_*. "
+        "Exit codes: 0 stopped by SIGINT/SIGTERM, 1 Temporal unreachable, 2 a setting it cannot run with "
+        "(bad value, Nova unusable, codec key).",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``watcher-temporal-worker``: exit 2 on a configuration it cannot run with, 1 without Temporal."""
+    parse_args(argv)  # --help prints and exits 0; an unknown argument exits 2
     try:
         settings = Settings.from_env()
     except ValueError as err:
         print(f"watcher-temporal-worker: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    limit_malloc_arenas(settings.worker.malloc_arenas)  # before any thread starts
     configure_logging(settings.worker.log_level)
     try:
         asyncio.run(_main(settings))
     except (NovaNotUsable, CodecKeyError) as err:
         logger.error("%s; the worker does not start", err)
         exit_process(2)
+    except TemporalUnreachable as err:
+        logger.error(
+            "cannot reach Temporal at %s (TEMPORAL_ADDRESS): %s; the worker does not start", err.address, err.detail
+        )
+        exit_process(1)
     exit_process(0)
 
 

@@ -1,7 +1,8 @@
 """Workflow definitions: decisions only, no I/O (see each module's docstring)."""
 
 from watcher_temporal.workflows.drain_host import DrainHost
-from watcher_temporal.workflows.maintenance_plan import BuildDrainPlan, MaintenancePlan
+from watcher_temporal.workflows.legacy import BuildDrainPlan
+from watcher_temporal.workflows.maintenance_plan import MaintenancePlan
 from watcher_temporal.workflows.migrate_server import MigrateServer
 from watcher_temporal.workflows.undrain_host import UndrainHost
 

@@ -23,6 +23,7 @@ from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    from watcher_temporal.contract.patches import WAIT_CANCELLATION_PATCH
     from watcher_temporal.errors import NON_RETRYABLE_ERROR_TYPES
 
 #: A short activity (one look at Nova, one request) heartbeats every second
@@ -38,9 +39,6 @@ LONG_HEARTBEAT_FLOOR = timedelta(seconds=4)
 SHORT_ATTEMPT = timedelta(seconds=120)
 #: Default time during which transient Nova trouble is retried.
 DEFAULT_RETRY_BUDGET = timedelta(minutes=10)
-#: ``workflow.patched`` id: histories recorded before activities were cancelled
-#: with WAIT_CANCELLATION_COMPLETED replay with TRY_CANCEL.
-WAIT_CANCELLATION_PATCH = "wait-activity-cancellation"
 #: Slack given to the long activities beyond their own deadline: the activity
 #: raises MigrationTimedOut / RevertFailed itself; Temporal's timeouts are the safety net.
 LONG_SLACK = timedelta(seconds=120)
@@ -65,7 +63,7 @@ def _cancellation_type() -> ActivityCancellationType:
 def short_options(*, retry_budget: timedelta = DEFAULT_RETRY_BUDGET) -> dict[str, Any]:
     """Options of a short activity: one Nova look or request, retried within ``retry_budget``."""
     return {
-        "start_to_close_timeout": SHORT_ATTEMPT,
+        "start_to_close_timeout": min(SHORT_ATTEMPT, retry_budget),
         "schedule_to_close_timeout": retry_budget,
         "heartbeat_timeout": SHORT_HEARTBEAT,
         "retry_policy": _retry(timedelta(seconds=30)),

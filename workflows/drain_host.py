@@ -102,7 +102,7 @@ class DrainHost(MaintenancePlan):
         """The plan built so far and its status (None before it is built): what ``undrain-host`` reads."""
         if self._built is None:
             return None
-        return self._result(self._built, status=None if self._plan is None else self.status())
+        return self._result(self._built, status=None if self._window.plan is None else self.status())
 
     @staticmethod
     def _result(built: DrainPlan, *, dry_run: bool = False, status: PlanStatus | None = None) -> DrainResult:

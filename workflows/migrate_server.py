@@ -19,11 +19,10 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState, TimeoutError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, JsonValue
-    from watcher_temporal.workflows.activity_options import long_options, short_options
 
     from watcher_temporal.contract import (
         FORCE_COMPLETE_UPDATE,
@@ -55,20 +54,25 @@ with workflow.unsafe.imports_passed_through():
         refuse_extra_arguments,
         validate_input,
     )
-    from watcher_temporal.errors import InvalidInput, RevertFailed, describe_failure, from_failure
+    from watcher_temporal.contract.patches import (
+        CANCEL_AFTER_STEP_PATCH,
+        CANONICAL_ID_PATCH,
+        OUTCOME_PATCH,
+        PROGRESS_SIGNAL_IGNORED_PATCH,
+        START_DEADLINE_PATCH,
+    )
+    from watcher_temporal.errors import (
+        InvalidInput,
+        MigrationTimedOut,
+        RevertFailed,
+        describe_failure,
+        from_failure,
+    )
     from watcher_temporal.metrics import record_deadline, record_migration, record_revert, record_revert_failure
     from watcher_temporal.search_attributes import DESTINATION_HOST, OUTCOME, as_updates, migration_attributes
+    from watcher_temporal.workflows.activity_options import DEFAULT_RETRY_BUDGET, long_options, short_options
 
 R = TypeVar("R", bound=BaseModel)
-
-#: ``workflow.patched`` id of the check that the workflow runs under its
-#: canonical id (histories recorded before it replay without the check).
-CANONICAL_ID_PATCH = "canonical-workflow-id"
-#: ``workflow.patched`` id of the ``WatcherOutcome`` upsert at the end.
-OUTCOME_PATCH = "outcome-search-attribute"
-#: ``workflow.patched`` id: a cancel that arrived while pre_execute / execute finished is
-#: honoured after the step (histories recorded before went on with the migration).
-CANCEL_AFTER_STEP_PATCH = "cancel-after-step"
 
 
 def parse_migrate_input(request: MigrateServerInput | JsonValue) -> MigrateServerInput:
@@ -94,7 +98,19 @@ class MigrateServer:
 
     @workflow.signal(name=PROGRESS_SIGNAL)
     def report_progress(self, report: MigrationProgressReport) -> None:
-        """Progress from the waiting activity (internal; sent by the worker)."""
+        """Ignored: kept so that histories recorded with it replay.
+
+        The worker reports progress in its wait activity's heartbeat details,
+        which only the worker holding the activity can write; a signal can come
+        from anyone who may signal the workflow, so since
+        ``PROGRESS_SIGNAL_IGNORED_PATCH`` it changes nothing the ``progress``
+        query, the CLI or a decision (force-complete, revert) reads.
+        """
+        if workflow.patched(PROGRESS_SIGNAL_IGNORED_PATCH):
+            workflow.logger.warning(
+                "ignored a %s signal: progress comes only from the worker's wait activity", PROGRESS_SIGNAL
+            )
+            return
         self._update(
             migration_id=report.migration_id or self._progress.migration_id,
             nova_migration_status=report.nova_migration_status,
@@ -185,6 +201,21 @@ class MigrateServer:
     async def _migrate(self, request: MigrateServerInput | JsonValue) -> MigrationResult:
         started = workflow.now()
         params = parse_migrate_input(request)
+        self._claim(params)
+        dest = params.destination_node or "(scheduler)"
+        what = f"{params.migration_type.value} {params.resource_id} {params.source_node}→{dest}"
+        # timeout_seconds bounds the whole migration from its start: the checks and every
+        # attempt to start it too (histories recorded before the patch had no such bound).
+        deadline = (
+            started + timedelta(seconds=params.timeout_seconds) if workflow.patched(START_DEADLINE_PATCH) else None
+        )
+        pre = await self._check(params, what, deadline)
+        if pre.skip_reason is not None or pre.server is None:
+            return self._result(params, started, MigrationStatus.SKIPPED, pre.skip_reason or "skipped", pre.server)
+        return await self._move(params, pre, pre.server, what, started, deadline)
+
+    def _claim(self, params: MigrateServerInput) -> None:
+        """Check the workflow id, then make the migration findable by server and hosts."""
         if workflow.patched(CANONICAL_ID_PATCH):
             expected = migration_workflow_id(params.resource_id)
             if workflow.info().workflow_id != expected:
@@ -207,21 +238,36 @@ class MigrateServer:
                 )
             )
         )
-        dest = params.destination_node or "(scheduler)"
-        what = f"{params.migration_type.value} {params.resource_id} {params.source_node}→{dest}"
 
+    async def _check(self, params: MigrateServerInput, what: str, deadline: datetime | None) -> PreExecuteResult:
+        """pre_execute: Watcher's preconditions, within the migration's deadline; nothing moves yet."""
         try:
-            pre = await self._step(
-                Phase.PRE_EXECUTE, MigrateActivity.PRE_EXECUTE, params, PreExecuteResult, f"check {what}"
+            return await self._step(
+                Phase.PRE_EXECUTE,
+                MigrateActivity.PRE_EXECUTE,
+                params,
+                PreExecuteResult,
+                f"check {what}",
+                _start_options(deadline, params, "the checks"),
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise  # cancelled before anything moved: nothing to revert
+            if deadline is not None and _ran_out_of_time(err):
+                raise _not_started(params, "the migration started", err) from None
             raise from_failure(err) from None
-        if pre.skip_reason is not None or pre.server is None:
-            return self._result(params, started, MigrationStatus.SKIPPED, pre.skip_reason or "skipped", pre.server)
-        original = pre.server
 
+    async def _move(
+        self,
+        params: MigrateServerInput,
+        pre: PreExecuteResult,
+        original: ServerSnapshot,
+        what: str,
+        started: datetime,
+        deadline: datetime | None,
+    ) -> MigrationResult:
+        """execute, wait, post_execute; the compensation on failure, deadline or cancel."""
+        start_options = _start_options(deadline, params, "the migration started")  # nothing sent yet if it raises
         # From here on Nova may change: the compensation is armed before execute.
         executed: ExecuteResult | None = None
         try:
@@ -231,10 +277,10 @@ class MigrateServer:
                 ExecuteRequest(params=params, original=original, baseline_migration_id=pre.baseline_migration_id),
                 ExecuteResult,
                 f"start {what}",
+                start_options,
             )
             self._update(migration_id=executed.migration_id)
-            budget = timedelta(seconds=params.timeout_seconds)
-            deadline = workflow.now() + budget
+            wait_deadline, budget = _wait_deadline(deadline, params)
             waited = await self._step(
                 Phase.WAITING,
                 MigrateActivity.WAIT,
@@ -243,7 +289,7 @@ class MigrateServer:
                     original=original,
                     migration_id=executed.migration_id,
                     baseline_migration_id=pre.baseline_migration_id,
-                    deadline=deadline,
+                    deadline=wait_deadline,
                     size=pre.size,
                 ),
                 WaitResult,
@@ -264,7 +310,10 @@ class MigrateServer:
             if isinstance(err, asyncio.CancelledError) and not cancelled:
                 raise
             cause = describe_failure(err)
-            deadline_fired = _deadline_of(err)
+            if deadline is not None and executed is None and isinstance(err, ActivityError) and _ran_out_of_time(err):
+                cause = (
+                    f"timeout_seconds ({params.timeout_seconds:g} s) passed before Nova accepted the migration: {cause}"
+                )
             self._update(error=cause)
             migration_id = executed.migration_id if executed else self._progress.migration_id
             revert = await self._revert(params, original, migration_id, pre.baseline_migration_id, cause, what)
@@ -279,9 +328,18 @@ class MigrateServer:
                 revert.server,
                 migration_id=migration_id,
                 revert=revert,
-                deadline=deadline_fired,
+                deadline=_deadline_of(err),
             )
+        return self._succeeded(params, started, executed, waited, final)
 
+    def _succeeded(
+        self,
+        params: MigrateServerInput,
+        started: datetime,
+        executed: ExecuteResult,
+        waited: WaitResult,
+        final: ServerSnapshot,
+    ) -> MigrationResult:
         verb = "moved" if final.host != params.source_node else "stayed"
         if params.destination_node is None and final.host and final.host != params.source_node:
             # The scheduler chose: make the migration findable by where it went.
@@ -420,6 +478,47 @@ class MigrateServer:
             deadline=deadline,
             force_completes=self._force_completes,
         )
+
+
+def _start_options(deadline: datetime | None, params: MigrateServerInput, what: str) -> dict[str, Any] | None:
+    """Options of a step before the migration runs: retried only until the migration's deadline.
+
+    Raises:
+        MigrationTimedOut: the deadline has passed already (the step is not run).
+    """
+    if deadline is None:  # histories recorded before START_DEADLINE_PATCH
+        return None
+    left = deadline - workflow.now()
+    if left <= timedelta(0):
+        raise MigrationTimedOut(
+            f"timeout_seconds ({params.timeout_seconds:g} s) passed before {what}; nothing was sent to Nova"
+        )
+    return short_options(retry_budget=min(DEFAULT_RETRY_BUDGET, left))
+
+
+def _wait_deadline(deadline: datetime | None, params: MigrateServerInput) -> tuple[datetime, timedelta]:
+    """The wait's deadline and the time left until it (from execute's end for old histories)."""
+    if deadline is None:
+        budget = timedelta(seconds=params.timeout_seconds)
+        return workflow.now() + budget, budget
+    return deadline, max(deadline - workflow.now(), timedelta(0))
+
+
+def _ran_out_of_time(err: ActivityError) -> bool:
+    """True when the activity stopped at the migration's deadline.
+
+    Its retry budget (the time left) ran out, or an attempt that began at the
+    last moment refused to send anything (``MigrationTimedOut`` from execute).
+    """
+    if isinstance(err.cause, TimeoutError) or err.retry_state is RetryState.TIMEOUT:
+        return True
+    return isinstance(err.cause, ApplicationError) and err.cause.type == "MigrationTimedOut"
+
+
+def _not_started(params: MigrateServerInput, what: str, err: ActivityError) -> MigrationTimedOut:
+    return MigrationTimedOut(
+        f"timeout_seconds ({params.timeout_seconds:g} s) passed before {what}: {describe_failure(err)}"
+    )
 
 
 def _deadline_of(err: BaseException) -> DeadlineOutcome | None:

@@ -40,7 +40,7 @@ def test_disables_the_host_then_moves_active_live_and_shutoff_cold() -> None:
     assert first.input_parameters == {
         "resource_name": "host1",
         "state": "disabled",
-        "disabled_reason": "watcher_maintaining",
+        "disabled_reason": "watcher_maintaining by drain-host1",
     }
     moves = migrations(drain.plan.actions)
     assert {n: m["migration_type"] for n, m in moves.items()} == {"a": "live", "b": "cold"}

@@ -63,8 +63,20 @@ def soon(seconds: float = 60) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
-async def run(activity: Any, arg: Any, *, heartbeats: list[Any] | None = None, details: list[Any] | None = None) -> Any:
+async def run(
+    activity: Any,
+    arg: Any,
+    *,
+    heartbeats: list[Any] | None = None,
+    details: list[Any] | None = None,
+    scheduled_ago: timedelta = timedelta(0),
+    budget: timedelta = timedelta(minutes=10),
+) -> Any:
+    """Run one activity as the worker would: scheduled ``scheduled_ago``, with ``budget`` to close."""
     env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info, scheduled_time=datetime.now(UTC) - scheduled_ago, schedule_to_close_timeout=budget
+    )
     if heartbeats is not None:
         env.on_heartbeat = lambda *d: heartbeats.append(d[0] if d else None)
     if details:
@@ -91,6 +103,19 @@ async def test_execute_twice_adopts_the_running_migration(acts: MigrateActivitie
     assert first.migration_id is not None and not first.adopted
     assert second.adopted and second.migration_id == first.migration_id
     assert len(nova_migrations(localnova, server_id)) == 1
+
+
+async def test_execute_past_its_deadline_sends_nothing(acts: MigrateActivities, localnova: LocalNovaHandle) -> None:
+    """An attempt that reaches the start after the workflow's deadline (its schedule-to-close) gives up."""
+    server_id = boot_on(localnova, "host1")
+    p = params(server_id)
+    pre = await run(acts.pre_execute, p)
+    request = ExecuteRequest(params=p, original=pre.server, baseline_migration_id=pre.baseline_migration_id)
+    with pytest.raises(MigrationTimedOut) as late:
+        await run(acts.execute, request, scheduled_ago=timedelta(seconds=91), budget=timedelta(seconds=90))
+    assert late.value.non_retryable and "nothing was sent to Nova" in late.value.message
+    assert nova_migrations(localnova, server_id) == []
+    assert localnova.conn.compute.get_server(server_id).compute_host == "host1"
 
 
 async def test_execute_after_the_move_finished_adopts_it(acts: MigrateActivities, localnova: LocalNovaHandle) -> None:

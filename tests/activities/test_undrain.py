@@ -25,18 +25,22 @@ from watcher_temporal.contract import (
 A, B, C = (str(uuid.uuid4()) for _ in range(3))
 
 
-def svc(*, enabled: bool = False, reason: str | None = "watcher_maintaining") -> ComputeService:
+#: What drain-host1 writes when it disables host1.
+DRAIN_REASON = "watcher_maintaining by drain-host1"
+
+
+def svc(*, enabled: bool = False, reason: str | None = DRAIN_REASON) -> ComputeService:
     return ComputeService(host="host1", enabled=enabled, up=True, forced_down=False, disabled_reason=reason)
 
 
-def drain(states: dict[str, ActionState], *, disable: bool = True) -> DrainResult:
+def drain(states: dict[str, ActionState], *, disable: bool = True, reason: str = DRAIN_REASON) -> DrainResult:
     actions = []
     if disable:
         actions.append(
             PlanAction(
                 id="disable-host1",
                 action_type=ActionType.CHANGE_NOVA_SERVICE_STATE,
-                input_parameters={"resource_name": "host1", "state": "disabled"},
+                input_parameters={"resource_name": "host1", "state": "disabled", "disabled_reason": reason},
             )
         )
     for server, how in ((A, "live"), (B, "cold"), (C, "live")):
@@ -78,7 +82,7 @@ def test_the_host_the_drain_disabled_is_enabled_then_the_servers_move_back_the_w
     plan = build_undrain_plan(
         UndrainRequest(host="host1", move_back=True), drain=drain({}), service=svc(), servers=servers
     )
-    assert plan.enables and "watcher_maintaining" in plan.enable_reason
+    assert plan.enables and DRAIN_REASON in plan.enable_reason
     assert plan.plan is not None
     first, *moves = plan.plan.actions
     assert (first.id, first.input_parameters) == ("enable-host1", {"resource_name": "host1", "state": "enabled"})
@@ -126,10 +130,34 @@ def test_a_host_someone_else_disabled_stays_disabled_and_nothing_moves_back() ->
         service=svc(reason="disk failure"),
         servers=servers,
     )
-    assert not plan.enables and "someone disabled it since" in plan.enable_reason
+    assert not plan.enables and "someone else disabled it since" in plan.enable_reason
     assert plan.plan is None
     assert [s.resource_id for s in plan.left_behind] == [A, B, C]
     assert all("host1 stays disabled (disabled_reason is now 'disk failure'" in s.reason for s in plan.left_behind)
+
+
+def test_a_host_a_plan_disabled_with_watcher_s_own_reason_after_the_drain_stays_disabled() -> None:
+    # drain-host1 disabled host1 (and was undrained); then plan-maint-42 disabled it with
+    # Watcher's plain reason. The drain's record alone would say "mine": the reason says not.
+    plan = build_undrain_plan(
+        UndrainRequest(host="host1", move_back=True),
+        drain=drain({}),
+        service=svc(reason="watcher_maintaining"),
+        servers={A: moved(A, "host2")},
+    )
+    assert not plan.enables and plan.plan is None
+    assert "'watcher_maintaining', not 'watcher_maintaining by drain-host1'" in plan.enable_reason
+
+
+def test_a_drain_whose_reason_does_not_name_it_never_enables_the_host() -> None:
+    plan = build_undrain_plan(
+        UndrainRequest(host="host1"),
+        drain=drain({}, reason="watcher_maintaining"),
+        service=svc(reason="watcher_maintaining"),
+        servers={},
+    )
+    assert not plan.enables and plan.plan is None
+    assert "does not name drain-host1" in plan.enable_reason and "by hand" in plan.enable_reason
 
 
 def test_no_enable_unless_the_drain_s_disable_action_succeeded() -> None:

@@ -214,7 +214,7 @@ async def test_undrain_moves_the_servers_back_and_enables_the_host(
     stays = boot(cloud, "host1", metadata={MAINTENANCE_POLICY_KEY: "skip"})
     drained = await run_drain(dev_env, worker, DrainRequest(host="host1"))
     assert drained.status is not None and drained.status.state is PlanState.SUCCEEDED
-    assert service_of(cloud, "host1") == ("disabled", "watcher_maintaining")
+    assert service_of(cloud, "host1") == ("disabled", "watcher_maintaining by drain-host1")
     moved_to = placement(cloud, [live, cold])
     assert all(host != "host1" for host, _ in moved_to.values())
 
@@ -290,7 +290,7 @@ async def test_undrain_after_a_cancelled_drain_brings_back_what_it_moved(
     with pytest.raises(WorkflowFailureError):
         await handle.result()
     assert placement(cloud, [second]) == {second: ("host1", "ACTIVE")}  # aborted and reverted
-    assert service_of(cloud, "host1") == ("disabled", "watcher_maintaining")
+    assert service_of(cloud, "host1") == ("disabled", "watcher_maintaining by drain-host1")
 
     result = await run_undrain(dev_env, worker, UndrainRequest(host="host1", move_back=True))
 

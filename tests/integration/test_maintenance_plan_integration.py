@@ -113,7 +113,7 @@ async def test_drain_host_empties_the_host_and_keeps_every_server_state(
     assert all(host != "host1" for host, _ in after.values()), after
     assert {s: st for s, (_, st) in after.items()} == {s: st for s, (_, st) in before.items()}
     assert list(cloud.conn.compute.servers(all_projects=True, compute_host="host1")) == []
-    assert service_of(cloud, "host1") == ("disabled", "watcher_maintaining")
+    assert service_of(cloud, "host1") == ("disabled", "watcher_maintaining by drain-host1")
     assert len(status.actions) == 9 and max(len(status.running), 0) == 0
 
 

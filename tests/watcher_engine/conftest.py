@@ -5,13 +5,15 @@ Skipped as a whole when python-watcher is not installed (it is in the dev extra)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 import yaml
 from temporalio.testing import WorkflowEnvironment
 
 from localnova.harness import LocalNovaHandle
+from tests.conditions import until
 from tests.realstack import RunningWorker
 
 pytest.importorskip("watcher", reason="python-watcher is not installed (pip install -e '.[dev]')")
@@ -21,6 +23,7 @@ from watcher.common import oslo_service_helper
 # Before any Watcher module picks oslo.service's (eventlet) default backend.
 oslo_service_helper.init_oslo_service_backend()
 
+from tests.watcher_engine.processes import StandaloneWorker, worker_env  # noqa: E402
 from tests.watcher_engine.watcher_stack import WatcherStack, start_watcher  # noqa: E402
 
 #: ``[nova] migration_interval`` the tests give Watcher: the engine hands it to MigrateServer.
@@ -82,17 +85,45 @@ def watcher_stack(
 
 
 @pytest.fixture
-def failure_policy(watcher_stack: WatcherStack) -> Iterator[Callable[[str], None]]:
-    """Set ``[watcher_workflow_engines.temporal] failure_policy`` for one test."""
+def engine_option(watcher_stack: WatcherStack) -> Iterator[Callable[..., None]]:
+    """Set options of ``[watcher_workflow_engines.temporal]`` (or ``[watcher_applier]``) for one test."""
     from oslo_config import cfg
 
     from watcher_temporal.watcher_engine.options import config_opts
 
     if ENGINE_GROUP not in cfg.CONF:
         cfg.CONF.register_opts(config_opts(), group=ENGINE_GROUP)
+    changed: list[tuple[str, str]] = []
 
-    def set_policy(value: str) -> None:
-        cfg.CONF.set_override("failure_policy", value, group=ENGINE_GROUP)
+    def set_option(name: str, value: str, group: str = ENGINE_GROUP) -> None:
+        cfg.CONF.set_override(name, value, group=group)
+        changed.append((name, group))
 
-    yield set_policy
-    cfg.CONF.clear_override("failure_policy", group=ENGINE_GROUP)
+    yield set_option
+    for name, group in changed:
+        cfg.CONF.clear_override(name, group=group)
+
+
+@pytest.fixture
+def failure_policy(engine_option: Callable[..., None]) -> Callable[[str], None]:
+    """Set ``[watcher_workflow_engines.temporal] failure_policy`` for one test."""
+    return lambda value: engine_option("failure_policy", value)
+
+
+@pytest.fixture
+async def standalone_worker(
+    dev_env: WorkflowEnvironment, localnova_cloud: LocalNovaHandle, watcher_stack: WatcherStack
+) -> AsyncIterator[StandaloneWorker]:
+    """``watcher-temporal-worker`` as its own process, with Watcher's config file, on a fresh task queue."""
+    env = worker_env(
+        cloud_env=localnova_cloud.env(),
+        address=dev_env.client.service_client.config.target_host,
+        namespace=dev_env.client.namespace,
+        watcher_config=watcher_stack.config_file,
+    )
+    worker = StandaloneWorker(env=env, log=watcher_stack.config_file.with_name(f"worker-{uuid.uuid4().hex[:6]}.log"))
+    try:
+        await until(worker.polling, timeout=120, what="the standalone worker polls its task queue")
+        yield worker
+    finally:
+        worker.stop()

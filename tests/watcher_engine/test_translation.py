@@ -70,27 +70,53 @@ def test_a_malformed_migrate_is_refused_naming_the_action_and_field() -> None:
     assert "UUID" in err.value.details[0][0]["rule"]
 
 
-def test_options_override_the_environment_and_unset_ones_fall_back(tmp_path: Any) -> None:
-    env = {"TEMPORAL_ADDRESS": "env:7233", "TEMPORAL_NAMESPACE": "env-ns", "TEMPORAL_TASK_QUEUE": "env-q"}
-    settings = resolve({"address": "opt:7233", "failure_policy": "watcher", "max_parallel": 8}, env)
-    assert (settings.temporal.address, settings.temporal.namespace) == ("opt:7233", "env-ns")
-    assert settings.temporal.task_queue == "env-q"
-    assert (settings.failure_policy, settings.max_parallel) == (OnFailure.WATCHER, 8)
+def test_options_come_from_watchers_config_only_whatever_the_shell_says(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable, value in {
+        "TEMPORAL_ADDRESS": "env:7233",
+        "TEMPORAL_NAMESPACE": "env-ns",
+        "TEMPORAL_TASK_QUEUE": "env-q",
+        "TEMPORAL_API_KEY": "env-key",
+        "WATCHER_TEMPORAL_CODEC_KEY": "00" * 32,
+    }.items():
+        monkeypatch.setenv(variable, value)
+    defaults = resolve({})
+    assert (defaults.temporal.address, defaults.temporal.namespace) == ("localhost:7233", "default")
+    assert defaults.temporal.task_queue == "watcher-actions"
+    assert "api_key" not in defaults.temporal.connect and "tls" not in defaults.temporal.connect
+    assert not defaults.codec.keys
+    settings = resolve({"address": "opt:7233", "failure_policy": "watcher", "max_parallel": 8})
+    assert (settings.temporal.address, settings.failure_policy, settings.max_parallel) == (
+        "opt:7233",
+        OnFailure.WATCHER,
+        8,
+    )
     key = tmp_path / "api-key"
     key.write_text("secret-value\n")
-    with_key = resolve({"api_key_file": str(key)}, env)
-    assert with_key.temporal.connect["api_key"] == "secret-value"
+    with_key = resolve({"api_key_file": str(key)})
+    assert (with_key.temporal.connect["api_key"], with_key.temporal.connect["tls"]) == ("secret-value", True)
     assert "secret-value" not in repr(with_key)
 
 
-def test_a_codec_key_file_option_replaces_the_environments_key(tmp_path: Any) -> None:
-    settings = resolve(
-        {"codec_key_file": str(tmp_path / "key")},
-        {"WATCHER_TEMPORAL_CODEC_KEY": "env-key", "WATCHER_TEMPORAL_CODEC_KEYS": "a,b"},
-    )
-    assert settings.converter_env.get("WATCHER_TEMPORAL_CODEC_KEY_FILE") == str(tmp_path / "key")
-    assert "WATCHER_TEMPORAL_CODEC_KEY" not in settings.converter_env
-    assert "WATCHER_TEMPORAL_CODEC_KEYS" not in settings.converter_env
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"api_key_file": "/nonexistent/api-key"}, "api_key_file: cannot read /nonexistent/api-key"),
+        ({"tls_server_ca_cert_file": "/nonexistent/ca.pem"}, "TLS file cannot be read"),
+        ({"codec_key_file": "/nonexistent/codec"}, "codec_key_file"),
+    ],
+)
+def test_an_unreadable_file_option_is_one_line_naming_it(options: dict[str, str], named: str) -> None:
+    with pytest.raises(ValueError, match=r"watcher_workflow_engines\.temporal") as err:
+        resolve(options)
+    assert named in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_codec_key_file_option_gives_the_engine_its_key(tmp_path: Any) -> None:
+    key = tmp_path / "key"
+    key.write_text("11" * 32)
+    assert len(resolve({"codec_key_file": str(key)}).codec.keys) == 1
 
 
 def _servers(count: int) -> list[str]:
@@ -155,9 +181,9 @@ def test_turning_barriers_into_limits_keeps_a_cycle_for_validation_to_name() -> 
 
 
 def test_limit_options_resolve_with_zero_meaning_no_limit() -> None:
-    defaults = resolve({}, {})
+    defaults = resolve({})
     assert (defaults.max_parallel_per_source, defaults.max_parallel_per_destination) == (1, None)
     assert defaults.barriers is BarrierMode.KEEP
-    settings = resolve({"max_parallel_per_source": 0, "max_parallel_per_destination": 3, "barriers": "limits"}, {})
+    settings = resolve({"max_parallel_per_source": 0, "max_parallel_per_destination": 3, "barriers": "limits"})
     assert (settings.max_parallel_per_source, settings.max_parallel_per_destination) == (None, 3)
     assert settings.barriers is BarrierMode.LIMITS

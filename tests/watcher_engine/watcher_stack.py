@@ -39,6 +39,20 @@ class WatcherStack:
     context: Any
     hostname: str = "applier-test"
     engine_options: dict[str, str] = field(default_factory=dict)
+    last_service_log: Path | None = None
+
+    def config_variant(self, **engine: str) -> Path:
+        """A copy of the config file whose ``[watcher_workflow_engines.temporal]`` options are replaced."""
+        from configparser import ConfigParser
+
+        parser = ConfigParser(interpolation=None)
+        parser.read(self.config_file)
+        for name, value in engine.items():
+            parser.set("watcher_workflow_engines.temporal", name, value)
+        path = self.config_file.with_name(f"watcher-{uuid.uuid4().hex[:6]}.conf")
+        with path.open("w") as out:
+            parser.write(out)
+        return path
 
     # -- plans ----------------------------------------------------------------
 
@@ -111,32 +125,35 @@ class WatcherStack:
         action.state = objects.action.State.SKIPPED
         action.save()
 
-    def applier_process(self, engine: str, *args: str) -> subprocess.Popen[bytes]:
+    def applier_process(self, engine: str, *args: str, config_file: Path | None = None) -> subprocess.Popen[bytes]:
         """An applier in its own process (``tests.watcher_engine.applier_process``), to kill and restart.
 
         Its log goes to ``applier-*.log`` beside the config file.
         """
         repo = Path(__file__).resolve().parents[2]
+        config = config_file or self.config_file
         log = self.config_file.with_name(f"applier-{uuid.uuid4().hex[:6]}.log")
         with log.open("wb") as stderr:  # a file, not a pipe: nobody must drain it
             return subprocess.Popen(
-                [sys.executable, "-m", "tests.watcher_engine.applier_process", str(self.config_file), engine, *args],
+                [sys.executable, "-m", "tests.watcher_engine.applier_process", str(config), engine, *args],
                 cwd=repo,
                 env={**os.environ, "PYTHONPATH": str(repo)},
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
             )
 
-    def applier_service(self) -> subprocess.Popen[bytes]:
+    def applier_service(self, config_file: Path | None = None) -> subprocess.Popen[bytes]:
         """``watcher-temporal-applier --config-file <this config>``: the shipped command, as a service.
 
-        It runs in its own process group; stop it with :func:`kill_group`.
+        It runs in its own process group; stop it with :func:`kill_group`. Its log
+        is :attr:`last_service_log`.
         """
         log = self.config_file.with_name(f"applier-service-{uuid.uuid4().hex[:6]}.log")
+        self.last_service_log = log
         command = Path(sys.executable).with_name("watcher-temporal-applier")
         with log.open("wb") as stderr:
             return subprocess.Popen(
-                [str(command), "--config-file", str(self.config_file)],
+                [str(command), "--config-file", str(config_file or self.config_file)],
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
                 start_new_session=True,  # its own group: the service forks a worker process
@@ -182,7 +199,8 @@ def _write_config(
     clients_auth: dict[str, str],
 ) -> None:
     sections = {
-        "DEFAULT": {"transport_url": "fake:/", "host": hostname},
+        # use_stderr: the service processes (watcher-temporal-applier) log to their stderr file
+        "DEFAULT": {"transport_url": "fake:/", "host": hostname, "use_stderr": "true"},
         "watcher_clients_auth": clients_auth,
         "database": {"connection": f"sqlite:///{db_file}"},
         "oslo_messaging_notifications": {"driver": "test"},

@@ -159,6 +159,8 @@ async def test_second_migrate_is_refused_then_cancel_reverts_exit_3(
     cancel = await cli(dev_env, worker.task_queue, "cancel", server, "--wait", "--progress-interval=0.2")
     assert cancel.code == ExitCode.CANCELLED, cancel
     assert f"migrate-{server}: CANCELLED" in cancel.stdout
+    # In words: how it was put back, and where the server is now.
+    assert "the server is on host1 (ACTIVE)" in " ".join(cancel.stdout.split()), cancel.stdout
     status = await cli(dev_env, worker.task_queue, "status", server)
     assert status.code == ExitCode.CANCELLED
 
@@ -202,10 +204,13 @@ def test_every_command_has_json_output_and_exit_codes_in_help() -> None:
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command")
     assert {"migrate", "status", "cancel", "force-complete", "list"} <= set(subparsers.choices)  # type: ignore[attr-defined]
+    assert "6   already running" in parser.format_help() and "7   no worker" in parser.format_help()
     for name, sub in subparsers.choices.items():  # type: ignore[attr-defined]
         assert "--output" in sub._option_string_actions, name
-        assert "6  already running" in sub.format_help(), name
-        assert "7  no worker" in sub.format_help(), name
+        text = " ".join(sub.format_help().split())
+        # One line of the codes it can end with, not the whole table again.
+        assert "exit codes: 0 success, 1 failed, 2 usage" in text, name
+        assert "already running (a migration" not in text, name
 
 
 class _Tty(io.StringIO):

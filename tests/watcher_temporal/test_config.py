@@ -44,7 +44,8 @@ def test_config_profile_from_the_cli_toml(tmp_path: Path) -> None:
 
 
 def test_an_unknown_profile_is_a_clear_error() -> None:
-    with pytest.raises(RuntimeError, match="Profile 'nope' not found"):
+    # ValueError, like every bad setting: the worker says it in one line and exits 2.
+    with pytest.raises(ValueError, match=r"TEMPORAL_CONFIG_FILE\): Profile 'nope' not found"):
         TemporalSettings.from_env({"TEMPORAL_PROFILE": "nope", "HOME": "/nonexistent"})
 
 

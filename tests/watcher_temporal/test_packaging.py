@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -86,7 +88,17 @@ def test_each_workflow_class_is_defined_once_where_the_design_card_puts_it() -> 
 
 @pytest.mark.integration
 def test_the_wheel_installs_only_watcher_temporal(tmp_path: Path) -> None:
-    """Build the wheel as pip would (setuptools from the dev extra, no network)."""
+    """Build the wheel as pip would (setuptools from the dev extra, no network), from a clean copy of the sources.
+
+    A copy, because setuptools reuses a checkout's build/ directory: a file removed from the sources
+    would still ship from an earlier build there.
+    """
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "worker.py"):
+        shutil.copy2(REPO / name, source / name)
+    for name in ("watcher_temporal", "workflows", "activities"):
+        shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
         [
             sys.executable,
@@ -100,7 +112,7 @@ def test_the_wheel_installs_only_watcher_temporal(tmp_path: Path) -> None:
             str(tmp_path),
             ".",
         ],
-        cwd=REPO,
+        cwd=source,
         check=True,
         timeout=300,
     )
@@ -113,3 +125,10 @@ def test_the_wheel_installs_only_watcher_temporal(tmp_path: Path) -> None:
     assert "watcher_temporal/workflows/migrate_server.py" in names
     assert "watcher_temporal/activities/migrate.py" in names
     assert "watcher_temporal/worker.py" in names
+    wheel_file = zipfile.ZipFile(wheel)
+    importing_localnova = [
+        n
+        for n in names
+        if n.endswith(".py") and re.search(rb"^\s*(from|import)\s+localnova\b", wheel_file.read(n), re.M)
+    ]
+    assert importing_localnova == []  # the demo and the test cloud are not the product

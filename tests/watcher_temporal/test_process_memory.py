@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from watcher_temporal.config import WorkerSettings
 from watcher_temporal.process_memory import limit_malloc_arenas
 
 CHILD = "from watcher_temporal.process_memory import limit_malloc_arenas as f; print(f(2))"
@@ -25,6 +26,7 @@ def test_the_cap_is_set_on_glibc() -> None:
     assert run_child(env).strip() == "True"
 
 
-def test_an_operators_malloc_arena_max_wins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert limit_malloc_arenas() is False
+def test_an_operators_malloc_arena_max_wins() -> None:
+    assert WorkerSettings.from_env({"MALLOC_ARENA_MAX": "4"}).malloc_arenas is None
+    assert WorkerSettings.from_env({}).malloc_arenas == 2
+    assert limit_malloc_arenas(None) is False

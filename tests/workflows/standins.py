@@ -15,7 +15,6 @@ from typing import Any
 from temporalio import activity
 
 from watcher_temporal.contract import (
-    PROGRESS_SIGNAL,
     DeadlineAction,
     DeadlineKind,
     DeadlineOutcome,
@@ -40,6 +39,9 @@ SERVER_ID = "3f0c6a1e-2b4d-4e8f-9a7b-5c6d7e8f9a0b"
 SOURCE, DEST = "host1", "host2"
 #: The server of the recorded ``force_complete_update`` history (replayed under its canonical id).
 FORCE_COMPLETE_SERVER_ID = "5d2c9b1a-7e3f-4a6b-8c9d-0e1f2a3b4c5d"
+#: The servers of the ``start_deadline_reverted`` and ``forged_progress_ignored`` histories.
+START_DEADLINE_SERVER_ID = "0b6f3c2e-9a1d-4c8e-b7f5-2d4e6a8c0e1f"
+FORGED_PROGRESS_SERVER_ID = "7c1e5a9b-3d2f-4e6a-8b0c-9d1e2f3a4b5c"
 
 
 def server(host: str = SOURCE, status: str = "ACTIVE") -> ServerSnapshot:
@@ -80,6 +82,12 @@ async def _ok_revert(request: TrackedMigration) -> RevertResult:
     return RevertResult(action=RevertAction.ABORTED, steps=["aborted live migration 7"], server=server())
 
 
+async def nothing_to_revert(request: TrackedMigration) -> RevertResult:
+    return RevertResult(
+        action=RevertAction.NOTHING_TO_DO, steps=["nothing to revert: the server is idle on host1"], server=server()
+    )
+
+
 async def fail_precondition(params: MigrateServerInput) -> PreExecuteResult:
     raise PreconditionFailed("destination_node 'host2': its compute service is disabled")
 
@@ -109,12 +117,9 @@ async def fail_revert(request: TrackedMigration) -> RevertResult:
 
 async def wait_until_cancelled(request: TrackedMigration) -> WaitResult:
     """Heartbeat with progress like the real wait, until cancelled."""
-    info = activity.info()
-    handle = activity.client().get_workflow_handle(info.workflow_id or "", run_id=info.workflow_run_id)
     report = MigrationProgressReport(
         migration_id="7", nova_migration_status="running", memory_total_bytes=1000, memory_remaining_bytes=400
     )
-    await handle.signal(PROGRESS_SIGNAL, report)
     while True:
         activity.heartbeat(report)
         await asyncio.sleep(0.2)

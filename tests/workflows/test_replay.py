@@ -16,7 +16,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tests.workflows.standins import FORCE_COMPLETE_SERVER_ID
+from tests.workflows.standins import FORCE_COMPLETE_SERVER_ID, FORGED_PROGRESS_SERVER_ID, START_DEADLINE_SERVER_ID
 from watcher_temporal.contract import migration_workflow_id
 from watcher_temporal.workflows import ALL_WORKFLOWS
 
@@ -36,7 +36,11 @@ def test_histories_cover_every_ending() -> None:
 
 
 #: Histories recorded after CANONICAL_ID_PATCH replay under the id they ran with.
-RECORDED_UNDER = {"force_complete_update": migration_workflow_id(FORCE_COMPLETE_SERVER_ID)}
+RECORDED_UNDER = {
+    "force_complete_update": migration_workflow_id(FORCE_COMPLETE_SERVER_ID),
+    "start_deadline_reverted": migration_workflow_id(START_DEADLINE_SERVER_ID),
+    "forged_progress_ignored": migration_workflow_id(FORGED_PROGRESS_SERVER_ID),
+}
 
 
 def workflow_id_of(stem: str) -> str:

@@ -10,13 +10,18 @@ Commands (one module each)::
     watcher-temporal force-complete SERVER [--wait]
     watcher-temporal set-limits ID [--max-parallel N] [--max-parallel-per-source N] ...
     watcher-temporal list [--server UUID] [--host HOST] [--plan ID] [--outcome X] [--running]
+    watcher-temporal timeline PLAN --html FILE
 
 Temporal is reached like the ``temporal`` CLI does (``TEMPORAL_ADDRESS``,
 ``TEMPORAL_NAMESPACE``, TLS/API-key variables, profiles), or ``--address`` /
 ``--namespace``. Every command takes ``-o json`` and then writes exactly one
 JSON document on stdout, errors and usage errors included. Exit codes: see
-:class:`watcher_temporal.cli.exit_codes.ExitCode` and ``EXIT_CODES_HELP``.
+:class:`watcher_temporal.cli.exit_codes.ExitCode`.
 No user error ends in a traceback (``WATCHER_TEMPORAL_DEBUG=1`` shows one).
+
+Parsing the command line loads argparse and the command modules only; a
+command's ``run`` imports Temporal's SDK (and openstacksdk, only to look a
+server up by name) when it runs, so ``--help`` and usage errors are quick.
 """
 
 from __future__ import annotations
@@ -36,17 +41,14 @@ from watcher_temporal.cli import (
     migrate,
     set_limits,
     status,
+    timeline,
     undrain_host,
 )
-from watcher_temporal.cli.exit_codes import EXIT_CODES_HELP, ExitCode
+from watcher_temporal.cli.exit_codes import EXIT_CODES_HELP, ExitCode, exit_codes_help
 from watcher_temporal.cli.options import add_common_options
-from watcher_temporal.cli.render import safe
-from watcher_temporal.cli.runner import run_command
-from watcher_temporal.process_exit import exit_process
+from watcher_temporal.untrusted import one_line
 
-EPILOG = EXIT_CODES_HELP
-
-#: Command modules, in help order; each has ``register(subparsers)`` and ``async run(args) -> int``.
+#: Command modules, in help order; each has ``register(subparsers)``, ``EXIT_CODES`` and ``async run(args) -> int``.
 COMMANDS: tuple[ModuleType, ...] = (
     migrate,
     drain_host,
@@ -56,6 +58,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     force_complete,
     set_limits,
     list_migrations,
+    timeline,
 )
 
 
@@ -76,7 +79,7 @@ class Parser(argparse.ArgumentParser):
             sys.stdout.write("\n")
             sys.stdout.flush()
         self.print_usage(sys.stderr)
-        self.exit(ExitCode.USAGE, f"{self.prog}: error: {safe(message, limit=1000)}\n")
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {one_line(message, limit=1000)}\n")
 
 
 def wants_json(argv: Sequence[str]) -> bool:
@@ -94,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="watcher-temporal",
         description="OpenStack Watcher's applier actions as durable Temporal workflows.",
-        epilog=EPILOG,
+        epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -103,8 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(subparsers)
         for name in set(subparsers.choices) - before:
             sub = subparsers.choices[name]
-            sub.epilog = sub.epilog or EPILOG
-            sub.formatter_class = argparse.RawDescriptionHelpFormatter
+            sub.epilog = exit_codes_help(module.EXIT_CODES)
             add_common_options(sub)
             sub.set_defaults(command_run=module.run)
     return parser
@@ -116,15 +118,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     Parser.json_output = wants_json(argv)
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on usage errors (JSON too with -o json)
+    from watcher_temporal.cli.runner import run_command  # Temporal's SDK: only once there is work to do
+
     return run_command(args)
 
 
 def console_main() -> NoReturn:
     """The ``watcher-temporal`` console script: :func:`main`, then exit without racing Temporal's core threads."""
+    from watcher_temporal.process_exit import exit_process
+
     try:
         code = main()
     except SystemExit as done:  # argparse's usage errors and --help
         code = done.code if isinstance(done.code, int) else 2 if done.code else 0
+    except BrokenPipeError:  # --help | head
+        code = ExitCode.BROKEN_PIPE
     exit_process(code)
 
 

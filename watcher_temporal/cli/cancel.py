@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from temporalio.client import WorkflowExecutionStatus
+from watcher_temporal.cli.options import add_id_argument, add_wait_options
 
-from watcher_temporal.cli.exit_codes import UsageError
-from watcher_temporal.cli.options import Session, add_id_argument, add_wait_options, workflow_id_of
-from watcher_temporal.cli.progress import finish
-from watcher_temporal.cli.render import safe
-from watcher_temporal.cli.report import current_report
+#: The exit codes ``cancel`` can end with (its help lists them).
+EXIT_CODES = (0, 1, 2, 3, 4, 5, 7, 8, 9, 130)
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -26,12 +23,20 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 async def run(args: argparse.Namespace) -> int:
-    session = Session(args)
-    async with session as client:
+    from temporalio.client import WorkflowExecutionStatus
+
+    from watcher_temporal.cli.exit_codes import UsageError
+    from watcher_temporal.cli.progress import finish
+    from watcher_temporal.cli.render import safe
+    from watcher_temporal.cli.report import describe, wait_for_outcome
+    from watcher_temporal.cli.session import Session, workflow_id_of
+
+    async with Session(args) as client:
         handle = client.get_workflow_handle(workflow_id_of(args.id))
-        report = await current_report(client, handle)
+        report = await describe(client, handle, ask_workflow=False)  # no query: it may have no worker
         workflow_id = safe(report.workflow_id)
         if report.status != WorkflowExecutionStatus.RUNNING.name:
+            report = await wait_for_outcome(client, handle, report)
             raise UsageError(f"{workflow_id} is not running (it ended {report.outcome}); nothing to cancel")
         await handle.cancel(reason=args.reason)
         report.outcome = "CANCEL_REQUESTED"
@@ -40,7 +45,7 @@ async def run(args: argparse.Namespace) -> int:
             handle,
             report,
             args,
-            task_queue=session.settings.task_queue,
+            task_queue=report.task_queue,
             accepted=f"cancellation of {workflow_id} requested; it reverts before it ends",
             following=f"cancellation of {workflow_id} requested; following",
         )

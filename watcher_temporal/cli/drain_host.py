@@ -5,7 +5,7 @@
                                 [--disable-host | --keep-enabled] [--ignore-capacity]
                                 [--max-parallel N] [--max-parallel-per-host N]
                                 [--max-parallel-per-source N] [--max-parallel-per-destination N]
-                                [--on-failure continue|stop|rollback]
+                                [--on-failure continue|stop|rollback|watcher]
                                 [--dry-run] [--wait] [--wait-timeout S] [-o text|json]
 
 One ``DrainHost`` workflow does it all on a worker (which holds the Nova
@@ -30,33 +30,19 @@ Exit codes: 0 succeeded (or started, without ``--wait``; or dry run),
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import uuid
 from datetime import timedelta
 from typing import Any
 
-from pydantic import ValidationError
-from temporalio.client import WorkflowFailureError
-from temporalio.exceptions import ApplicationError
-
-from watcher_temporal.cli.exit_codes import CommandError, ExitCode
-from watcher_temporal.cli.options import Session, add_deadline_options, wait_timeout
-from watcher_temporal.cli.progress import start_and_finish
-from watcher_temporal.cli.render import safe, terminal_width, wrap
-from watcher_temporal.cli.report import fail
-from watcher_temporal.cli.workers import check_worker
-from watcher_temporal.contract import (
+from watcher_temporal.cli.exit_codes import ExitCode
+from watcher_temporal.cli.options import (
     DEFAULT_MAX_PARALLEL_PER_SOURCE,
-    DRAIN_ID_PREFIX,
-    WORKFLOW_TASK_TIMEOUT,
-    DrainRequest,
-    DrainResult,
-    OnFailure,
-    WorkflowType,
-    describe_validation_error,
-    drain_workflow_id,
+    ON_FAILURE_CHOICES,
+    ON_FAILURE_HELP,
+    add_deadline_options,
+    plain,
 )
 
 #: Seconds between two status polls while ``--wait`` follows the drain.
@@ -65,6 +51,8 @@ FOLLOW_INTERVAL = 2.0
 DRY_RUN_TIMEOUT = timedelta(minutes=2)
 #: Error types of ``DrainHost`` that mean "your request is wrong".
 REQUEST_ERRORS = frozenset({"InvalidInput", "PreconditionFailed"})
+#: The exit codes ``drain-host`` can end with (its help lists them).
+EXIT_CODES = (0, 1, 2, 3, 6, 7, 8, 130)
 
 
 def register(subparsers: Any) -> None:
@@ -72,7 +60,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "drain-host",
         help="empty a compute host for maintenance (Watcher's host_maintenance)",
-        description=__doc__.split("\n\n")[2] if __doc__ else None,
+        description=plain(__doc__.split("\n\n")[2]) if __doc__ else None,
     )
     add_arguments(parser)
 
@@ -117,9 +105,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--on-failure",
-        choices=[p.value for p in OnFailure],
-        default=OnFailure.STOP.value,
-        help="after a failed action: continue, stop (default) or rollback everything done",
+        choices=ON_FAILURE_CHOICES,
+        default="stop",
+        help=ON_FAILURE_HELP,
     )
     parser.add_argument("--dry-run", action="store_true", help="print the plan; change nothing, leave nothing running")
     parser.add_argument("--wait", action="store_true", help="follow the drain until it ends")
@@ -130,13 +118,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_deadline_options(parser)
 
 
-def request_from_args(args: argparse.Namespace) -> DrainRequest:
+def request_from_args(args: argparse.Namespace) -> Any:
     """The drain request the flags describe.
 
     Raises:
         ValueError: no host, or two different ones.
         ValidationError: a value broke a rule.
     """
+    from watcher_temporal.contract import DrainRequest, OnFailure
+
     host = args.host or args.host_arg
     if not host or (args.host and args.host_arg and args.host != args.host_arg):
         raise ValueError("give the host to drain once, as HOST or --host")
@@ -160,11 +150,22 @@ def request_from_args(args: argparse.Namespace) -> DrainRequest:
 
 def dry_run_workflow_id(host: str) -> str:
     """A throwaway id for a dry run: ``dry-run-drain-<host>-<8 hex>`` (never blocks a real drain)."""
+    from watcher_temporal.contract import DRAIN_ID_PREFIX
+
     return f"dry-run-{DRAIN_ID_PREFIX}{host}-{uuid.uuid4().hex[:8]}"
 
 
 async def run(args: argparse.Namespace) -> int:
     """Start the host's ``DrainHost`` workflow; print its plan (dry run), acknowledge it, or follow it."""
+    from pydantic import ValidationError
+
+    from watcher_temporal.cli.progress import start_and_finish
+    from watcher_temporal.cli.render import safe
+    from watcher_temporal.cli.report import fail
+    from watcher_temporal.cli.session import Session
+    from watcher_temporal.cli.workers import check_worker
+    from watcher_temporal.contract import DrainResult, WorkflowType, describe_validation_error, drain_workflow_id
+
     if args.plan_id:
         return fail(
             args,
@@ -203,8 +204,19 @@ async def run(args: argparse.Namespace) -> int:
         )
 
 
-async def _dry_run(client: Any, request: DrainRequest, args: argparse.Namespace, task_queue: str) -> int:
+async def _dry_run(client: Any, request: Any, args: argparse.Namespace, task_queue: str) -> int:
     """Run ``DrainHost`` with ``dry_run`` under a throwaway id and print the plan it built."""
+    import asyncio
+
+    from temporalio.client import WorkflowFailureError
+    from temporalio.exceptions import ApplicationError
+
+    from watcher_temporal.cli.exit_codes import CommandError
+    from watcher_temporal.cli.render import safe, terminal_width
+    from watcher_temporal.cli.report import fail
+    from watcher_temporal.cli.session import wait_timeout
+    from watcher_temporal.contract import WORKFLOW_TASK_TIMEOUT, DrainResult, WorkflowType
+
     workflow_id = dry_run_workflow_id(request.host)
     timeout = min(wait_timeout(args, WorkflowType.DRAIN_HOST), DRY_RUN_TIMEOUT.total_seconds())
     try:
@@ -244,8 +256,10 @@ async def _terminate_quietly(client: Any, workflow_id: str) -> None:
         pass
 
 
-def plan_lines(drain: DrainResult, width: int) -> list[str]:
+def plan_lines(drain: Any, width: int) -> list[str]:
     """The plan as text for people: a head line, then one (wrapped) line per action and per server left behind."""
+    from watcher_temporal.cli.render import safe, wrap
+
     plan = drain.plan
     head = (
         f"drain {safe(drain.host)}: {len(plan.actions)} actions, max_parallel {plan.max_parallel}, "

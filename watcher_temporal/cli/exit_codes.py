@@ -19,28 +19,45 @@ class ExitCode(enum.IntEnum):
     SKIPPED = 4
     REVERTED = 5
     ALREADY_RUNNING = 6
-    #: No worker polls the task queue (``--wait`` / ``--dry-run`` give up at once).
+    #: No worker polls the workflow's task queue (``--wait`` / ``--dry-run`` give up at once).
     NO_WORKER = 7
     #: ``--wait-timeout`` passed while the workflow still runs (it goes on).
     WAIT_TIMEOUT = 8
+    #: The migration was skipped because Nova knows no server with that UUID.
+    NO_SUCH_SERVER = 9
     #: Ctrl-C while following: the workflow goes on without us.
     INTERRUPTED = 130
+    #: stdout was closed before everything was written (``| head``); as if killed by SIGPIPE.
+    BROKEN_PIPE = 141
 
 
-#: The table every ``--help`` ends with (docs/cli.md repeats it).
-EXIT_CODES_HELP = """\
-exit codes:
-  0  succeeded (or: request accepted / still running, without --wait; dry run)
-  1  failed (workflow failed, terminated or timed out; Temporal unreachable)
-  2  usage error or invalid input (bad arguments or --query, unknown id)
-  3  cancelled
-  4  skipped (the server was not on the source host)
-  5  reverted (the migration failed and the server was put back)
-  6  already running (a migration of this server / drain of this host)
-  7  no worker polls the task queue (--wait, --dry-run)
-  8  --wait-timeout passed; the workflow still runs
-  130 interrupted (Ctrl-C while following; the workflow goes on)
-"""
+#: What each exit code means (``watcher-temporal --help`` prints them all; docs/cli.md repeats them).
+MEANINGS = {
+    ExitCode.SUCCESS: "succeeded (or: request accepted / still running, without --wait; dry run)",
+    ExitCode.FAILED: "failed (workflow failed, terminated or timed out; Temporal unreachable)",
+    ExitCode.USAGE: "usage error or invalid input (bad arguments or --query, unknown id)",
+    ExitCode.CANCELLED: "cancelled",
+    ExitCode.SKIPPED: "skipped: the server is not on the source host",
+    ExitCode.REVERTED: "reverted (the migration failed and the server was put back)",
+    ExitCode.ALREADY_RUNNING: "already running (a migration of this server / drain of this host)",
+    ExitCode.NO_WORKER: "no worker polls the workflow's task queue (--wait, --dry-run, updates)",
+    ExitCode.WAIT_TIMEOUT: "--wait-timeout passed; the workflow still runs",
+    ExitCode.NO_SUCH_SERVER: "skipped: Nova knows no server with that UUID",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C while following; the workflow goes on)",
+    ExitCode.BROKEN_PIPE: "stdout closed early (e.g. | head): output cut, no traceback",
+}
+
+
+def exit_codes_help(codes: tuple[int, ...] | None = None) -> str:
+    """The exit-code table of ``--help``: every code, or only ``codes`` (one line for a subcommand)."""
+    if codes is None:
+        return "exit codes:\n" + "".join(f"  {int(c):<3} {text}\n" for c, text in MEANINGS.items())
+    names = ", ".join(f"{c} {ExitCode(c).name.lower().replace('_', ' ')}" for c in codes)
+    return f"exit codes: {names} (details: watcher-temporal --help)"
+
+
+#: The table the top-level ``--help`` ends with.
+EXIT_CODES_HELP = exit_codes_help()
 
 
 class UsageError(Exception):

@@ -10,28 +10,14 @@ too often; refused by Nova (exit 1) when its migration is not running yet.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
 
-from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.exceptions import ActivityError, ApplicationError
-
-from watcher_temporal.cli.exit_codes import CommandError, ExitCode, UsageError
-from watcher_temporal.cli.options import Session, add_wait_options
-from watcher_temporal.cli.progress import follow_as_asked
-from watcher_temporal.cli.render import safe
-from watcher_temporal.cli.report import current_report, print_report
-from watcher_temporal.cli.servers import resolve_server
-from watcher_temporal.contract import (
-    FORCE_COMPLETE_UPDATE,
-    MAX_FORCE_COMPLETES,
-    ForceCompleteResult,
-    migration_workflow_id,
-)
+from watcher_temporal.cli.options import MAX_FORCE_COMPLETES, add_wait_options
 
 #: Outcome of the ``-o json`` document when the update was accepted.
 ACCEPTED = "FORCE_COMPLETE_REQUESTED"
+#: The exit codes ``force-complete`` can end with (its help lists them).
+EXIT_CODES = (0, 1, 2, 3, 5, 7, 8, 130)
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -50,14 +36,30 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 async def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+
+    from watcher_temporal.cli.exit_codes import ExitCode, UsageError
+    from watcher_temporal.cli.progress import follow_as_asked
+    from watcher_temporal.cli.render import safe
+    from watcher_temporal.cli.report import describe, print_report, wait_for_outcome
+    from watcher_temporal.cli.servers import resolve_server
+    from watcher_temporal.cli.session import Session
+    from watcher_temporal.cli.workers import check_worker
+    from watcher_temporal.contract import FORCE_COMPLETE_UPDATE, ForceCompleteResult, migration_workflow_id
+
     server_id, _name = await resolve_server(args.server)
-    session = Session(args)
-    async with session as client:
+    async with Session(args) as client:
         handle = client.get_workflow_handle(migration_workflow_id(server_id))
-        report = await current_report(client, handle)
+        report = await describe(client, handle, ask_workflow=False)
         workflow_id = safe(report.workflow_id)
         if report.status != WorkflowExecutionStatus.RUNNING.name:
+            report = await wait_for_outcome(client, handle, report)
             raise UsageError(f"{workflow_id} is not running (it ended {report.outcome}); nothing to force-complete")
+        # An update needs a worker on the workflow's own queue: without one it would wait forever.
+        await check_worker(client, report.task_queue, required=True, wait_seconds=args.worker_wait)
         try:
             done = await handle.execute_update(FORCE_COMPLETE_UPDATE, result_type=ForceCompleteResult)
         except WorkflowUpdateFailedError as err:
@@ -85,8 +87,13 @@ async def run(args: argparse.Namespace) -> int:
         return report.exit_code
 
 
-def _refusal(workflow_id: str, err: WorkflowUpdateFailedError) -> CommandError:
-    """The workflow's validator refused (usage, 2) or Nova refused (failed, 1)."""
+def _refusal(workflow_id: str, err: Any) -> Any:
+    """The workflow's validator refused (usage, 2) or Nova refused (failed, 1): a ``CommandError``."""
+    from temporalio.exceptions import ActivityError, ApplicationError
+
+    from watcher_temporal.cli.exit_codes import CommandError, ExitCode
+    from watcher_temporal.cli.render import safe
+
     cause: BaseException | None = err.cause
     if isinstance(cause, ActivityError):
         cause = cause.cause

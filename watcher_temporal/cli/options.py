@@ -1,26 +1,19 @@
-"""Options every command shares, and the Temporal client they configure."""
+"""The command line's options: argparse only, so ``--help`` and usage errors load nothing heavy.
+
+Nothing here imports Temporal, pydantic or openstacksdk: every command
+registers its options from this module, and the code that runs a command
+(:mod:`watcher_temporal.cli.session` and the rest) is imported only once
+the command line parsed. The few contract values the help text shows are
+mirrored here; ``tests/watcher_temporal/test_first_hour.py`` checks that
+they equal :mod:`watcher_temporal.contract`'s.
+"""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import gc
-import uuid
 
-from temporalio.client import Client
-
-from watcher_temporal.cli.exit_codes import CommandError, ExitCode
-from watcher_temporal.cli.render import safe
-from watcher_temporal.cli.workers import DEFAULT_WORKER_WAIT
-from watcher_temporal.config import TemporalSettings, connect_client
-from watcher_temporal.contract import (
-    DEFAULT_REVERT_TIMEOUT_SECONDS,
-    DEFAULT_TIMEOUT_SECONDS,
-    WorkflowType,
-    migration_workflow_id,
-)
-from watcher_temporal.telemetry import configure_tracing, tracing_interceptor
-
+#: Default seconds ``--wait`` / ``--dry-run`` wait for a worker to appear before giving up.
+DEFAULT_WORKER_WAIT = 5.0
 #: Default seconds between two progress polls while following a workflow.
 DEFAULT_PROGRESS_INTERVAL = 1.0
 #: Default ``--wait-timeout`` of plans and drains.
@@ -28,12 +21,26 @@ DEFAULT_PLAN_WAIT_TIMEOUT = 3600.0
 #: Added to a migration's own timeout and revert budget for its ``--wait-timeout``.
 MIGRATION_WAIT_MARGIN = 300.0
 
+# Mirrors of the contract (checked by a test), for help text and choices.
+#: ``OnFailure`` values, in the order the help explains them.
+ON_FAILURE_CHOICES = ("continue", "stop", "rollback", "watcher")
+#: ``MAX_PARALLEL_LIMIT``.
+MAX_PARALLEL_LIMIT = 1000
+#: ``DEFAULT_MAX_PARALLEL_PER_SOURCE``.
+DEFAULT_MAX_PARALLEL_PER_SOURCE = 1
+#: ``MAX_FORCE_COMPLETES``.
+MAX_FORCE_COMPLETES = 3
+
+ON_FAILURE_HELP = (
+    "after a failed action: continue (run what does not depend on it), stop (default: start nothing new), "
+    "rollback (stop, then revert what was done) or watcher (Watcher's own: keep going, children included)"
+)
+
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--output``, ``--address``, ``--namespace``, ``--task-queue`` (if absent).
 
-    Every subcommand gets them, including ones other modules register
-    (``drain-host``), so ``watcher-temporal CMD ... -o json`` works everywhere.
+    Every subcommand gets them, so ``watcher-temporal CMD ... -o json`` works everywhere.
     """
     known = parser._option_string_actions  # argparse keeps no public registry
     if "--output" not in known:
@@ -52,7 +59,9 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     if "--namespace" not in known:
         parser.add_argument("--namespace", help="Temporal namespace (default: TEMPORAL_NAMESPACE or profile)")
     if "--task-queue" not in known:
-        parser.add_argument("--task-queue", help="task queue of started workflows (default: TEMPORAL_TASK_QUEUE)")
+        parser.add_argument(
+            "--task-queue", help="task queue of started workflows (default: TEMPORAL_TASK_QUEUE, else watcher-actions)"
+        )
 
 
 def add_wait_options(parser: argparse.ArgumentParser, what: str) -> None:
@@ -61,8 +70,9 @@ def add_wait_options(parser: argparse.ArgumentParser, what: str) -> None:
     add_deadline_options(parser)
     parser.add_argument(
         "--progress-interval",
-        type=float,
+        type=_positive_seconds,
         default=DEFAULT_PROGRESS_INTERVAL,
+        metavar="SECONDS",
         help="seconds between progress updates with --wait (default %(default)s)",
     )
 
@@ -77,13 +87,24 @@ def add_deadline_options(parser: argparse.ArgumentParser) -> None:
         help="give up following after this long, exit 8, the workflow goes on (default: a migration's "
         f"timeout + revert budget + {MIGRATION_WAIT_MARGIN:.0f}s; {DEFAULT_PLAN_WAIT_TIMEOUT:.0f}s for plans)",
     )
+    add_worker_wait_option(parser)
+
+
+def add_worker_wait_option(parser: argparse.ArgumentParser) -> None:
+    """``--worker-wait``: how long a command that needs a worker waits for one."""
     parser.add_argument(
         "--worker-wait",
         type=_seconds,
         default=DEFAULT_WORKER_WAIT,
         metavar="SECONDS",
-        help="with no worker polling the task queue, wait this long for one, then exit 7 (default %(default)s)",
+        help="with no worker polling the workflow's task queue, wait this long for one, then exit 7 "
+        "(default %(default)s)",
     )
+
+
+def add_id_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``ID`` positional of commands that act on one workflow."""
+    parser.add_argument("id", metavar="ID", help="workflow id, or a server UUID (= migrate-<uuid>)")
 
 
 def _seconds(text: str) -> float:
@@ -103,71 +124,6 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def wait_timeout(
-    args: argparse.Namespace, workflow_type: str | None, *, migration_timeout: float | None = None
-) -> float:
-    """``--wait-timeout``, or the default for ``workflow_type``."""
-    given: float | None = getattr(args, "wait_timeout", None)
-    if given is not None:
-        return given
-    if workflow_type == WorkflowType.MIGRATE_SERVER:
-        own = migration_timeout or DEFAULT_TIMEOUT_SECONDS
-        return own + DEFAULT_REVERT_TIMEOUT_SECONDS + MIGRATION_WAIT_MARGIN
-    return DEFAULT_PLAN_WAIT_TIMEOUT
-
-
-def settings_from_args(args: argparse.Namespace) -> TemporalSettings:
-    """``TemporalSettings.from_env()`` with the command line's overrides."""
-    settings = TemporalSettings.from_env()
-    connect = dict(settings.connect)
-    if getattr(args, "address", None):
-        connect["target_host"] = args.address
-    if getattr(args, "namespace", None):
-        connect["namespace"] = args.namespace
-    task_queue = getattr(args, "task_queue", None) or settings.task_queue
-    return dataclasses.replace(settings, connect=connect, task_queue=task_queue)
-
-
-class Session:
-    """The client of one command, traced when ``OTEL_*``/console tracing is on."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.settings = settings_from_args(args)
-        self._provider = configure_tracing("watcher-temporal-cli")
-        self.client: Client | None = None
-
-    async def __aenter__(self) -> Client:
-        interceptors = [tracing_interceptor()] if self._provider is not None else []
-        try:
-            self.client = await connect_client(self.settings, interceptors=interceptors)
-        except RuntimeError as err:  # the SDK's connect error: refused, TLS, DNS...
-            target = self.settings.connect.get("target_host", "?")
-            detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise CommandError(
-                ExitCode.FAILED,
-                "TemporalUnavailable",
-                f"cannot reach Temporal at {safe(target)} (TEMPORAL_ADDRESS / --address): {safe(detail)}",
-            ) from None
-        return self.client
-
-    async def __aexit__(self, *exc: object) -> None:
-        # Drop the client (and its Rust core connection) while the loop and the
-        # interpreter still run: freed during finalisation, the core's threads
-        # call back into a dying interpreter and abort the process.
-        self.client = None
-        gc.collect()
-        if self._provider is not None:
-            self._provider.shutdown()
-
-
-def add_id_argument(parser: argparse.ArgumentParser) -> None:
-    """The ``ID`` positional of commands that act on one workflow."""
-    parser.add_argument("id", metavar="ID", help="workflow id, or a server UUID (= migrate-<uuid>)")
-
-
-def workflow_id_of(text: str) -> str:
-    """A workflow id as given, or ``migrate-<uuid>`` for a server UUID."""
-    try:
-        return migration_workflow_id(str(uuid.UUID(text)))
-    except ValueError:
-        return text
+def plain(text: str) -> str:
+    """A docstring paragraph as help text: RST's double backticks become plain quotes."""
+    return text.replace("``", "'")

@@ -19,9 +19,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from watcher_temporal.cli.exit_codes import CommandError, ExitCode
-from watcher_temporal.cli.options import wait_timeout
 from watcher_temporal.cli.render import cut, describe_progress, fraction_done, safe, terminal_width
 from watcher_temporal.cli.report import Progress, Report, fail, print_report, query_progress, wait_for_outcome
+from watcher_temporal.cli.session import wait_timeout
 from watcher_temporal.cli.workers import check_worker
 from watcher_temporal.contract import WORKFLOW_TASK_TIMEOUT, WorkflowType
 
@@ -210,7 +210,9 @@ async def start_and_finish(
             "AlreadyRunning",
             f"{safe(workflow_id)} is already running; follow it with `watcher-temporal status {safe(workflow_id)}`",
         )
-    report = Report(workflow_id=workflow_id, run_id=handle.result_run_id, workflow_type=workflow_type)
+    report = Report(
+        workflow_id=workflow_id, run_id=handle.result_run_id, workflow_type=workflow_type, task_queue=task_queue
+    )
     return await finish(
         client,
         handle,

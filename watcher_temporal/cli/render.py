@@ -9,13 +9,16 @@ terminal size.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from watcher_temporal.config import CliSettings
 from watcher_temporal.contract import (
     FINAL_ACTION_STATES,
     MigrationProgress,
     PlanStatus,
+    RevertResult,
 )
 from watcher_temporal.untrusted import one_line
 
@@ -33,18 +36,24 @@ def safe(text: object, *, limit: int = MAX_FIELD_CHARS) -> str:
     return one_line("" if text is None else text, limit=limit)
 
 
-def terminal_width(stream: TextIO | None = None) -> int:
-    """Columns of ``stream``'s terminal, else ``COLUMNS``, else :data:`DEFAULT_WIDTH`."""
+def terminal_width(stream: TextIO | None = None, *, cut: bool = True) -> int:
+    """Columns of ``stream``'s terminal, else ``COLUMNS``, else :data:`DEFAULT_WIDTH`.
+
+    Args:
+        stream: Where the output goes.
+        cut: False: output that does not go to a terminal (a pipe, a file)
+            is not fitted to any width unless ``COLUMNS`` asks for one.
+    """
     if stream is not None:
         try:
             if stream.isatty():
                 return max(MIN_WIDTH, os.get_terminal_size(stream.fileno()).columns)
         except (OSError, ValueError, AttributeError):
             pass
-    try:
-        return max(MIN_WIDTH, int(os.environ.get("COLUMNS", "")))
-    except ValueError:
-        return DEFAULT_WIDTH
+    columns = CliSettings.from_env().columns
+    if columns is not None:
+        return max(MIN_WIDTH, columns)
+    return DEFAULT_WIDTH if cut else sys.maxsize
 
 
 def cut(text: str, width: int) -> str:
@@ -104,6 +113,24 @@ def table(
     return ["  ".join(cut(row[i], w).ljust(w) for i, w in zip(keep, ws, strict=True)).rstrip() for row in cells]
 
 
+#: What each ``RevertAction`` did, in words (the value stays in ``-o json``).
+REVERT_WORDS = {
+    "nothing_to_do": "nothing to undo (Nova had not moved it)",
+    "aborted": "Nova's migration was stopped before it finished (aborted)",
+    "resize_reverted": "the cold migration was undone (resize reverted)",
+    "migrated_back": "the server was migrated back",
+}
+
+
+def describe_revert(revert: RevertResult) -> str:
+    """How the server was put back, and where it is now, in words."""
+    text = REVERT_WORDS.get(revert.action.value, revert.action.value)
+    server = revert.server
+    if server is not None and server.host:
+        text += f"; the server is on {safe(server.host)} ({safe(server.status, limit=40)})"
+    return text
+
+
 def human_bytes(n: float) -> str:
     """``n`` bytes as ``512 B``, ``1.5 MiB``..."""
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -147,7 +174,7 @@ def describe_progress(progress: MigrationProgress | PlanStatus | None) -> str:
         if progress.memory_remaining_bytes is not None:
             parts.append(f"{human_bytes(progress.memory_remaining_bytes)} memory left")
         if progress.revert is not None:
-            parts.append(f"revert {progress.revert.action.value}")
+            parts.append(f"put back: {describe_revert(progress.revert)}")
         if progress.error:
             parts.append(f"error: {safe(progress.error)}")
         return "  ".join(parts)

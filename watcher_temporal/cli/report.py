@@ -15,12 +15,13 @@ from temporalio.exceptions import ApplicationError, CancelledError, TerminatedEr
 from temporalio.service import RPCError, RPCStatusCode
 
 from watcher_temporal.cli.exit_codes import ExitCode, UsageError
-from watcher_temporal.cli.render import describe_progress, safe, terminal_width, wrap
+from watcher_temporal.cli.render import REVERT_WORDS, describe_progress, safe, terminal_width, wrap
 from watcher_temporal.contract import (
     PROGRESS_QUERIES,
     DrainResult,
     MigrationProgress,
     MigrationResult,
+    MigrationStatus,
     Phase,
     PlanStatus,
     UndrainResult,
@@ -65,6 +66,8 @@ class Report:
         error: ``{type, message}`` when it failed.
         progress: Its last progress (query merged with the wait's heartbeat).
         search_attributes: The project's search attributes that are set.
+        task_queue: The workflow's own task queue (where a worker must poll
+            for it to move); '' when unknown.
     """
 
     workflow_id: str
@@ -77,6 +80,7 @@ class Report:
     error: dict[str, str] | None = None
     progress: Progress | None = None
     search_attributes: dict[str, str] = field(default_factory=dict)
+    task_queue: str = ""
 
     def as_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = dict(self.__dict__)
@@ -106,6 +110,7 @@ async def describe(client: Client, handle: WorkflowHandle[Any, Any], *, ask_work
         workflow_type=desc.workflow_type,
         status=desc.status.name if desc.status else "UNKNOWN",
         search_attributes=keyword_values(desc.typed_search_attributes),
+        task_queue=desc.task_queue,
     )
     if desc.status == WorkflowExecutionStatus.RUNNING:
         report.progress = await query_progress(client, handle, desc.workflow_type, ask_workflow=ask_workflow)
@@ -230,7 +235,19 @@ async def wait_for_outcome(client: Client, handle: WorkflowHandle[Any, Any], rep
     report.outcome = result_outcome(report.result)
     report.exit_code = OUTCOME_EXIT_CODES.get(report.outcome, ExitCode.SUCCESS)
     await _refresh_attributes(handle, report)
+    if no_such_server(report.result):
+        report.exit_code = ExitCode.NO_SUCH_SERVER
     return report
+
+
+def no_such_server(result: Result | None) -> bool:
+    """A migration skipped because Nova knows no such server (not: it was on another host)."""
+    return (
+        isinstance(result, MigrationResult)
+        and result.status == MigrationStatus.SKIPPED
+        and result.final_host is None
+        and "does not exist" in result.reason
+    )
 
 
 async def _refresh_attributes(handle: WorkflowHandle[Any, Any], report: Report) -> None:
@@ -306,7 +323,7 @@ def _migration_lines(result: MigrationResult) -> list[str]:
     if result.final_host:
         lines.append(f"final host: {safe(result.final_host)}")
     if result.revert is not None:
-        revert = f"revert: {result.revert.action.value}"
+        revert = f"revert: {result.revert.action.value}: {REVERT_WORDS.get(result.revert.action.value, '')}"
         if result.revert.steps:
             revert += " (" + ", ".join(safe(step, limit=120) for step in result.revert.steps) + ")"
         lines.append(revert)

@@ -16,21 +16,27 @@ from temporalio.service import RPCError, RPCStatusCode
 from watcher_temporal.cli.exit_codes import CommandError, ExitCode, UsageError
 from watcher_temporal.cli.report import fail
 from watcher_temporal.codec import CodecKeyError
+from watcher_temporal.config import CliSettings
 
 
-def run_command(args: argparse.Namespace) -> int:
+def run_command(args: argparse.Namespace, *, settings: CliSettings | None = None) -> int:
     """Run the parsed command; every error a user can cause becomes one line and an exit code."""
-    code = _run(args)
+    try:
+        code = _run(args, settings or CliSettings.from_env())
+    except BrokenPipeError:  # the error report itself met the closed pipe
+        code = _stdout_closed()
     # Free Temporal's core client now, not during interpreter finalisation,
     # where its threads calling back into Python abort the process.
     gc.collect()
     return code
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, settings: CliSettings) -> int:
     run: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.command_run
     try:
         return int(asyncio.run(run(args)))
+    except BrokenPipeError:
+        return _stdout_closed()
     except CommandError as err:
         return fail(args, err.code, err.kind, err.message)
     except UsageError as err:
@@ -46,10 +52,21 @@ def _run(args: argparse.Namespace) -> int:
         # Temporal unreachable (the SDK raises RuntimeError on connect) and friends.
         return fail(args, ExitCode.FAILED, type(err).__name__, _first_line(err))
     except Exception as err:  # noqa: BLE001 - the contract: no traceback for anything a user meets
-        if os.environ.get("WATCHER_TEMPORAL_DEBUG"):
+        if settings.debug:
             traceback.print_exc()
         hint = " (WATCHER_TEMPORAL_DEBUG=1 shows the traceback)"
         return fail(args, ExitCode.FAILED, type(err).__name__, _first_line(err) + hint)
+
+
+def _stdout_closed() -> int:
+    """stdout's reader went away (``| head``): write nothing more there, no traceback, exit 141 like SIGPIPE."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush must not fail again
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return ExitCode.BROKEN_PIPE
 
 
 def _first_line(err: BaseException) -> str:

@@ -5,24 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-
-from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from typing import Any
 
 from watcher_temporal.cli.exit_codes import UsageError
-from watcher_temporal.cli.options import Session, add_id_argument, workflow_id_of
-from watcher_temporal.cli.render import safe
-from watcher_temporal.cli.report import describe
-from watcher_temporal.cli.workers import DEFAULT_WORKER_WAIT, check_worker
-from watcher_temporal.contract import (
-    MAX_PARALLEL_LIMIT,
-    SET_LIMITS_UPDATE,
-    WindowLimits,
-    WindowLimitsChange,
-    WorkflowType,
-)
+from watcher_temporal.cli.options import MAX_PARALLEL_LIMIT, add_worker_wait_option
 
-#: Workflow types that take ``set_limits``.
-PLAN_TYPES = frozenset({WorkflowType.MAINTENANCE_PLAN.value, WorkflowType.DRAIN_HOST.value})
+#: Workflow types that take ``set_limits`` (``WorkflowType`` values).
+PLAN_TYPES = frozenset({"MaintenancePlan", "DrainHost"})
+#: The exit codes ``set-limits`` can end with (its help lists them).
+EXIT_CODES = (0, 1, 2, 7)
 #: Command-line option → ``set_limits`` key.
 OPTIONS = {
     "--max-parallel": "max_parallel",
@@ -40,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "Running actions go on; new ones start only while they fit. 0 lifts a per-source or "
         "per-destination limit.",
     )
-    add_id_argument(parser)
+    parser.add_argument("id", metavar="ID", help="workflow id of the running plan or drain (e.g. drain-host1)")
     for option, key in OPTIONS.items():
         lifts = key in ("max_parallel_per_source", "max_parallel_per_destination")
         parser.add_argument(
@@ -50,17 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             metavar="N",
             help=f"{'0 (no limit) or ' if lifts else ''}1 to {MAX_PARALLEL_LIMIT}",
         )
-    parser.add_argument(
-        "--worker-wait",
-        type=float,
-        default=DEFAULT_WORKER_WAIT,
-        metavar="SECONDS",
-        help="with no worker polling the task queue, wait this long for one, then exit 7 (default %(default)s)",
-    )
+    add_worker_wait_option(parser)
     return parser
 
 
-def change_from_args(args: argparse.Namespace) -> WindowLimitsChange:
+def change_from_args(args: argparse.Namespace) -> Any:
     """The ``set_limits`` request the options ask for.
 
     Raises:
@@ -77,21 +62,34 @@ def change_from_args(args: argparse.Namespace) -> WindowLimitsChange:
             problems.append(f"{option} must be from {low} to {MAX_PARALLEL_LIMIT} (got {value})")
     if problems:
         raise UsageError("; ".join(problems))
+    from watcher_temporal.contract import WindowLimitsChange
+
     return WindowLimitsChange.model_validate(given)
 
 
 async def run(args: argparse.Namespace) -> int:
+    from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+
+    from watcher_temporal.cli.render import safe
+    from watcher_temporal.cli.report import describe
+    from watcher_temporal.cli.session import Session
+    from watcher_temporal.cli.workers import check_worker
+    from watcher_temporal.contract import SET_LIMITS_UPDATE, WindowLimits
+
     change = change_from_args(args)
-    session = Session(args)
-    async with session as client:
-        handle = client.get_workflow_handle(workflow_id_of(args.id))
+    if _is_uuid(args.id):
+        raise UsageError(
+            f"{safe(args.id)} is a server UUID; set-limits takes a running plan's or drain's id (drain-HOST)"
+        )
+    async with Session(args) as client:
+        handle = client.get_workflow_handle(args.id)
         report = await describe(client, handle, ask_workflow=False)
         workflow_id = safe(report.workflow_id)
         if report.workflow_type not in PLAN_TYPES:
             raise UsageError(f"{workflow_id} is a {safe(report.workflow_type)}; only plans and drains have limits")
         if report.status != WorkflowExecutionStatus.RUNNING.name:
             raise UsageError(f"{workflow_id} is not running ({report.status}); its limits no longer matter")
-        await check_worker(client, session.settings.task_queue, required=True, wait_seconds=args.worker_wait)
+        await check_worker(client, report.task_queue, required=True, wait_seconds=args.worker_wait)
         try:
             previous = await handle.execute_update(
                 SET_LIMITS_UPDATE, change.model_dump(exclude_none=True), result_type=WindowLimits
@@ -116,6 +114,16 @@ async def run(args: argparse.Namespace) -> int:
             mark = "" if before == after else f" (was {_shown(before)})"
             print(f"  {key}: {_shown(after)}{mark}")
     return 0
+
+
+def _is_uuid(text: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _shown(value: int | None) -> str:

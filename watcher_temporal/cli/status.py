@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from temporalio.client import WorkflowExecutionStatus
+from watcher_temporal.cli.options import add_id_argument, add_wait_options
 
-from watcher_temporal.cli.options import Session, add_id_argument, add_wait_options, workflow_id_of
-from watcher_temporal.cli.progress import follow_as_asked
-from watcher_temporal.cli.report import describe, print_report, query_progress, wait_for_outcome
-from watcher_temporal.cli.workers import check_worker
+#: The exit codes ``status`` can end with (its help lists them).
+EXIT_CODES = (0, 1, 2, 3, 4, 5, 7, 8, 9, 130)
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -24,15 +22,21 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 async def run(args: argparse.Namespace) -> int:
-    session = Session(args)
-    async with session as client:
+    from temporalio.client import WorkflowExecutionStatus
+
+    from watcher_temporal.cli.progress import follow_as_asked
+    from watcher_temporal.cli.report import describe, print_report, query_progress, wait_for_outcome
+    from watcher_temporal.cli.session import Session, workflow_id_of
+    from watcher_temporal.cli.workers import check_worker
+
+    async with Session(args) as client:
         handle = client.get_workflow_handle(workflow_id_of(args.id))
         report = await describe(client, handle, ask_workflow=False)
         if report.status != WorkflowExecutionStatus.RUNNING.name:
             report = await wait_for_outcome(client, handle, report)
         else:
-            queue = session.settings.task_queue
-            if await check_worker(client, queue, required=args.wait, wait_seconds=args.worker_wait):
+            # The workflow's own task queue: the one a worker must poll for it to move.
+            if await check_worker(client, report.task_queue, required=args.wait, wait_seconds=args.worker_wait):
                 report.progress = await query_progress(client, handle, report.workflow_type)
             if args.wait:
                 report = await follow_as_asked(client, handle, report, args)

@@ -1,7 +1,7 @@
 """``watcher-temporal undrain-host``: bring a drained host back into service.
 
     watcher-temporal undrain-host HOST [--move-back] [--max-parallel N]
-                                  [--on-failure continue|stop|rollback]
+                                  [--on-failure continue|stop|rollback|watcher]
                                   [--wait] [--wait-timeout S] [-o text|json]
 
 One ``UndrainHost`` workflow (``undrain-HOST``) reads the host's drain
@@ -21,25 +21,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pydantic import ValidationError
-
-from watcher_temporal.cli.exit_codes import ExitCode
-from watcher_temporal.cli.options import Session, add_deadline_options
-from watcher_temporal.cli.progress import start_and_finish
-from watcher_temporal.cli.render import safe
-from watcher_temporal.cli.report import fail
-from watcher_temporal.cli.workers import check_worker
-from watcher_temporal.contract import (
-    OnFailure,
-    UndrainRequest,
-    UndrainResult,
-    WorkflowType,
-    describe_validation_error,
-    undrain_workflow_id,
-)
+from watcher_temporal.cli.options import ON_FAILURE_CHOICES, ON_FAILURE_HELP, add_deadline_options, plain
 
 #: Seconds between two status polls while ``--wait`` follows the undrain.
 FOLLOW_INTERVAL = 2.0
+#: The exit codes ``undrain-host`` can end with (its help lists them).
+EXIT_CODES = (0, 1, 2, 3, 6, 7, 8, 130)
 
 
 def register(subparsers: Any) -> None:
@@ -47,7 +34,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "undrain-host",
         help="re-enable a drained host (only if its drain disabled it) and move its servers back",
-        description=__doc__.split("\n\n")[2] if __doc__ else None,
+        description=plain(__doc__.split("\n\n")[2]) if __doc__ else None,
     )
     add_arguments(parser)
 
@@ -61,9 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-parallel", type=int, default=4, help="migrations at once (default 4)")
     parser.add_argument(
         "--on-failure",
-        choices=[p.value for p in OnFailure],
-        default=OnFailure.STOP.value,
-        help="after a failed action: continue, stop (default) or rollback everything done",
+        choices=ON_FAILURE_CHOICES,
+        default="stop",
+        help=ON_FAILURE_HELP,
     )
     parser.add_argument("--wait", action="store_true", help="follow the undrain until it ends")
     parser.add_argument(
@@ -74,6 +61,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Start the host's ``UndrainHost`` workflow; acknowledge it, or follow it."""
+    from pydantic import ValidationError
+
+    from watcher_temporal.cli.exit_codes import ExitCode
+    from watcher_temporal.cli.progress import start_and_finish
+    from watcher_temporal.cli.render import safe
+    from watcher_temporal.cli.report import fail
+    from watcher_temporal.cli.session import Session
+    from watcher_temporal.cli.workers import check_worker
+    from watcher_temporal.contract import (
+        OnFailure,
+        UndrainRequest,
+        UndrainResult,
+        WorkflowType,
+        describe_validation_error,
+        undrain_workflow_id,
+    )
+
     try:
         request = UndrainRequest(
             host=args.host,

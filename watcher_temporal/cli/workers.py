@@ -14,8 +14,6 @@ from temporalio.client import Client
 from watcher_temporal.cli.exit_codes import CommandError, ExitCode
 from watcher_temporal.cli.render import safe
 
-#: Default seconds ``--wait`` / ``--dry-run`` wait for a worker to appear before giving up.
-DEFAULT_WORKER_WAIT = 5.0
 _POLL_SECONDS = 0.5
 _QUEUE_TYPES = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
 

@@ -6,7 +6,11 @@ only this package to talk to each other through Temporal::
     names    workflow types, workflow ids, task queue, queries, signals,
              updates, activity names (never change: histories hold them)
     migrate  MigrateServer's input, result, progress and activity messages
-    plan     MaintenancePlan's / DrainHost's input, status and messages
+    plan     MaintenancePlan's input, status and messages
+    limits   the limits of a plan's sliding window
+    drain    DrainHost's request, plan and result
+    undrain  UndrainHost's request, plan and result
+    patches  ``workflow.patched`` ids, each defined once
     message  the base of every message and input validation
 
 Every message is a frozen pydantic model that refuses unknown keys, so the
@@ -15,6 +19,14 @@ workflows and the Web UI. No I/O and no openstacksdk here: workflow code
 imports it.
 """
 
+from watcher_temporal.contract.drain import (
+    MAX_DRAIN_SERVERS,
+    DrainPlan,
+    DrainRequest,
+    DrainResult,
+    LeftBehind,
+    drain_disabled_reason,
+)
 from watcher_temporal.contract.limits import (
     DEFAULT_MAX_PARALLEL_PER_SOURCE,
     MAX_EXCLUSIVE_GROUPS,
@@ -103,7 +115,6 @@ from watcher_temporal.contract.plan import (
     DONE_ACTION_STATES,
     FINAL_ACTION_STATES,
     MAINTENANCE_DISABLED_REASON,
-    MAX_DRAIN_SERVERS,
     MAX_PARALLEL_LIMIT,
     MAX_PLAN_ACTIONS,
     SERVER_ACTION_TYPES,
@@ -112,11 +123,7 @@ from watcher_temporal.contract.plan import (
     ActionStatus,
     ActionType,
     ChangeNovaServiceStateParams,
-    DrainPlan,
-    DrainRequest,
-    DrainResult,
     GenericActionParams,
-    LeftBehind,
     MaintenancePlanInput,
     NopParams,
     NopRequest,
@@ -250,6 +257,7 @@ __all__ = [
     "WorkflowType",
     "count_states",
     "describe_validation_error",
+    "drain_disabled_reason",
     "drain_workflow_id",
     "exclusive_group_problems",
     "migration_workflow_id",

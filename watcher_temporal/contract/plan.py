@@ -9,9 +9,11 @@ The input is Watcher's own action representation, unchanged::
 
 :func:`validate_plan` checks the whole plan before anything runs and names
 every problem at once (unknown action type, bad parameters, unknown parent,
-duplicate id, cycle) as ``{action, field, rule}`` items. Like
-:mod:`watcher_temporal.models`, this module is free of I/O and openstacksdk:
-workflows, activities and the CLI all import it.
+duplicate id, cycle) as ``{action, field, rule}`` items. Like the rest of
+:mod:`watcher_temporal.contract`, this module is free of I/O and openstacksdk:
+workflows, activities and the CLI all import it. ``drain-host``'s messages
+live in :mod:`watcher_temporal.contract.drain`, ``undrain-host``'s in
+:mod:`watcher_temporal.contract.undrain`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, NoReturn
 
-from pydantic import Field, JsonValue, ValidationError, field_validator
+from pydantic import Field, JsonValue, ValidationError
 
 from watcher_temporal.contract.limits import (
     DEFAULT_MAX_PARALLEL_PER_SOURCE,
@@ -490,9 +492,10 @@ def _envelope_problems(err: ValidationError, raw: Any) -> list[dict[str, str]]:
     return problems
 
 
-def _parameter_problems(action: PlanAction) -> list[dict[str, str]]:
+def _parameter_problems(action: PlanAction) -> tuple[ActionParams | None, list[dict[str, str]]]:
+    """The action's typed parameters, or None and what is wrong with them."""
     try:
-        action.params()
+        return action.params(), []
     except ValidationError as err:
         problems = []
         for item in describe_validation_error(err):
@@ -501,8 +504,7 @@ def _parameter_problems(action: PlanAction) -> list[dict[str, str]]:
                 rule = f"unknown key (not a parameter of {action.action_type.value})"
             field = "input_parameters" if item["field"] == "(input)" else f"input_parameters.{item['field']}"
             problems.append(_problem(action.id, field, rule))
-        return problems
-    return []
+        return None, problems
 
 
 def _cycle_members(actions: list[PlanAction]) -> list[str]:
@@ -540,16 +542,14 @@ def plan_problems(actions: list[PlanAction], known_ids: set[str] | None = None) 
     known = seen | (known_ids or set())
     servers: dict[str, str] = {}
     for action in actions:
-        bad_params = _parameter_problems(action)
+        params, bad_params = _parameter_problems(action)
         problems += bad_params
         for parent in action.parents:
             if parent == action.id:
                 problems.append(_problem(action.id, "parents", "an action cannot be its own parent"))
             elif parent not in known:
                 problems.append(_problem(action.id, "parents", f"unknown parent action {parent!r}"))
-        if action.action_type is ActionType.MIGRATE and not bad_params:
-            params = action.params()
-            assert isinstance(params, MigrateServerInput)
+        if isinstance(params, MigrateServerInput):
             other = servers.setdefault(params.resource_id, action.id)
             if other != action.id:
                 problems.append(
@@ -622,119 +622,3 @@ def _raise(problems: list[dict[str, str]]) -> NoReturn:
 
 UndoRecord.model_rebuild()
 PlanProgress.model_rebuild()
-
-
-#: Most servers ``drain-host --servers`` may name.
-MAX_DRAIN_SERVERS = 1000
-
-
-class DrainRequest(Message):
-    """What ``drain-host`` asks for: Watcher's host_maintenance strategy, made safe.
-
-    Attributes:
-        host: The compute host to empty.
-        backup_host: Where every server goes; enabled first if disabled.
-            Absent: the Nova scheduler picks per server.
-        servers: Drain only these servers of the host (UUIDs or exact names).
-        limit: Move at most this many servers (in name order).
-        disable_host: Disable the host's nova-compute service first (reason
-            ``watcher_maintaining``; not re-enabled afterwards, see
-            ``undrain-host``). Absent: True for a full drain, False when
-            ``servers`` or ``limit`` makes it a partial one.
-        ignore_capacity: Drain even when the servers do not fit on the
-            enabled hosts left (placement inventories and usages).
-        allow_live: Live-migrate ACTIVE servers (else cold-migrate them).
-        allow_cold: Cold-migrate servers that are not ACTIVE (SHUTOFF).
-        max_parallel: The plan's global limit.
-        max_parallel_per_host: The plan's per-host limit; every migration
-            touches the drained host, so it defaults to ``max_parallel``.
-        max_parallel_per_source: Outbound migrations of the drained host at
-            once (default 1, Nova's ``max_concurrent_live_migrations``: every
-            migration of a drain leaves that host; None: no limit).
-        max_parallel_per_destination: Inbound migrations per destination host.
-        on_failure: The plan's failure policy.
-        poll_interval_seconds: Each migration's Nova poll interval (default
-            MigrateServer's).
-        timeout_seconds: Each migration's timeout (default MigrateServer's).
-        dry_run: Build the plan and return it; change nothing.
-    """
-
-    host: HostName
-    backup_host: HostName | None = None
-    servers: list[str] | None = Field(default=None, min_length=1, max_length=MAX_DRAIN_SERVERS)
-    limit: int | None = Field(default=None, ge=1, le=MAX_PLAN_ACTIONS)
-    disable_host: bool | None = None
-    ignore_capacity: bool = False
-    allow_live: bool = True
-    allow_cold: bool = True
-    max_parallel: int = Field(default=4, ge=1, le=MAX_PARALLEL_LIMIT)
-    max_parallel_per_host: int | None = Field(default=None, ge=1, le=MAX_PARALLEL_LIMIT)
-    max_parallel_per_source: int | None = Field(default=DEFAULT_MAX_PARALLEL_PER_SOURCE, ge=1, le=MAX_PARALLEL_LIMIT)
-    max_parallel_per_destination: int | None = Field(default=None, ge=1, le=MAX_PARALLEL_LIMIT)
-    on_failure: OnFailure = OnFailure.STOP
-    poll_interval_seconds: Seconds | None = Field(
-        default=None, ge=MIN_POLL_INTERVAL_SECONDS, le=MAX_POLL_INTERVAL_SECONDS
-    )
-    timeout_seconds: Seconds | None = Field(default=None, ge=1, le=MAX_TIMEOUT_SECONDS)
-    dry_run: bool = False
-
-    @field_validator("servers")
-    @classmethod
-    def _server_names(cls, servers: list[str] | None) -> list[str] | None:
-        if servers is not None and any(not s or len(s) > 255 for s in servers):
-            raise ValueError("each server is a UUID or a name of 1 to 255 characters")
-        return servers
-
-    def partial(self) -> bool:
-        """True when ``servers`` or ``limit`` restricts the drain to part of the host."""
-        return self.servers is not None or self.limit is not None
-
-    def disables_host(self) -> bool:
-        """Whether the plan disables the host (``disable_host``, else full drain only)."""
-        return not self.partial() if self.disable_host is None else self.disable_host
-
-
-class LeftBehind(Message):
-    """A server ``drain-host`` cannot move, and why."""
-
-    resource_id: str
-    resource_name: str | None = None
-    status: str
-    reason: str
-
-
-class DrainPlan(Message):
-    """A host-maintenance plan built from live Nova state.
-
-    Attributes:
-        host: The drained host.
-        plan: The ``MaintenancePlan`` input.
-        left_behind: Servers on the host the plan does not move.
-        exclusive_groups: Per anti-affinity server group (``server-group-<uuid>``),
-            the migrate actions of its members, which never run at the same time.
-    """
-
-    host: str
-    plan: MaintenancePlanInput
-    left_behind: list[LeftBehind] = Field(default_factory=list)
-    exclusive_groups: dict[str, list[str]] = Field(default_factory=dict)
-
-
-class DrainResult(Message):
-    """Result of a ``DrainHost`` workflow.
-
-    Attributes:
-        host: The drained host.
-        dry_run: True when the plan was only built.
-        plan: The plan built from live Nova state.
-        left_behind: Servers on the host the plan does not move.
-        exclusive_groups: Migrate actions that never run at the same time.
-        status: How the plan ran (absent for a dry run).
-    """
-
-    host: str
-    dry_run: bool = False
-    plan: MaintenancePlanInput
-    left_behind: list[LeftBehind] = Field(default_factory=list)
-    exclusive_groups: dict[str, list[str]] = Field(default_factory=dict)
-    status: PlanStatus | None = None

@@ -11,15 +11,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from watcher_temporal.contract.drain import LeftBehind
+from watcher_temporal.contract.limits import MAX_PARALLEL_LIMIT
 from watcher_temporal.contract.message import Message
 from watcher_temporal.contract.migrate import HostName
-from watcher_temporal.contract.plan import (
-    MAX_PARALLEL_LIMIT,
-    LeftBehind,
-    MaintenancePlanInput,
-    OnFailure,
-    PlanStatus,
-)
+from watcher_temporal.contract.plan import MaintenancePlanInput, OnFailure, PlanStatus
 
 
 class UndrainRequest(Message):

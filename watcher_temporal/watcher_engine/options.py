@@ -1,9 +1,14 @@
 """``[watcher_workflow_engines.temporal]``: how Watcher's applier reaches Temporal.
 
-Every option left unset falls back to the environment the worker itself reads
-(``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``TEMPORAL_TLS*``,
-``TEMPORAL_API_KEY``, ``TEMPORAL_TASK_QUEUE``, ``WATCHER_TEMPORAL_CODEC_KEY[S|_FILE]``),
-so one environment file can serve the worker and the applier.
+The engine is configured from Watcher's configuration file only: the shell's
+``TEMPORAL_*`` or ``WATCHER_TEMPORAL_*`` variables are not read (an applier
+started from a shell that points elsewhere still runs its plans where
+watcher.conf says). Unset options take the defaults the worker uses
+(``localhost:7233``, namespace ``default``, task queue ``watcher-actions``).
+
+Files named by options (API key, TLS material, codec key) are read by
+:func:`resolve`, which the engine calls when a plan starts: a missing or bad
+file fails that plan with one line naming the option, never the applier.
 
 oslo.config is imported lazily (it comes with python-watcher, not with
 watcher-temporal itself).
@@ -11,32 +16,33 @@ watcher-temporal itself).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from watcher_temporal.codec import KEY_ENV, KEY_FILE_ENV, KEYS_ENV
-from watcher_temporal.config import TemporalSettings
-from watcher_temporal.contract import DEFAULT_MAX_PARALLEL_PER_SOURCE, MAX_PARALLEL_LIMIT, OnFailure
+from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS
+
+from watcher_temporal.codec import KEY_FILE_ENV, CodecSettings
+from watcher_temporal.config import DEFAULT_ADDRESS, DEFAULT_NAMESPACE, TemporalSettings
+from watcher_temporal.contract import (
+    DEFAULT_MAX_PARALLEL_PER_SOURCE,
+    DEFAULT_TASK_QUEUE,
+    MAX_PARALLEL_LIMIT,
+    OnFailure,
+)
 from watcher_temporal.watcher_engine.barriers import BarrierMode
+
+#: The engine's option group in Watcher's configuration.
+GROUP = "watcher_workflow_engines.temporal"
 
 #: Seconds between two reads of the workflow's status and of the plan's DB row
 #: (cancel is seen within this interval plus one round trip).
 DEFAULT_STATUS_INTERVAL = 0.5
 
-#: Option name → environment variable it overrides, for the Temporal connection.
-_ENV_OF_OPTION = {
-    "address": "TEMPORAL_ADDRESS",
-    "namespace": "TEMPORAL_NAMESPACE",
-    "task_queue": "TEMPORAL_TASK_QUEUE",
-    "tls_server_ca_cert_file": "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
-    "tls_client_cert_file": "TEMPORAL_TLS_CLIENT_CERT_PATH",
-    "tls_client_key_file": "TEMPORAL_TLS_CLIENT_KEY_PATH",
-    "tls_server_name": "TEMPORAL_TLS_SERVER_NAME",
-    "codec_key_file": KEY_FILE_ENV,
-}
+#: Seconds a plan's task queue may go without a polling worker before the plan fails (its workflow
+#: is terminated, so that nothing moves later).
+DEFAULT_NO_WORKER_TIMEOUT = 300
 
 
 def config_opts() -> list[Any]:
@@ -44,26 +50,21 @@ def config_opts() -> list[Any]:
     from oslo_config import cfg
 
     return [
-        cfg.StrOpt("address", help="Temporal frontend host:port. Default: TEMPORAL_ADDRESS, else localhost:7233."),
-        cfg.StrOpt("namespace", help="Temporal namespace. Default: TEMPORAL_NAMESPACE, else 'default'."),
-        cfg.StrOpt(
-            "task_queue",
-            help="Task queue of the watcher-temporal workers. Default: TEMPORAL_TASK_QUEUE, else 'watcher-actions'.",
-        ),
-        cfg.BoolOpt("tls", help="Use TLS. Default: TEMPORAL_TLS (on when any TLS file is set)."),
+        cfg.StrOpt("address", default=DEFAULT_ADDRESS, help="Temporal frontend host:port."),
+        cfg.StrOpt("namespace", default=DEFAULT_NAMESPACE, help="Temporal namespace."),
+        cfg.StrOpt("task_queue", default=DEFAULT_TASK_QUEUE, help="Task queue the watcher-temporal workers poll."),
+        cfg.BoolOpt("tls", help="Use TLS (default: on when a TLS file or an API key file is set)."),
         cfg.StrOpt("tls_server_ca_cert_file", help="CA bundle that signs the Temporal frontend's certificate."),
         cfg.StrOpt("tls_client_cert_file", help="Client certificate (mTLS)."),
         cfg.StrOpt("tls_client_key_file", help="Client key (mTLS)."),
         cfg.StrOpt("tls_server_name", help="Server name for SNI and certificate checks."),
         cfg.StrOpt(
             "api_key_file",
-            help="File holding a Temporal Cloud API key (the key itself never goes in this file). "
-            "Default: TEMPORAL_API_KEY.",
+            help="File holding a Temporal Cloud API key (the key itself never goes in watcher.conf).",
         ),
         cfg.StrOpt(
             "codec_key_file",
-            help="File holding the payload encryption key shared with the workers (see docs/security). "
-            "Default: WATCHER_TEMPORAL_CODEC_KEY[_FILE].",
+            help="File holding the payload encryption key shared with the workers (see docs/security).",
         ),
         cfg.StrOpt(
             "failure_policy",
@@ -114,17 +115,25 @@ def config_opts() -> list[Any]:
             help="Seconds between two reads of a plan's workflow status and DB row; bounds how late "
             "action states reach the DB and how late a cancel is seen.",
         ),
+        cfg.IntOpt(
+            "no_worker_timeout",
+            default=DEFAULT_NO_WORKER_TIMEOUT,
+            min=5,
+            max=86400,
+            help="Seconds a running plan's task queue may have no polling worker. The plan's status message "
+            "names the queue as soon as it is seen without one (within 30 s); once this passes, the plan "
+            "FAILS and its workflow is terminated, so that nothing moves later.",
+        ),
     ]
 
 
 @dataclass(frozen=True, kw_only=True)
 class EngineSettings:
-    """Everything the engine needs, resolved from the options and the environment.
+    """Everything the engine needs, resolved from its options.
 
     Attributes:
         temporal: Where Temporal is and which task queue the workers poll.
-        converter_env: Environment for :func:`watcher_temporal.config.data_converter`
-            (the codec key lives there, never in this object's repr).
+        codec: Payload encryption shared with the workers (keys never in this object's repr).
         failure_policy: The plan's ``on_failure``.
         max_parallel: The plan's global limit.
         max_parallel_per_host: The plan's per-host limit.
@@ -132,10 +141,11 @@ class EngineSettings:
         max_parallel_per_destination: The plan's per-destination limit (None: none).
         barriers: Keep Watcher's barriers between migration chunks, or turn them into limits.
         status_interval: Seconds between two status reads.
+        no_worker_timeout: Seconds a plan's task queue may have no polling worker before the plan fails.
     """
 
     temporal: TemporalSettings
-    converter_env: Mapping[str, str]
+    codec: CodecSettings = field(default_factory=CodecSettings)
     failure_policy: OnFailure = OnFailure.STOP
     max_parallel: int = 4
     max_parallel_per_host: int = 2
@@ -143,39 +153,50 @@ class EngineSettings:
     max_parallel_per_destination: int | None = None
     barriers: BarrierMode = BarrierMode.KEEP
     status_interval: float = DEFAULT_STATUS_INTERVAL
+    no_worker_timeout: float = DEFAULT_NO_WORKER_TIMEOUT
 
-    def __repr__(self) -> str:  # the converter env may hold a key: never print it
+    def __repr__(self) -> str:  # the connection may hold an API key: never print it
         return (
             f"EngineSettings(address={self.temporal.address!r}, namespace={self.temporal.namespace!r}, "
             f"task_queue={self.temporal.task_queue!r}, failure_policy={self.failure_policy.value!r})"
         )
 
 
-def resolve(config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> EngineSettings:
-    """Merge the engine's options over the environment.
+def where(config: Mapping[str, Any]) -> tuple[str, str, str]:
+    """Address, namespace and task queue the options name (no file is read: safe for messages)."""
+    return (
+        str(config.get("address") or DEFAULT_ADDRESS),
+        str(config.get("namespace") or DEFAULT_NAMESPACE),
+        str(config.get("task_queue") or DEFAULT_TASK_QUEUE),
+    )
 
-    Args:
-        config: The options as Watcher's loader hands them (a mapping of
-            option name → value; unset options are None).
-        env: The process environment (``os.environ`` by default).
+
+def resolve(config: Mapping[str, Any]) -> EngineSettings:
+    """The engine's settings from its options (as Watcher's loader hands them; unset ones are None).
+
+    Raises:
+        ValueError: an option names a file that cannot be read or holds a bad key
+            (the message names the option, never the file's content).
     """
-    merged = dict(os.environ if env is None else env)
-    if config.get("codec_key_file"):  # the option replaces any key the environment names
-        for variable in (KEY_ENV, KEYS_ENV):
-            merged.pop(variable, None)
-    for option, variable in _ENV_OF_OPTION.items():
-        value = config.get(option)
-        if value:
-            merged[variable] = str(value)
-    if config.get("tls") is not None:
-        merged["TEMPORAL_TLS"] = "true" if config["tls"] else "false"
-    elif any(config.get(o) for o in ("tls_server_ca_cert_file", "tls_client_cert_file")):
-        merged["TEMPORAL_TLS"] = "true"
-    if config.get("api_key_file"):
-        merged["TEMPORAL_API_KEY"] = Path(str(config["api_key_file"])).read_text().strip()
+    address, namespace, task_queue = where(config)
+    profile = ClientConfigProfile(
+        address=address,
+        namespace=namespace,
+        api_key=_read(config, "api_key_file") if config.get("api_key_file") else None,
+        tls=_tls(config),
+    )
+    try:
+        connect = dict(profile.to_client_connect_config())  # reads the TLS files
+    except OSError as err:
+        raise ValueError(f"[{GROUP}] a TLS file cannot be read: {err.strerror}: {err.filename}") from None
+    codec_file = config.get("codec_key_file")
+    try:
+        codec = CodecSettings.from_env({KEY_FILE_ENV: str(codec_file)} if codec_file else {})
+    except ValueError as err:
+        raise ValueError(f"[{GROUP}] codec_key_file: {err}") from None
     return EngineSettings(
-        temporal=TemporalSettings.from_env(merged),
-        converter_env=merged,
+        temporal=TemporalSettings(connect=connect, task_queue=task_queue),
+        codec=codec,
         failure_policy=OnFailure(config.get("failure_policy") or OnFailure.STOP.value),
         max_parallel=int(config.get("max_parallel") or 4),
         max_parallel_per_host=int(config.get("max_parallel_per_host") or 2),
@@ -183,6 +204,30 @@ def resolve(config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> 
         max_parallel_per_destination=_limit_or_none(config.get("max_parallel_per_destination"), None),
         barriers=BarrierMode(config.get("barriers") or BarrierMode.KEEP.value),
         status_interval=float(config.get("status_interval") or DEFAULT_STATUS_INTERVAL),
+        no_worker_timeout=float(config.get("no_worker_timeout") or DEFAULT_NO_WORKER_TIMEOUT),
+    )
+
+
+def _read(config: Mapping[str, Any], option: str) -> str:
+    path = Path(str(config[option]))
+    try:
+        return path.read_text().strip()
+    except OSError as err:
+        raise ValueError(f"[{GROUP}] {option}: cannot read {path}: {err.strerror}") from None
+
+
+def _tls(config: Mapping[str, Any]) -> ClientConfigTLS | None:
+    ca, cert, key = (config.get(f"tls_{name}_file") for name in ("server_ca_cert", "client_cert", "client_key"))
+    wanted = config.get("tls")
+    if wanted is False:
+        return ClientConfigTLS(disabled=True)
+    if wanted is None and not (ca or cert or config.get("tls_server_name")):
+        return None  # no TLS (or the API key's default TLS)
+    return ClientConfigTLS(
+        server_name=config.get("tls_server_name") or None,
+        server_root_ca_cert=Path(str(ca)) if ca else None,
+        client_cert=Path(str(cert)) if cert else None,
+        client_private_key=Path(str(key)) if key else None,
     )
 
 

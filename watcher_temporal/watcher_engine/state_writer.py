@@ -84,6 +84,32 @@ class ActionStateWriter:
             if status.revert is not None and status.id not in self._reverts:
                 self._note_revert(status)
 
+    def close_unfinished(self, plan_uuid: str, cause: str) -> None:
+        """The plan failed engine-side: close every action it left open, as Watcher's engine would.
+
+        PENDING (never ran) → CANCELLED with the cause, sent as a cancel
+        (``action.cancel.start`` / ``.end``); ONGOING (its outcome was cut
+        off) → FAILED "Action failed in execute: <cause>" with
+        ``action.execution.error``, as taskflow writes an action whose
+        execution raised. Actions skipped by hand are left alone.
+        """
+        unfinished = (objects.action.State.PENDING, objects.action.State.ONGOING, objects.action.State.CANCELLING)
+        filters = {"action_plan_uuid": plan_uuid, "state__in": unfinished}
+        for db_action in objects.Action.list(self._context, filters=filters, eager=True):
+            if db_action.uuid in self._ignored:
+                continue
+            if db_action.state == objects.action.State.PENDING:
+                self._cancel_notification(db_action, fields.NotificationPhase.START)
+                db_action = self._save(db_action.uuid, objects.action.State.CANCELLED, f"Action was cancelled: {cause}")
+                self._cancel_notification(db_action, fields.NotificationPhase.END)
+                self._written[db_action.uuid] = ActionState.CANCELLED
+            else:
+                db_action = self._save(
+                    db_action.uuid, objects.action.State.FAILED, f"Action failed in execute: {cause}"
+                )
+                self._execution_error(db_action)
+                self._written[db_action.uuid] = ActionState.FAILED
+
     def adopt(self, action_id: str, state: str) -> None:
         """Take a state found in the DB as already written (re-attach after a restart)."""
         if state in ActionState.__members__:

@@ -1,0 +1,80 @@
+"""What a plan tells its operator: every action's outcome, the ``status`` answer, the ending.
+
+Pure functions over a :class:`~watcher_temporal.workflows.plan_window.PlanWindow`:
+no Temporal call.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from watcher_temporal.contract import (
+        ActionState,
+        OnFailure,
+        PlanState,
+        PlanStatus,
+        UndoRecord,
+        count_states,
+    )
+    from watcher_temporal.workflows.plan_window import PlanWindow
+
+
+class Outcome:
+    """How one action ended (before it is written into its status)."""
+
+    __slots__ = ("reason", "state", "undo")
+
+    def __init__(self, state: ActionState, reason: str, undo: UndoRecord | None = None) -> None:
+        self.state = state
+        self.reason = reason
+        self.undo = undo
+
+
+def status_of(
+    window: PlanWindow,
+    *,
+    state: PlanState,
+    runs: int,
+    started_at: datetime | None,
+    finished_at: datetime | None,
+    reason: str,
+) -> PlanStatus:
+    """The ``status`` query's answer (and the workflow's result)."""
+    plan, limits = window.plan, window.slots.limits
+    statuses = window.ordered_statuses()
+    return PlanStatus(
+        state=state,
+        counts=count_states(statuses),
+        actions=statuses,
+        running=window.running_ids(),
+        max_parallel=limits.max_parallel,
+        max_parallel_per_host=limits.max_parallel_per_host if plan else 0,
+        max_parallel_per_source=limits.max_parallel_per_source,
+        max_parallel_per_destination=limits.max_parallel_per_destination,
+        exclusive_groups=len(plan.exclusive_groups) if plan else 0,
+        on_failure=plan.on_failure if plan else OnFailure.STOP,
+        runs=runs,
+        started_at=started_at,
+        finished_at=finished_at,
+        reason=reason,
+    )
+
+
+def counts_line(window: PlanWindow) -> str:
+    """How many actions are in each state, in one line."""
+    return ", ".join(f"{n} {s}" for s, n in count_states(window.ordered_statuses()).items() if n)
+
+
+def ending(window: PlanWindow) -> tuple[PlanState, str]:
+    """The plan's final state and reason (counts, and the rollback's when one ran)."""
+    counts = count_states(window.ordered_statuses())
+    failed = counts[ActionState.FAILED.value] > 0 or counts[ActionState.CANCELLED.value] > 0
+    summary = counts_line(window)
+    if window.failed and window.plan is not None and window.plan.on_failure is OnFailure.ROLLBACK:
+        reverts = Counter(s.revert.value for s in window.statuses.values() if s.revert is not None)
+        summary += "; rollback: " + ", ".join(f"{n} {r}" for r, n in sorted(reverts.items()))
+    return (PlanState.FAILED if failed else PlanState.SUCCEEDED), summary
