@@ -85,19 +85,32 @@ class PlacementShim:
 
     The caller's token is checked like :class:`AuthShim` checks it, then
     replaced by the fixture's admin token, so placement sees an admin.
-    Only in token / none mode: keystone mode serves no placement.
+    In keystone mode keystonemiddleware sits in front and has validated the
+    token: only the admin role passes (``require_admin_role``).
 
     Args:
         app: The placement WSGI application of Nova's placement fixture.
         token: The accepted ``X-Auth-Token`` (``None``: every request).
+        require_admin_role: Answer 403 unless keystonemiddleware confirmed
+            a token with the admin role.
     """
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], token: str | None) -> None:
+    def __init__(
+        self, app: Callable[..., Iterable[bytes]], token: str | None, *, require_admin_role: bool = False
+    ) -> None:
         self.app = app
         self.token = token
+        self.require_admin_role = require_admin_role
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")[len(PLACEMENT_PREFIX) :]
+        if self.require_admin_role and (
+            environ.get("HTTP_X_IDENTITY_STATUS") != "Confirmed"
+            or "admin" not in environ.get("HTTP_X_ROLES", "").split(",")
+        ):
+            body = b'{"errors": [{"status": 403, "title": "Forbidden"}]}'
+            start_response("403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
         if self.token is not None and path not in ("", "/"):
             given = environ.get("HTTP_X_AUTH_TOKEN", "")
             if not hmac.compare_digest(given.encode(), self.token.encode()):

@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
             "clouds.yaml gets a password-auth entry (--auth is ignored)"
         ),
     )
+    up.add_argument(
+        "--catalog-service",
+        action="append",
+        default=[],
+        metavar="TYPE=URL",
+        help="--keystone: another service in keystone's catalog (repeatable), e.g. infra-optim=http://127.0.0.1:9322",
+    )
     up.add_argument("--debug", action="store_true", help="log Nova at DEBUG (default WARNING) on stderr")
     group = up.add_argument_group("behaviour knobs (also settable at runtime: PATCH /localnova/config)")
     group.add_argument("--live-migration-seconds", type=float, default=0.0)
@@ -190,12 +197,19 @@ def _start_keystone(args: argparse.Namespace) -> tuple[socket.socket, Any]:
 
     sock = socket.create_server(("127.0.0.1", args.port), backlog=256)
     try:
-        compute_url = f"http://127.0.0.1:{sock.getsockname()[1]}/v2.1"
+        base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        extra = [("placement", f"{base_url}/placement")]
+        for item in args.catalog_service:
+            service_type, sep, url = item.partition("=")
+            if not sep or not service_type or not url.startswith(("http://", "https://")):
+                raise ValueError(f"--catalog-service {item!r}: expected TYPE=http(s)://URL")
+            extra.append((service_type, url))
         keystone = KeystoneProcess(
-            compute_url,
+            f"{base_url}/v2.1",
             admin_password=secrets.token_urlsafe(24),
             service_password=secrets.token_urlsafe(24),
             debug=args.debug,
+            extra_services=extra,
         )
         keystone.start()
     except BaseException:

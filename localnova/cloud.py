@@ -257,21 +257,24 @@ class LocalCloud:
     def _placement_app(self) -> Any:
         """Placement of the fixture (reached in-process through wsgi-intercept), for HTTP clients.
 
-        None in keystone mode: the fixture runs placement with ``noauth2``,
-        which must not be reachable behind real keystone.
+        In keystone mode the fixture's ``noauth2`` placement sits behind
+        keystonemiddleware (the same ``[keystone_authtoken]`` as Nova's API)
+        and only tokens with the admin role reach it.
         """
-        if self.keystone is not None:
-            return None
         assert self.case is not None
         url = urllib.parse.urlsplit(self.case.placement.fixture.endpoint)
         make_app, _script_name = wsgi_intercept._wsgi_intercept[(url.hostname, url.port or 80)]
+        if self.keystone is not None:
+            from keystonemiddleware import auth_token
+
+            return auth_token.AuthProtocol(auth.PlacementShim(make_app(), None, require_admin_role=True), {})
         return auth.PlacementShim(make_app(), self.token)
 
     @property
     def placement_endpoint(self) -> str | None:
-        """Placement URL (``.../placement``), None in keystone mode."""
+        """Placement URL (``.../placement``; in keystone's catalog in keystone mode)."""
         assert self.server is not None
-        return None if self.keystone is not None else f"{self.server.url}{auth.PLACEMENT_PREFIX}"
+        return f"{self.server.url}{auth.PLACEMENT_PREFIX}"
 
     def _flags(self) -> dict[str | None, dict[str, Any]]:
         """Config applied on top of Nova's test ConfFixture."""

@@ -132,6 +132,10 @@ class KeystoneProcess:
         port: TCP port on 127.0.0.1 (0 = any free port).
         debug: Keystone logs at DEBUG (default WARNING) on stderr.
         python: Interpreter.
+        extra_services: More catalog entries, ``(service_type, url)`` each
+            (e.g. ``("placement", ".../placement")``, ``("infra-optim", ...)``
+            for a watcher-api beside the cloud); the service is named after
+            its type.
     """
 
     def __init__(
@@ -142,8 +146,10 @@ class KeystoneProcess:
         port: int = 0,
         debug: bool = False,
         python: str = sys.executable,
+        extra_services: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.compute_url = compute_url
+        self.extra_services = tuple(extra_services)
         self._secrets = {"admin_password": admin_password, "service_password": service_password}
         self.port = port
         self.debug = debug
@@ -157,6 +163,8 @@ class KeystoneProcess:
         cmd = [self.python, "-m", "localnova.identity", "--compute-url", self.compute_url, "--port", str(self.port)]
         if self.debug:
             cmd.append("--debug")
+        for service_type, url in self.extra_services:
+            cmd += ["--service", f"{service_type}={url}"]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             [str(_REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -306,7 +314,13 @@ def _write_conf(workdir: Path, debug: bool) -> Path:
     return path
 
 
-def _setup(conf_file: Path, auth_url: str, compute_url: str, secrets: dict[str, str], debug: bool) -> Any:
+def _setup(
+    conf_file: Path,
+    auth_url: str,
+    services: Sequence[tuple[str, str]],
+    secrets: dict[str, str],
+    debug: bool,
+) -> Any:
     """Configure keystone, build its database and keys; return the WSGI app."""
     import logging
     import uuid
@@ -364,23 +378,25 @@ def _setup(conf_file: Path, auth_url: str, compute_url: str, secrets: dict[str, 
         {"name": SERVICE_USER, "domain_id": domain_id, "enabled": True, "password": secrets["service_password"]}
     )
     providers.assignment_api.add_role_to_user_and_project(user["id"], project_id, boot.service_role_id)
-    service_id = uuid.uuid4().hex
-    providers.catalog_api.create_service(
-        service_id, {"id": service_id, "name": "nova", "type": "compute", "enabled": True}
-    )
-    for interface in ("public", "internal", "admin"):
-        endpoint_id = uuid.uuid4().hex
-        providers.catalog_api.create_endpoint(
-            endpoint_id,
-            {
-                "id": endpoint_id,
-                "interface": interface,
-                "url": compute_url,
-                "service_id": service_id,
-                "region_id": REGION,
-                "enabled": True,
-            },
+    for service_type, url in services:
+        service_id = uuid.uuid4().hex
+        name = "nova" if service_type == "compute" else service_type
+        providers.catalog_api.create_service(
+            service_id, {"id": service_id, "name": name, "type": service_type, "enabled": True}
         )
+        for interface in ("public", "internal", "admin"):
+            endpoint_id = uuid.uuid4().hex
+            providers.catalog_api.create_endpoint(
+                endpoint_id,
+                {
+                    "id": endpoint_id,
+                    "interface": interface,
+                    "url": url,
+                    "service_id": service_id,
+                    "region_id": REGION,
+                    "enabled": True,
+                },
+            )
 
     app = application.application_factory("public")
     return core.setup_app_middleware(app)
@@ -420,7 +436,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--compute-url", required=True, help="compute endpoint for the catalog")
     parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 = any)")
     parser.add_argument("--debug", action="store_true")
+    parser.add_argument(
+        "--service", action="append", default=[], metavar="TYPE=URL", help="another catalog entry (repeatable)"
+    )
     args = parser.parse_args(argv)
+    services: list[tuple[str, str]] = [("compute", args.compute_url)]
+    for item in args.service:
+        service_type, _, url = item.partition("=")
+        services.append((service_type, url))
 
     if not args.debug:
         # Import-time deprecation chatter (eventlet via oslo.service, pycadf).
@@ -444,7 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The parent configures Nova with the URL while we set up.
         ready_out.write(f"LISTEN {auth_url}\n")
         ready_out.flush()
-        server.set_app(_setup(conf_file, auth_url, args.compute_url, secrets, args.debug))
+        server.set_app(_setup(conf_file, auth_url, services, secrets, args.debug))
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
         thread.start()
         if not stop.is_set():

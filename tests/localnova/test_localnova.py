@@ -466,6 +466,8 @@ print(json.dumps({
     "servers": sorted(s.compute_host for s in c.compute.servers()),
     "migrations": [m.status for m in c.compute.migrations()],
     "hypervisors": sorted(h.name for h in c.compute.hypervisors()),
+    # placement through the catalog, behind keystonemiddleware
+    "providers": sorted(p["name"] for p in c.placement.get("/resource_providers").json()["resource_providers"]),
 }))
 """
 
@@ -508,6 +510,7 @@ def test_keystone_password_auth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         assert seen["servers"] == ["k1"]
         assert seen["migrations"] == []
         assert seen["hypervisors"] == ["k1", "k2"]  # admin-only API
+        assert seen["providers"] == ["k1", "k2"]
 
         # Nova's real keystonemiddleware rejects a bogus token and points
         # at the real keystone.
@@ -522,6 +525,12 @@ def test_keystone_password_auth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         )
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(forged, timeout=30)
+        assert info.value.code == 401
+        bogus_placement = urllib.request.Request(
+            f"{handle.base_url}/placement/resource_providers", headers={"X-Auth-Token": "bogus"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(bogus_placement, timeout=30)
         assert info.value.code == 401
     finally:
         status = handle.stop()
