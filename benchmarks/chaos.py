@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +147,7 @@ class Workers:
         )
         host = socket.gethostname()
         while True:
+            pollers: Sequence[Any]
             try:
                 pollers = (await client.workflow_service.describe_task_queue(request)).pollers
             except RPCError:

@@ -60,7 +60,8 @@ SHAPE = Shape(
     ("host1", "host2", "host3", "host4"),
     ("host5", "host6", "host7", "host8"),
     ("large", "medium", "small", "large", "small", "medium"),
-    3,
+    cold_every=3,
+    per_source=6,
 )
 
 

@@ -74,7 +74,7 @@ from watcher_temporal.contract import MaintenancePlanInput, PlanState, PlanStatu
 from watcher_temporal.worker import build_worker
 
 #: The three runs of ``--watcher``: (label, workflow engine, ``barriers`` option).
-WATCHER_RUNS = (
+WATCHER_RUNS: tuple[tuple[str, str, str | None], ...] = (
     ("taskflow", "taskflow", None),
     ("keep", "temporal", "keep"),
     ("limits", "temporal", "limits"),

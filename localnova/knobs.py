@@ -24,18 +24,6 @@ _LIST_KNOBS = (
 )
 #: Knob names whose values are probabilities in [0, 1].
 _RATE_KNOBS = ("fault_500_rate", "fault_503_rate", "fault_drop_rate", "fault_lost_response_rate")
-#: Knob names whose values are non-negative numbers.
-_SECONDS_KNOBS = (
-    "live_migration_seconds",
-    "live_migration_mib_per_second",
-    "live_migration_prepare_seconds",
-    "cold_migration_seconds",
-    "latency_ms",
-    "link_mib_per_second",
-    "dirty_mib_per_second",
-    "live_migration_downtime_ms",
-    "live_migration_completion_timeout",
-)
 #: Knob names whose values are whole numbers >= 0.
 _COUNT_KNOBS = ("max_concurrent_live_migrations",)
 
