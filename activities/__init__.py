@@ -7,16 +7,16 @@ from typing import Any
 
 from temporalio.client import Client
 
-from watcher_temporal.activities.drain import DrainActivities
-from watcher_temporal.activities.drain_hosts import DrainHostsActivities
-from watcher_temporal.activities.migrate import MigrateActivities
-from watcher_temporal.activities.nova import NovaGateway
-from watcher_temporal.activities.observer import NovaObserver
-from watcher_temporal.activities.plan_children import PlanChildActivities
-from watcher_temporal.activities.server_actions import ServerActionActivities
-from watcher_temporal.activities.service_state import ServiceStateActivities
-from watcher_temporal.activities.undrain import UndrainActivities
-from watcher_temporal.activities.watcher_actions import WatcherActionActivities
+from .drain import DrainActivities
+from .drain_hosts import DrainHostsActivities
+from .migrate import MigrateActivities
+from .nova import NovaGateway
+from .observer import NovaObserver
+from .plan_children import PlanChildActivities
+from .server_actions import ServerActionActivities
+from .service_state import ServiceStateActivities
+from .undrain import UndrainActivities
+from .watcher_actions import WatcherActionActivities
 
 
 def all_activities(

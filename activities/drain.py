@@ -33,16 +33,6 @@ from dataclasses import dataclass, field
 
 from temporalio import activity
 
-from watcher_temporal.activities.blocking import call_blocking
-from watcher_temporal.activities.drain_capacity import refuse_unplaced, unplaced_servers
-from watcher_temporal.activities.nova import (
-    MAINTENANCE_POLICY_KEY,
-    ComputeService,
-    DrainServer,
-    HostCapacity,
-    NovaGateway,
-    ServerGroupFacts,
-)
 from watcher_temporal.contract import (
     ActionType,
     DrainPlan,
@@ -58,6 +48,17 @@ from watcher_temporal.contract import (
     validate_plan,
 )
 from watcher_temporal.errors import PreconditionFailed
+
+from .blocking import call_blocking
+from .drain_capacity import refuse_unplaced, unplaced_servers
+from .nova import (
+    MAINTENANCE_POLICY_KEY,
+    ComputeService,
+    DrainServer,
+    HostCapacity,
+    NovaGateway,
+    ServerGroupFacts,
+)
 
 #: Server statuses Nova can cold-migrate.
 COLD_MIGRATABLE = frozenset({"ACTIVE", "SHUTOFF"})

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from watcher_temporal.activities.nova import CAPACITY_RESOURCES, DrainServer, HostCapacity, ServerGroupFacts
 from watcher_temporal.errors import PreconditionFailed
+
+from .nova import CAPACITY_RESOURCES, DrainServer, HostCapacity, ServerGroupFacts
 
 #: Most servers a refusal names (the count is always given).
 MAX_LISTED = 10

@@ -28,10 +28,6 @@ from collections.abc import Callable, Mapping, Sequence
 
 from temporalio import activity
 
-from watcher_temporal.activities.blocking import call_blocking
-from watcher_temporal.activities.drain import build_drain_plan
-from watcher_temporal.activities.drain_capacity import refuse_unplaced, unplaced_servers
-from watcher_temporal.activities.nova import ComputeService, DrainServer, HostCapacity, NovaGateway, ServerGroupFacts
 from watcher_temporal.contract import (
     MAINTENANCE_DISABLED_REASON,
     DrainRequest,
@@ -47,6 +43,11 @@ from watcher_temporal.contract.drain_hosts import DrainHostsPlan, DrainHostsRequ
 from watcher_temporal.contract.durations import SizesRequest, SizesResult
 from watcher_temporal.contract.names import drain_hosts_workflow_id
 from watcher_temporal.errors import PreconditionFailed
+
+from .blocking import call_blocking
+from .drain import build_drain_plan
+from .drain_capacity import refuse_unplaced, unplaced_servers
+from .nova import ComputeService, DrainServer, HostCapacity, NovaGateway, ServerGroupFacts
 
 
 def server_size(server: DrainServer) -> ServerSize:

@@ -32,15 +32,6 @@ from typing import TypeVar
 
 from temporalio import activity
 
-from watcher_temporal.activities.blocking import call_blocking, cancel_requested, sleep_heartbeating
-from watcher_temporal.activities.nova import (
-    COLD_TASK_STATES,
-    LIVE_TASK_STATES,
-    NOVA_MIGRATION_TYPE,
-    MigrationRecord,
-    NovaGateway,
-)
-from watcher_temporal.activities.observer import NovaObserver, Observation, Watch, observe_directly
 from watcher_temporal.contract import (
     DESTINATION_MICROVERSION,
     DeadlineAction,
@@ -73,6 +64,16 @@ from watcher_temporal.errors import (
     PreconditionFailed,
     RevertFailed,
 )
+
+from .blocking import call_blocking, cancel_requested, sleep_heartbeating
+from .nova import (
+    COLD_TASK_STATES,
+    LIVE_TASK_STATES,
+    NOVA_MIGRATION_TYPE,
+    MigrationRecord,
+    NovaGateway,
+)
+from .observer import NovaObserver, Observation, Watch, observe_directly
 
 logger = logging.getLogger(__name__)
 

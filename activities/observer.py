@@ -42,9 +42,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from watcher_temporal.activities.nova import MigrationRecord, NovaGateway
 from watcher_temporal.contract import ServerSnapshot
 from watcher_temporal.errors import NovaUnavailable
+
+from .nova import MigrationRecord, NovaGateway
 
 logger = logging.getLogger(__name__)
 

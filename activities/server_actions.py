@@ -31,8 +31,6 @@ from typing import Any
 import openstack.exceptions as os_exceptions
 from temporalio import activity
 
-from watcher_temporal.activities.blocking import call_blocking, sleep_heartbeating
-from watcher_temporal.activities.nova import NovaGateway, nova_call
 from watcher_temporal.contract import (
     ActionState,
     ActionType,
@@ -41,6 +39,9 @@ from watcher_temporal.contract import (
     ServerSnapshot,
     WatcherActionResult,
 )
+
+from .blocking import call_blocking, sleep_heartbeating
+from .nova import NovaGateway, nova_call
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,6 @@ from collections.abc import Callable
 
 from temporalio import activity
 
-from watcher_temporal.activities.blocking import call_blocking
-from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.contract import (
     NopRequest,
     PlanActivity,
@@ -27,6 +25,9 @@ from watcher_temporal.contract import (
 )
 from watcher_temporal.errors import PreconditionFailed
 from watcher_temporal.untrusted import one_line
+
+from .blocking import call_blocking
+from .nova import NovaGateway
 
 logger = logging.getLogger(__name__)
 

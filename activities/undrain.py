@@ -24,14 +24,6 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from watcher_temporal.activities.blocking import call_blocking
-from watcher_temporal.activities.nova import (
-    DONE_MIGRATION_STATUSES,
-    NOVA_MIGRATION_TYPE,
-    ComputeService,
-    MigrationRecord,
-    NovaGateway,
-)
 from watcher_temporal.contract import (
     DRAIN_QUERY,
     ActionState,
@@ -50,6 +42,15 @@ from watcher_temporal.contract import (
     validate_plan,
 )
 from watcher_temporal.errors import PreconditionFailed
+
+from .blocking import call_blocking
+from .nova import (
+    DONE_MIGRATION_STATUSES,
+    NOVA_MIGRATION_TYPE,
+    ComputeService,
+    MigrationRecord,
+    NovaGateway,
+)
 
 #: Server statuses each migration type can move.
 MOVABLE = {"live": frozenset({"ACTIVE"}), "cold": frozenset({"ACTIVE", "SHUTOFF"})}

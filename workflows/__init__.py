@@ -1,11 +1,11 @@
 """Workflow definitions: decisions only, no I/O (see each module's docstring)."""
 
-from watcher_temporal.workflows.drain_host import DrainHost
-from watcher_temporal.workflows.drain_hosts import DrainHosts
-from watcher_temporal.workflows.legacy import BuildDrainPlan
-from watcher_temporal.workflows.maintenance_plan import MaintenancePlan
-from watcher_temporal.workflows.migrate_server import MigrateServer
-from watcher_temporal.workflows.undrain_host import UndrainHost
+from .drain_host import DrainHost
+from .drain_hosts import DrainHosts
+from .legacy import BuildDrainPlan
+from .maintenance_plan import MaintenancePlan
+from .migrate_server import MigrateServer
+from .undrain_host import UndrainHost
 
 #: Every workflow the worker registers (``BuildDrainPlan`` only so that runs an
 #: older CLI started still finish; ``DrainHost`` replaces it).

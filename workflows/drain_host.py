@@ -36,8 +36,9 @@ with workflow.unsafe.imports_passed_through():
         validate_input,
     )
     from watcher_temporal.errors import InvalidInput, from_failure
-    from watcher_temporal.workflows.activity_options import short_options
-    from watcher_temporal.workflows.maintenance_plan import MaintenancePlan
+
+    from .activity_options import short_options
+    from .maintenance_plan import MaintenancePlan
 
 
 @workflow.defn(name=WorkflowType.DRAIN_HOST)

@@ -35,8 +35,9 @@ with workflow.unsafe.imports_passed_through():
     from watcher_temporal.contract.drain_hosts import DrainHostsPlan, DrainHostsRequest, DrainHostsResult
     from watcher_temporal.contract.names import drain_hosts_workflow_id
     from watcher_temporal.errors import InvalidInput, from_failure
-    from watcher_temporal.workflows.activity_options import short_options
-    from watcher_temporal.workflows.maintenance_plan import MaintenancePlan
+
+    from .activity_options import short_options
+    from .maintenance_plan import MaintenancePlan
 
 
 @workflow.defn(name=WorkflowType.DRAIN_HOSTS)

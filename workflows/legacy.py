@@ -15,7 +15,8 @@ with workflow.unsafe.imports_passed_through():
 
     from watcher_temporal.contract import DrainPlan, DrainRequest, PlanActivity, WorkflowType, validate_input
     from watcher_temporal.errors import from_failure
-    from watcher_temporal.workflows.activity_options import short_options
+
+    from .activity_options import short_options
 
 
 @workflow.defn(name=WorkflowType.BUILD_DRAIN_PLAN)

@@ -54,9 +54,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from watcher_temporal.errors import InvalidInput
     from watcher_temporal.search_attributes import OUTCOME, PLAN_ID
-    from watcher_temporal.workflows import plan_actions, plan_slots, plan_status
-    from watcher_temporal.workflows.plan_ordered_window import with_durations
-    from watcher_temporal.workflows.plan_window import PlanWindow
+
+    from . import plan_actions, plan_slots, plan_status
+    from .plan_ordered_window import with_durations
+    from .plan_window import PlanWindow
 
 
 @workflow.defn(name=WorkflowType.MAINTENANCE_PLAN)

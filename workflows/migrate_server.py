@@ -70,7 +70,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from watcher_temporal.metrics import record_deadline, record_migration, record_revert, record_revert_failure
     from watcher_temporal.search_attributes import DESTINATION_HOST, OUTCOME, as_updates, migration_attributes
-    from watcher_temporal.workflows.activity_options import DEFAULT_RETRY_BUDGET, long_options, short_options
+
+    from .activity_options import DEFAULT_RETRY_BUDGET, long_options, short_options
 
 R = TypeVar("R", bound=BaseModel)
 

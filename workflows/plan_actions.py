@@ -43,10 +43,11 @@ with workflow.unsafe.imports_passed_through():
         WatcherActionResult,
     )
     from watcher_temporal.errors import describe_failure
-    from watcher_temporal.workflows.activity_options import short_options
-    from watcher_temporal.workflows.plan_migrations import migrate, migrate_back
-    from watcher_temporal.workflows.plan_outcome import Outcome
-    from watcher_temporal.workflows.plan_window import PlanWindow
+
+    from .activity_options import short_options
+    from .plan_migrations import migrate, migrate_back
+    from .plan_outcome import Outcome
+    from .plan_window import PlanWindow
 
 T = TypeVar("T")
 

@@ -31,8 +31,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from watcher_temporal.contract.durations import DurationEstimates, SizesRequest, SizesResult
     from watcher_temporal.errors import describe_failure
-    from watcher_temporal.workflows.activity_options import short_options
-    from watcher_temporal.workflows.plan_order import (
+
+    from .activity_options import short_options
+    from .plan_order import (
         ActionFacts,
         DurationModel,
         Limits,

@@ -36,8 +36,9 @@ with workflow.unsafe.imports_passed_through():
     from watcher_temporal.contract.patches import CANCELLED_CHILD_OUTCOME_PATCH
     from watcher_temporal.errors import describe_failure
     from watcher_temporal.search_attributes import migration_attributes
-    from watcher_temporal.workflows.activity_options import short_options
-    from watcher_temporal.workflows.plan_outcome import Outcome
+
+    from .activity_options import short_options
+    from .plan_outcome import Outcome
 
 #: How long a cancelled plan looks for how a child ended before it says less.
 CANCELLED_LOOK_BUDGET = timedelta(seconds=30)

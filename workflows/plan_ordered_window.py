@@ -27,13 +27,14 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from watcher_temporal.contract import ActionState, MaintenancePlanInput, PlanProgress
     from watcher_temporal.contract.patches import DURATION_ORDER_PATCH
-    from watcher_temporal.workflows.plan_durations import PlanDurations, with_sizes
-    from watcher_temporal.workflows.plan_order import ReadyQueue
-    from watcher_temporal.workflows.plan_slots import Slots
-    from watcher_temporal.workflows.plan_window import PlanWindow
+
+    from .plan_durations import PlanDurations, with_sizes
+    from .plan_order import ReadyQueue
+    from .plan_slots import Slots
+    from .plan_window import PlanWindow
 
 if TYPE_CHECKING:
-    from watcher_temporal.workflows.plan_outcome import Outcome
+    from .plan_outcome import Outcome
 
 
 async def with_durations(plan: MaintenancePlanInput, window: PlanWindow) -> tuple[MaintenancePlanInput, PlanWindow]:

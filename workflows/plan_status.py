@@ -20,7 +20,8 @@ with workflow.unsafe.imports_passed_through():
         count_states,
     )
     from watcher_temporal.metrics import record_plan_progress, record_plan_remaining
-    from watcher_temporal.workflows.plan_window import PlanWindow
+
+    from .plan_window import PlanWindow
 
 
 def status_of(

@@ -32,11 +32,12 @@ with workflow.unsafe.imports_passed_through():
         WindowLimits,
         migration_workflow_id,
     )
-    from watcher_temporal.workflows import plan_handover
-    from watcher_temporal.workflows.plan_slots import Slots
+
+    from . import plan_handover
+    from .plan_slots import Slots
 
 if TYPE_CHECKING:
-    from watcher_temporal.workflows.plan_outcome import Outcome
+    from .plan_outcome import Outcome
 
 
 class PlanWindow:
