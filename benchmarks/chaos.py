@@ -325,7 +325,9 @@ class Chaos:
     async def plan_case(self, case: str, knobs: dict[str, Any], during: Callable[[Workers], Any] | None) -> CaseResult:
         self.cloud.reset_config()
         servers = self.boot(self.args.servers)
-        self.cloud.configure(live_migration_seconds=2, cold_migration_seconds=1, **knobs)
+        self.cloud.configure(
+            live_migration_seconds=2, cold_migration_seconds=1, max_concurrent_live_migrations=0, **knobs
+        )
         self.cloud.reset_stats()
         task_queue = f"chaos-{uuid.uuid4().hex[:6]}"
         workers = Workers(self.worker_env(task_queue), count=2)
@@ -413,7 +415,9 @@ class Chaos:
         """Single cold and live migrations, each cancelled after a random delay (every phase gets hit)."""
         self.cloud.reset_config()
         servers = self.boot(self.args.servers)
-        self.cloud.configure(live_migration_seconds=2, cold_migration_seconds=1, latency_ms=100)
+        self.cloud.configure(
+            live_migration_seconds=2, cold_migration_seconds=1, latency_ms=100, max_concurrent_live_migrations=0
+        )
         task_queue = f"chaos-{uuid.uuid4().hex[:6]}"
         workers = Workers(self.worker_env(task_queue), count=1)
         client = await self.connect()

@@ -69,7 +69,7 @@ SHARED_IN_FLIGHT = 30
 async def test_many_in_flight_succeed_with_bounded_history_and_per_server_reads(
     dev_env: WorkflowEnvironment, worker: RunningWorker, localnova: LocalNovaHandle
 ) -> None:
-    localnova.configure(live_migration_seconds=10)
+    localnova.configure(live_migration_seconds=10, max_concurrent_live_migrations=0)
     moves = []
     for i in range(IN_FLIGHT):
         source, dest = ("host1", "host2") if i % 2 else ("host2", "host3")
@@ -107,7 +107,7 @@ async def test_many_in_flight_succeed_with_bounded_history_and_per_server_reads(
 async def test_two_workers_share_the_load_and_killing_one_loses_nothing(
     dev_env: WorkflowEnvironment, localnova: LocalNovaHandle, worker_process_factory: Any
 ) -> None:
-    localnova.configure(live_migration_seconds=15)
+    localnova.configure(live_migration_seconds=15, max_concurrent_live_migrations=0)
     task_queue = f"shared-{uuid.uuid4().hex[:8]}"
     doomed, survivor = worker_process_factory(task_queue), worker_process_factory(task_queue)
     doomed.start()

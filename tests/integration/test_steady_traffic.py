@@ -44,7 +44,8 @@ PROGRESS_READS = "GET /v2.1/servers/{id}/migrations"
 async def test_fifty_running_migrations_cost_two_lists_per_tick_plus_the_progress_budget(
     dev_env: WorkflowEnvironment, worker: RunningWorker, localnova: LocalNovaHandle
 ) -> None:
-    localnova.configure(live_migration_seconds=3000)  # none ends on its own while the others start
+    # none ends on its own while the others start; all 50 run at once (no per-host queue in Nova)
+    localnova.configure(live_migration_seconds=3000, max_concurrent_live_migrations=0)
     servers = await asyncio.to_thread(localnova.boot_servers, RUNNING // 2, hosts=["host1"], name_prefix="steady-a")
     servers += await asyncio.to_thread(localnova.boot_servers, RUNNING // 2, hosts=["host2"], name_prefix="steady-b")
     handles = [
