@@ -23,7 +23,8 @@ skipped while a workflow replays:
 * ``watcher_migration_revert_failures_total{migration_type}``: migrations that
   failed and could not be put back (``RevertFailed``: an operator must look).
 * ``watcher_plan_actions_finished_total{plan_type, outcome}``: actions of plans
-  (``MaintenancePlan``, ``DrainHost``) that ended, by outcome.
+  (``MaintenancePlan``, ``DrainHost``, ``DrainHosts``) that ended, by
+  Watcher's action state (``succeeded``, ``skipped``, ``failed``, ``cancelled``).
 * ``watcher_plan_actions_remaining{plan_id}``: actions a running plan has not
   finished yet (0 when it ends): a plan whose value stops moving is stuck.
 * ``watcher_nova_requests_total{method, route, code}`` and
@@ -66,8 +67,8 @@ MIGRATION_TYPES = ("live", "cold")
 OUTCOMES = ("succeeded", "skipped", "reverted", "failed", "cancelled")
 DEADLINE_KINDS = ("completion", "progress", "timeout")
 DEADLINE_ACTIONS = ("aborted", "force_completed")
-PLAN_TYPES = ("MaintenancePlan", "DrainHost")
-PLAN_OUTCOMES = ("succeeded", "skipped", "reverted", "failed", "cancelled", "not_started")
+PLAN_TYPES = ("MaintenancePlan", "DrainHost", "DrainHosts")
+PLAN_OUTCOMES = ("succeeded", "skipped", "failed", "cancelled")
 
 #: Buckets of the duration histogram: migrations take seconds to hours.
 DURATION_BUCKETS: tuple[float, ...] = (1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
