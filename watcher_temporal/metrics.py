@@ -67,6 +67,7 @@ MIGRATION_TYPES = ("live", "cold")
 OUTCOMES = ("succeeded", "skipped", "reverted", "failed", "cancelled")
 DEADLINE_KINDS = ("completion", "progress", "timeout")
 DEADLINE_ACTIONS = ("aborted", "force_completed")
+REVERT_ACTIONS = ("nothing_to_do", "aborted", "resize_reverted", "migrated_back")
 PLAN_TYPES = ("MaintenancePlan", "DrainHost", "DrainHosts")
 PLAN_OUTCOMES = ("succeeded", "skipped", "failed", "cancelled")
 
@@ -93,6 +94,8 @@ def initialize(meter: MetricMeter) -> None:
         for outcome in OUTCOMES:
             _migrations(meter).add(0, {"outcome": outcome, "migration_type": migration_type})
         _revert_failures(meter).add(0, {"migration_type": migration_type})
+        for action in REVERT_ACTIONS:
+            _reverts(meter).add(0, {"action": action, "migration_type": migration_type})
         _aborts(meter).add(0, {"migration_type": migration_type})
     for deadline in DEADLINE_KINDS:
         for action in DEADLINE_ACTIONS:
@@ -104,6 +107,10 @@ def initialize(meter: MetricMeter) -> None:
 
 def _migrations(meter: MetricMeter) -> MetricCounter:
     return meter.create_counter(MIGRATIONS, "Finished MigrateServer workflows by outcome")
+
+
+def _reverts(meter: MetricMeter) -> MetricCounter:
+    return meter.create_counter(REVERTS, "Compensations run by MigrateServer")
 
 
 def _aborts(meter: MetricMeter) -> MetricCounter:
@@ -133,9 +140,7 @@ def record_migration(meter: MetricMeter, *, outcome: str, migration_type: str, s
 
 def record_revert(meter: MetricMeter, *, action: str, migration_type: str) -> None:
     """Count one compensation (and the abort it did, if any)."""
-    meter.create_counter(REVERTS, "Compensations run by MigrateServer").add(
-        1, {"action": action, "migration_type": migration_type}
-    )
+    _reverts(meter).add(1, {"action": action, "migration_type": migration_type})
     if action == "aborted":
         _aborts(meter).add(1, {"migration_type": migration_type})
 
