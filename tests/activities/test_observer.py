@@ -59,7 +59,8 @@ async def running_live_migrations(
     localnova: LocalNovaHandle, observer: NovaObserver, n: int, *, seconds: float
 ) -> AsyncIterator[dict[str, Watch]]:
     """``n`` live migrations of ``seconds``, all watched and showing memory progress; aborted after."""
-    localnova.configure(live_migration_seconds=seconds)
+    # All n at once: Nova's per-host queue off (this is about the observer's requests, not Nova's queue).
+    localnova.configure(live_migration_seconds=seconds, max_concurrent_live_migrations=0)
     servers = [boot_on(localnova, host) for host in ("host1", "host2") for _ in range(n // 2)]
     for sid in servers:
         localnova.conn.compute.live_migrate_server(sid, host="host3", block_migration="auto")
