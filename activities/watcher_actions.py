@@ -104,9 +104,15 @@ def _failed(phase: str, reason: str) -> WatcherActionResult:
 
 
 def run_action(
-    request: WatcherActionRequest, loaded: list[Any], settings: WatcherConfigSettings
+    request: WatcherActionRequest, loaded: list[Any], settings: WatcherConfigSettings, progress: dict[str, Any]
 ) -> WatcherActionResult:
-    """pre_condition → execute → post_condition, with taskflow's outcomes (blocking)."""
+    """pre_condition → execute → post_condition, with taskflow's outcomes (blocking).
+
+    ``progress`` is what this action got to, sent with every heartbeat: a retried attempt (its worker
+    died, or its heartbeat timed out) does not run ``pre_condition`` again once ``execute`` started, so
+    it never takes its own change for the world as it was (``change_nova_service_state`` would skip as
+    "already in state"); once ``execute`` returned True it runs only ``post_condition``.
+    """
     try:
         _configure_watcher(settings)
         from watcher.common import exception
@@ -115,18 +121,22 @@ def run_action(
     except Exception as err:  # noqa: BLE001 - a bad action fails, it does not crash the worker
         return _failed("pre_condition", _text(err))
     loaded.append(action)
-    try:
-        action.pre_condition()
-    except exception.ActionSkipped as err:
-        return WatcherActionResult(state=ActionState.SKIPPED, phase="pre_condition", reason=_text(err))
-    except Exception as err:  # noqa: BLE001
-        return _failed("pre_condition", _reason(err))
-    try:
-        done = action.execute()
-    except Exception as err:  # noqa: BLE001
-        return _failed("execute", _reason(err))
-    if done is not True:  # taskflow raises ActionExecutionFailure and writes its text
-        return _failed("execute", _text(exception.ActionExecutionFailure(action_id=request.action_id)))
+    if not progress.get("executing"):
+        try:
+            action.pre_condition()
+        except exception.ActionSkipped as err:
+            return WatcherActionResult(state=ActionState.SKIPPED, phase="pre_condition", reason=_text(err))
+        except Exception as err:  # noqa: BLE001
+            return _failed("pre_condition", _reason(err))
+    if not progress.get("executed"):
+        progress["executing"] = True
+        try:
+            done = action.execute()
+        except Exception as err:  # noqa: BLE001
+            return _failed("execute", _reason(err))
+        if done is not True:  # taskflow raises ActionExecutionFailure and writes its text
+            return _failed("execute", _text(exception.ActionExecutionFailure(action_id=request.action_id)))
+        progress["executed"] = True
     try:
         action.post_condition()
     except Exception as err:  # noqa: BLE001
@@ -135,7 +145,7 @@ def run_action(
 
 
 def revert_action(
-    request: WatcherActionRequest, loaded: list[Any], settings: WatcherConfigSettings
+    request: WatcherActionRequest, loaded: list[Any], settings: WatcherConfigSettings, progress: dict[str, Any]
 ) -> WatcherActionResult:
     """Watcher's own ``revert()`` (blocking)."""
     try:
@@ -149,18 +159,20 @@ def revert_action(
 
 
 async def _heartbeating(
-    work: Callable[[WatcherActionRequest, list[Any], WatcherConfigSettings], WatcherActionResult],
+    work: Callable[[WatcherActionRequest, list[Any], WatcherConfigSettings, dict[str, Any]], WatcherActionResult],
     request: WatcherActionRequest,
     settings: WatcherConfigSettings,
 ) -> WatcherActionResult:
     loaded: list[Any] = []
-    task = asyncio.ensure_future(asyncio.to_thread(work, request, loaded, settings))
+    details = activity.info().heartbeat_details  # what an earlier attempt of this action got to
+    progress: dict[str, Any] = dict(details[0]) if details and isinstance(details[0], dict) else {}
+    task = asyncio.ensure_future(asyncio.to_thread(work, request, loaded, settings, progress))
     try:
         while True:
             done, _ = await asyncio.wait([task], timeout=HEARTBEAT_SECONDS)
             if done:
                 return task.result()
-            activity.heartbeat()
+            activity.heartbeat(dict(progress))
     except asyncio.CancelledError:
         if loaded and _can_abort(loaded[0]):
             logger.info("aborting %s %s", request.action_type, request.action_id)
