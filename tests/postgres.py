@@ -97,9 +97,17 @@ class PostgresCluster:
         return self.url(name)
 
     def _run(self, *command: str, timeout: float) -> subprocess.CompletedProcess[str]:
-        ids = {} if self.user is None else {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": []}
+        user = self.user
         return subprocess.run(
-            list(command), env=_child_env(), capture_output=True, text=True, timeout=timeout, check=False, **ids
+            list(command),
+            env=_child_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            user=None if user is None else user.pw_uid,
+            group=None if user is None else user.pw_gid,
+            extra_groups=None if user is None else [],
         )
 
     def start(self) -> None:
