@@ -8,9 +8,11 @@ from typing import Any
 from temporalio.client import Client
 
 from watcher_temporal.activities.drain import DrainActivities
+from watcher_temporal.activities.drain_hosts import DrainHostsActivities
 from watcher_temporal.activities.migrate import MigrateActivities
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.activities.observer import NovaObserver
+from watcher_temporal.activities.plan_children import PlanChildActivities
 from watcher_temporal.activities.server_actions import ServerActionActivities
 from watcher_temporal.activities.service_state import ServiceStateActivities
 from watcher_temporal.activities.undrain import UndrainActivities
@@ -29,7 +31,9 @@ def all_activities(
         *MigrateActivities(nova, observer=observer).all(),
         *ServiceStateActivities(nova).all(),
         *DrainActivities(nova).all(),
+        *DrainHostsActivities(nova).all(),
         *UndrainActivities(nova, client).all(),
+        *PlanChildActivities(client).all(),
         *ServerActionActivities(nova).all(),
         *WatcherActionActivities().all(),
     ]

@@ -370,5 +370,10 @@ class DrainActivities:
         )
         capacities = None
         if not request.ignore_capacity:
-            capacities = await call_blocking(self._nova.host_capacities, _capacity_hosts(request, services))
+            try:
+                capacities = await call_blocking(self._nova.host_capacities, _capacity_hosts(request, services))
+            except PreconditionFailed as err:
+                raise PreconditionFailed(
+                    f"{err.message}; or drain without the placement check (ignore_capacity, --ignore-capacity)"
+                ) from None
         return build_drain_plan(request, servers, services, capacities=capacities, groups=groups)

@@ -178,6 +178,12 @@ AUTH_HINT = (
 
 def _translate(action: str, err: Exception) -> Exception:
     """Map an openstacksdk/transport exception to the error taxonomy (the one table)."""
+    if isinstance(err, os_exceptions.ServiceDisabledException):
+        # Not a credential problem: a service (placement, in keystone mode) is missing from the catalog.
+        return PreconditionFailed(
+            f"{action}: the worker's cloud has no endpoint for this service ({_first_line(err)}); "
+            "add it to the cloud's service catalog, or set <service>_endpoint_override in clouds.yaml"
+        )
     if isinstance(err, os_exceptions.ConfigException):
         return NovaAuthFailed(f"{action}: the cloud configuration is unusable ({_first_line(err)}); {AUTH_HINT}")
     if isinstance(err, ks_exceptions.Unauthorized) or (

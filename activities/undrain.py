@@ -78,7 +78,7 @@ def _enable_decision(host: str, drain: DrainResult | None, missing: str, service
         )
     if service.disabled_reason != ours:
         reason = (service.disabled_reason or "")[:100]
-        return False, f"disabled_reason is now {reason!r}, not {ours!r}: someone else disabled it since"
+        return False, f"disabled_reason is now {reason!r}, not {ours!r}: someone disabled it since"
     return True, f"the drain disabled it ({ours})"
 
 

@@ -1,13 +1,22 @@
-"""A MaintenancePlan of thousands of migrations on one worker: bounded history, a status query that answers.
+"""A MaintenancePlan of thousands of actions on one worker: activation times, bounded history, no task failure.
 
-    .venv/bin/python benchmarks/plan_scale.py --migrations 2000 --max-parallel 1000 --seconds 30
+    .venv/bin/python benchmarks/plan_scale.py --actions 10000 --max-parallel 1000 --seconds 5
 
-Runs the real ``MaintenancePlan`` workflow on the Temporal dev server; its
-``MigrateServer`` children are timer-only stand-ins (``benchmarks/plan_workflows.py``),
-so this measures the plan engine and Temporal, not Nova (see ``benchmarks/scale.py``
-for Nova). Prints: wall time, continue-as-new runs, history events of the last
-run, the largest number of migrations running at once seen by the ``status``
-query, and the query's latency while the plan runs.
+Runs the real ``MaintenancePlan`` workflow on the Temporal dev server. Its
+actions are ``migrate`` actions whose ``MigrateServer`` children are
+timer-only stand-ins (:mod:`benchmarks.plan_workflows`) and ``nop`` actions
+(a local activity that does nothing), so this measures the plan engine and
+Temporal, not Nova (see ``benchmarks/scale.py`` for Nova).
+
+Prints, from the plan's own histories (every continue-as-new run):
+
+* activation time: ``WorkflowTaskStarted`` → ``WorkflowTaskCompleted`` of
+  each workflow task (the worker's whole turn, server round trip included),
+  p50 / p99 / max over all runs;
+* workflow tasks failed or timed out (a deadlock, a too-large payload, a
+  bug): must be 0;
+* history events per run, and the number of runs;
+* wall time, and the ``status`` query's latency while the plan runs.
 """
 
 from __future__ import annotations
@@ -15,97 +24,174 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import time
 import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from temporalio.client import WorkflowFailureError
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.worker import Worker
 
-from benchmarks.plan_workflows import TimerMigration
+from benchmarks.plan_workflows import TimerMigration, nop
 from watcher_temporal.binaries import start_dev_server
 from watcher_temporal.contract import STATUS_QUERY, PlanState, PlanStatus
 from watcher_temporal.workflows import MaintenancePlan
 
+#: Workflow-task slots of the benchmark's worker.
+WORKFLOW_TASK_SLOTS = 50
+#: Events that mean a workflow task did not complete.
+TASK_FAILURES = (EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT)
 
-async def run(migrations: int, max_parallel: int, seconds: float) -> None:
+
+def scale_plan(actions: int, *, max_parallel: int, seconds: float, nop_every: int = 2) -> dict[str, Any]:
+    """A plan of ``actions`` independent actions: every ``nop_every``-th a nop, the others migrations."""
+    items: list[dict[str, Any]] = []
+    for i in range(actions):
+        if nop_every and i % nop_every == 0:
+            items.append({"id": f"n{i}", "action_type": "nop"})
+            continue
+        params = {
+            "resource_id": str(uuid.uuid4()),
+            "migration_type": "live",
+            "source_node": f"h{i % 50}",
+            "destination_node": f"h{(i + 1) % 50}",
+            "poll_interval_seconds": seconds / 10,
+        }
+        items.append({"id": f"m{i}", "action_type": "migrate", "input_parameters": params})
+    return {
+        "actions": items,
+        "max_parallel": max_parallel,
+        "max_parallel_per_host": max_parallel,
+        "max_parallel_per_source": max_parallel,
+    }
+
+
+@dataclass
+class RunFigures:
+    """What the plan's histories show, over every continue-as-new run."""
+
+    activations: list[float] = field(default_factory=list)
+    task_failures: int = 0
+    events_per_run: list[int] = field(default_factory=list)
+
+    def percentile(self, share: float) -> float:
+        ordered = sorted(self.activations)
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def history_figures(client: Client, workflow_id: str, first_run_id: str) -> RunFigures:
+    """Walk the chain of runs from the first; time every workflow task, count failed ones."""
+    figures = RunFigures()
+    run_id: str | None = first_run_id
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        started: dict[int, float] = {}
+        run_id = None
+        for event in history.events:
+            when = event.event_time.ToDatetime().timestamp()
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                started[event.event_id] = when
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                begun = started.get(event.workflow_task_completed_event_attributes.started_event_id)
+                if begun is not None:
+                    figures.activations.append(when - begun)
+            elif event.event_type in TASK_FAILURES:
+                figures.task_failures += 1
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+                run_id = event.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+        figures.events_per_run.append(len(history.events))
+    return figures
+
+
+async def run_at_scale(client: Client, plan: dict[str, Any], workflow_id: str) -> tuple[PlanStatus, RunFigures, float]:
+    """Run the plan on a worker with the stand-ins; its result, its history figures, its wall time."""
+    task_queue = f"plan-scale-{uuid.uuid4().hex[:6]}"
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[MaintenancePlan, TimerMigration],
+        activities=[nop],
+        # What the project's worker takes for 1,000 in flight (WorkerSettings: 10 to 50): more
+        # slots only share one GIL, and every task then waits longer for it.
+        max_concurrent_workflow_tasks=WORKFLOW_TASK_SLOTS,
+    ):
+        started = time.monotonic()
+        handle = await client.start_workflow(
+            "MaintenancePlan", plan, id=workflow_id, task_queue=task_queue, result_type=PlanStatus
+        )
+        result = await handle.result()
+        wall = time.monotonic() - started
+    assert handle.first_execution_run_id is not None
+    return result, await history_figures(client, handle.id, handle.first_execution_run_id), wall
+
+
+async def _query_latencies(client: Client, workflow_id: str, done: asyncio.Event) -> list[float]:
+    """``status`` query latencies of the running plan (its latest run), one a second."""
+    latencies: list[float] = []
+    while not done.is_set():
+        asked = time.monotonic()
+        try:
+            await client.get_workflow_handle(workflow_id).query(STATUS_QUERY, result_type=PlanStatus)
+            latencies.append(time.monotonic() - asked)
+        except Exception:  # noqa: BLE001 - not started yet, or a run ending mid-query: no figure
+            pass
+        try:
+            await asyncio.wait_for(done.wait(), 1.0)
+        except TimeoutError:
+            pass
+    return latencies
+
+
+async def run(actions: int, max_parallel: int, seconds: float, nop_every: int) -> None:
     env = await start_dev_server()
     async with env:
-        task_queue = f"plan-scale-{uuid.uuid4().hex[:6]}"
-        actions = [
-            {
-                "id": f"m{i}",
-                "action_type": "migrate",
-                "input_parameters": {
-                    "resource_id": str(uuid.uuid4()),
-                    "migration_type": "live",
-                    "source_node": f"host{i % 50}",
-                    "destination_node": f"host{(i + 1) % 50}",
-                    "poll_interval_seconds": seconds / 10,
-                },
-            }
-            for i in range(migrations)
-        ]
-        plan = {
-            "actions": actions,
-            "max_parallel": max_parallel,
-            "max_parallel_per_host": max_parallel,
-            "max_parallel_per_source": max_parallel,
-        }
-        async with Worker(
-            env.client,
-            task_queue=task_queue,
-            workflows=[MaintenancePlan, TimerMigration],
-            max_concurrent_workflow_tasks=200,
-        ):
-            started = time.monotonic()
-            handle = await env.client.start_workflow(
-                "MaintenancePlan",
-                plan,
-                id=f"plan-scale-{uuid.uuid4().hex[:8]}",
-                task_queue=task_queue,
-                result_type=PlanStatus,
-            )
-            result_task = asyncio.ensure_future(handle.result())
-            latencies: list[float] = []
-            peak_running = 0
-            while not result_task.done():
-                asked = time.monotonic()
-                try:
-                    status = await asyncio.wait_for(handle.query(STATUS_QUERY, result_type=PlanStatus), 30)
-                except (TimeoutError, Exception):  # noqa: BLE001 - a slow answer is a figure, not a crash
-                    latencies.append(time.monotonic() - asked)
-                    continue
-                latencies.append(time.monotonic() - asked)
-                peak_running = max(peak_running, len(status.running))
-                await asyncio.wait([result_task], timeout=1.0)
-            try:
-                result = result_task.result()
-            except WorkflowFailureError as err:
-                raise SystemExit(f"the plan failed: {err.cause}") from None
-            wall = time.monotonic() - started
-            described = await env.client.get_workflow_handle(handle.id).describe()
-    ok = result.state is PlanState.SUCCEEDED and result.counts["SUCCEEDED"] == migrations
-    print(f"migrations {migrations}, max_parallel {max_parallel}, each {seconds:g} s (timer)")
+        plan = scale_plan(actions, max_parallel=max_parallel, seconds=seconds, nop_every=nop_every)
+        workflow_id = f"plan-scale-{uuid.uuid4().hex[:8]}"
+        done = asyncio.Event()
+        queries = asyncio.ensure_future(_query_latencies(env.client, workflow_id, done))
+        try:
+            result, figures, wall = await run_at_scale(env.client, plan, workflow_id)
+        except WorkflowFailureError as err:
+            raise SystemExit(f"the plan failed: {err.cause}") from None
+        finally:
+            done.set()
+        latencies = await queries
+    ms = 1000
+    migrations = sum(a["action_type"] == "migrate" for a in plan["actions"])
+    print(f"actions {actions} ({migrations} migrations, {actions - migrations} nops), max_parallel {max_parallel}, ")
+    print(f"  each migration {seconds:g} s (timer)")
     print(f"  outcome                      {result.state.value} ({result.counts['SUCCEEDED']} succeeded)")
     print(f"  wall time                    {wall:.1f} s")
-    print(f"  continue-as-new runs         {result.runs}")
-    print(f"  history events, last run     {described.history_length}")
-    print(f"  peak running (status query)  {peak_running}")
     print(
-        f"  status query latency         median {statistics.median(latencies) * 1000:.0f} ms, "
-        f"max {max(latencies) * 1000:.0f} ms over {len(latencies)} queries"
+        f"  activation                   p50 {figures.percentile(0.5) * ms:.0f} ms, p99 "
+        f"{figures.percentile(0.99) * ms:.0f} ms, max {max(figures.activations) * ms:.0f} ms "
+        f"over {len(figures.activations)} workflow tasks"
     )
-    if not ok:
+    print(f"  workflow tasks failed        {figures.task_failures}")
+    print(f"  runs (continue-as-new)       {len(figures.events_per_run)}")
+    print(f"  history events per run       max {max(figures.events_per_run)}, all {figures.events_per_run}")
+    if latencies:
+        print(
+            f"  status query latency         median {statistics.median(latencies) * ms:.0f} ms, "
+            f"max {max(latencies) * ms:.0f} ms over {len(latencies)} queries"
+        )
+    if result.state is not PlanState.SUCCEEDED or figures.task_failures:
         raise SystemExit(1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--migrations", type=int, default=2000)
+    parser.add_argument("--actions", type=int, default=2000)
     parser.add_argument("--max-parallel", type=int, default=1000)
-    parser.add_argument("--seconds", type=float, default=30.0, help="how long each stand-in migration takes")
+    parser.add_argument("--seconds", type=float, default=5.0, help="how long each stand-in migration takes")
+    parser.add_argument("--nop-every", type=int, default=2, help="every Nth action is a nop (0: none)")
     args = parser.parse_args()
-    asyncio.run(run(args.migrations, args.max_parallel, args.seconds))
+    asyncio.run(run(args.actions, args.max_parallel, args.seconds, args.nop_every))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,22 @@
-"""Timer-only stand-ins for the plan-scale benchmark (a module of its own: the workflow sandbox re-imports it)."""
+"""Stand-ins for the plan-scale benchmark and test (a module of its own: the workflow sandbox re-imports it)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from temporalio import workflow
+from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import JsonValue
 
-    from watcher_temporal.contract import MigrateServerInput, MigrationResult, MigrationStatus, Timings
+    from watcher_temporal.contract import (
+        MigrateServerInput,
+        MigrationResult,
+        MigrationStatus,
+        NopRequest,
+        PlanActivity,
+        Timings,
+    )
 
 
 @workflow.defn(name="MigrateServer")
@@ -31,3 +38,8 @@ class TimerMigration:
             final_host=params.destination_node,
             timings=Timings(started_at=started, finished_at=workflow.now(), seconds=0.0),
         )
+
+
+@activity.defn(name=PlanActivity.NOP.value)
+async def nop(request: NopRequest) -> None:
+    """The plan's ``nop`` (a local activity), doing nothing: no logging at 10,000 actions."""

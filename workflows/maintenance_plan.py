@@ -13,15 +13,10 @@
                                    └─ cancel ─► cancel running children (they abort
                                                 and revert) ─► CANCELLED
 
-Unlike Watcher's applier there are no layers and no barriers: a slow migration
-holds one slot, not a whole chunk. This module is the workflow (its queries,
-updates, run, cancel and rollback); the window's bookkeeping is
-:mod:`~watcher_temporal.workflows.plan_window` and each action type's code
-:mod:`~watcher_temporal.workflows.plan_actions`. Large plans continue as new
-(after draining the window) before the history grows too long.
-
-Workflow code only decides: no I/O, no clock but ``workflow.now()``, and
-activities and children are called by name.
+No layers, no barriers: a slow migration holds one slot, not a whole chunk. This
+module is the workflow (queries, updates, run, cancel); :mod:`~.plan_window`
+schedules, :mod:`~.plan_actions` runs each action type. Large plans continue as
+new before their history grows long. No I/O, no clock but ``workflow.now()``.
 """
 
 from __future__ import annotations
@@ -52,10 +47,16 @@ with workflow.unsafe.imports_passed_through():
         refuse_extra_arguments,
         validate_plan,
     )
-    from watcher_temporal.contract.patches import CANONICAL_ID_PATCH, HOST_LIMITS_PATCH, OUTCOME_PATCH
+    from watcher_temporal.contract.patches import (
+        CANONICAL_ID_PATCH,
+        HOST_LIMITS_PATCH,
+        OUTCOME_PATCH,
+        START_BATCH_PATCH,
+    )
     from watcher_temporal.errors import InvalidInput, refused_update
     from watcher_temporal.search_attributes import OUTCOME, PLAN_ID
     from watcher_temporal.workflows import plan_actions, plan_status
+    from watcher_temporal.workflows.plan_ordered_window import with_durations
     from watcher_temporal.workflows.plan_window import PlanWindow
 
 
@@ -86,6 +87,7 @@ class MaintenancePlan:
             started_at=self._started_at,
             finished_at=self._finished_at,
             reason=self._reason,
+            now=workflow.now(),
         )
 
     @workflow.update(name=SET_MAX_PARALLEL_UPDATE)
@@ -112,11 +114,9 @@ class MaintenancePlan:
     def set_limits(self, change: JsonValue) -> WindowLimits:
         """Change any of the window's limits while the plan runs; returns the previous ones.
 
-        ``change`` names the limits to change (``max_parallel``,
-        ``max_parallel_per_host``, ``max_parallel_per_source``,
-        ``max_parallel_per_destination``); the others stay. 0 lifts a
-        per-source or per-destination limit. Lowering a limit never stops
-        running actions: new ones wait until they fit.
+        ``change`` names the limits to change (``max_parallel``, ``max_parallel_per_host``,
+        ``max_parallel_per_source``, ``max_parallel_per_destination``; 0 lifts the last two);
+        the others stay. Running actions never stop: new ones wait until they fit.
         """
         previous = self._window.slots.limits
         self._window.slots.set_limits(previous.changed(parse_limits_change(change)))
@@ -153,8 +153,7 @@ class MaintenancePlan:
             InvalidInput: the plan broke a rule; names every problem.
         """
         refuse_extra_arguments("MaintenancePlan input", extra)
-        # With ``*extra`` in the signature the SDK hands arguments over as plain JSON.
-        progress = PlanProgress.model_validate(progress) if progress is not None else None
+        progress = PlanProgress.model_validate(progress) if progress is not None else None  # plain JSON (``*extra``)
         # The first run checked the whole plan; a continued run only reads it back (O(plan) once, not twice).
         plan = validate_plan(request) if progress is None else MaintenancePlanInput.model_validate(request)
         if workflow.patched(CANONICAL_ID_PATCH):
@@ -170,6 +169,7 @@ class MaintenancePlan:
         """Run a validated plan to its end (or continue as new); the body of every plan workflow."""
         if progress is None:  # continue-as-new keeps the workflow's attributes
             workflow.upsert_search_attributes([PLAN_ID.value_set(workflow.info().workflow_id)])
+        plan, self._window = await with_durations(plan, self._window)
         self._window.load(plan, progress, host_limits=workflow.patched(HOST_LIMITS_PATCH))
         self._started_at = progress.started_at if progress else workflow.now()
         self._runs = progress.runs if progress else 0
@@ -188,7 +188,8 @@ class MaintenancePlan:
         if self._window.failed and plan.on_failure is OnFailure.ROLLBACK:
             self._reason = "rolling back"
             await asyncio.shield(asyncio.ensure_future(plan_actions.rollback(self._window)))
-        self._finish()
+        self._state, self._reason = plan_status.ending(self._window)
+        self._finished_at = workflow.now()
         self._set_outcome(self._state.value)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
@@ -205,22 +206,29 @@ class MaintenancePlan:
         """Run the window until nothing more can start; True to continue as new."""
         window = self._window
         draining = False
+        # 1,000 starts in one workflow task outlast the SDK's 2 s deadlock limit (older runs did that).
+        batch = plan_actions.START_BATCH if workflow.patched(START_BATCH_PATCH) else None
         while True:
+            started: list[PlanAction] = []
             if window.stopped():
                 window.cancel_pending(f"not started: the plan stopped after action {window.failed_first!r} FAILED")
             elif not draining:
-                for action in window.start_ready(workflow.now()):
+                started = window.start_ready(workflow.now(), at_most=batch)
+                for action in started:
                     self._events_estimate += plan_actions.EVENTS_PER_ACTION[action.action_type]
                     self._tasks[action.id] = asyncio.create_task(self._run_action(action))
             if not window.running:
                 return draining and window.has_pending()
             info = workflow.info()
-            # Local activities (nops) reach the history only when a workflow
-            # task completes, so the server's count lags: use our own estimate too.
+            # Nops (local activities) reach the history late: our own estimate counts them too.
             events = max(info.get_current_history_length(), self._events_estimate)
             if not draining and (info.is_continue_as_new_suggested() or events >= plan.max_history_events):
                 workflow.logger.info("history is long: draining the window to continue as new")
                 draining = True
+            elif len(started) == batch:  # more may be ready: start them in the next workflow task
+                self._events_estimate += plan_actions.EVENTS_PER_PAUSE
+                await workflow.sleep(plan_actions.START_PAUSE, summary="start the next batch of actions")
+                continue
             self._wake = False
             self._events_estimate += plan_actions.EVENTS_PER_WAKE
             await workflow.wait_condition(lambda: self._wake)
@@ -242,7 +250,3 @@ class MaintenancePlan:
         self._state = PlanState.CANCELLED
         self._finished_at = workflow.now()
         self._reason = "cancelled: " + plan_status.counts_line(self._window)
-
-    def _finish(self) -> None:
-        self._state, self._reason = plan_status.ending(self._window)
-        self._finished_at = workflow.now()

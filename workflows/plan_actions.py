@@ -66,6 +66,14 @@ EVENTS_PER_ACTION = {
 }
 #: Events of one workflow task (scheduled, started, completed).
 EVENTS_PER_WAKE = 3
+#: Most actions one workflow task starts: each start costs the workflow thread
+#: about a millisecond (several on a loaded machine), and a task must end well
+#: within the SDK's 2 s deadlock limit.
+START_BATCH = 100
+#: The pause between two batches (a timer: it ends the workflow task).
+START_PAUSE = timedelta(milliseconds=1)
+#: Events of one pause: timer started and fired, and the next workflow task.
+EVENTS_PER_PAUSE = 2 + EVENTS_PER_WAKE
 #: A nop only logs; a local activity keeps it to one marker event.
 NOP_TIMEOUT = timedelta(seconds=30)
 #: A Watcher action class runs Nova calls and waits itself; it heartbeats meanwhile.

@@ -8,8 +8,15 @@ back with another child of the same id.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import workflow
-from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError, is_cancelled_exception
+from temporalio.exceptions import (
+    ActivityError,
+    ChildWorkflowError,
+    WorkflowAlreadyStartedError,
+    is_cancelled_exception,
+)
 from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -20,14 +27,20 @@ with workflow.unsafe.imports_passed_through():
         MigrationResult,
         MigrationStatus,
         PlanAction,
+        PlanActivity,
         RevertOutcome,
         UndoRecord,
         WorkflowType,
         migration_workflow_id,
     )
+    from watcher_temporal.contract.patches import CANCELLED_CHILD_OUTCOME_PATCH
     from watcher_temporal.errors import describe_failure
     from watcher_temporal.search_attributes import migration_attributes
+    from watcher_temporal.workflows.activity_options import short_options
     from watcher_temporal.workflows.plan_status import Outcome
+
+#: How long a cancelled plan looks for how a child ended before it says less.
+CANCELLED_LOOK_BUDGET = timedelta(seconds=30)
 
 
 async def migrate(action: PlanAction, params: MigrateServerInput) -> Outcome:
@@ -39,13 +52,30 @@ async def migrate(action: PlanAction, params: MigrateServerInput) -> Outcome:
         return Outcome(ActionState.FAILED, f"another migration of this server is running as {child_id}")
     except ChildWorkflowError as err:
         if is_cancelled_exception(err):
-            return Outcome(ActionState.CANCELLED, f"cancelled with the plan; {child_id} aborted and reverted")
+            return Outcome(ActionState.CANCELLED, await _how_cancelled(child_id))
         return Outcome(ActionState.FAILED, describe_failure(err))
     if result.status is MigrationStatus.SUCCEEDED:
         return Outcome(ActionState.SUCCEEDED, result.reason, UndoRecord(final_host=result.final_host))
     if result.status is MigrationStatus.SKIPPED:
         return Outcome(ActionState.SKIPPED, result.reason)
     return Outcome(ActionState.FAILED, result.reason)
+
+
+async def _how_cancelled(child_id: str) -> str:
+    """The reason of a migration cancelled with the plan: how its child put the server back."""
+    if not workflow.patched(CANCELLED_CHILD_OUTCOME_PATCH):
+        return f"cancelled with the plan; {child_id} aborted and reverted"
+    try:
+        how = await workflow.execute_activity(
+            PlanActivity.CANCELLED_MIGRATION.value,
+            child_id,
+            result_type=str,
+            summary=f"read how {child_id} ended",
+            **short_options(retry_budget=CANCELLED_LOOK_BUDGET),
+        )
+    except ActivityError:
+        how = "it put its server back (its own history says how)"
+    return f"cancelled with the plan; {child_id}: {how}"
 
 
 async def migrate_back(action_id: str, params: MigrateServerInput, undo: UndoRecord) -> tuple[RevertOutcome, str]:

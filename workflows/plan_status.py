@@ -42,8 +42,9 @@ def status_of(
     started_at: datetime | None,
     finished_at: datetime | None,
     reason: str,
+    now: datetime | None = None,
 ) -> PlanStatus:
-    """The ``status`` query's answer (and the workflow's result)."""
+    """The ``status`` query's answer (and the workflow's result); ``now`` (workflow time) for the ETA."""
     plan, limits = window.plan, window.slots.limits
     statuses = window.ordered_statuses()
     return PlanStatus(
@@ -61,7 +62,18 @@ def status_of(
         started_at=started_at,
         finished_at=finished_at,
         reason=reason,
+        eta_seconds=_eta(window, state, now),
     )
+
+
+def _eta(window: PlanWindow, state: PlanState, now: datetime | None) -> float | None:
+    """Seconds left: None before the start or without estimates (before the duration-order patch); 0 once ended."""
+    eta = getattr(window, "eta_seconds", None)  # a DurationPlanWindow's
+    if eta is None or state is PlanState.PENDING or now is None:
+        return None
+    if state not in (PlanState.ONGOING, PlanState.CANCELLING):
+        return 0.0
+    return eta(now)
 
 
 def counts_line(window: PlanWindow) -> str:

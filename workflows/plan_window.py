@@ -7,9 +7,8 @@ parents each pending action still waits on, and (through
 :class:`~watcher_temporal.workflows.plan_slots.Slots`) the load under every
 limit (:mod:`watcher_temporal.contract.limits`).
 
-Cost: :meth:`PlanWindow.load` is O(plan), once per run; every other call
-costs O(what changed): a finished action touches its children and its
-slots, never the whole plan.
+Cost: :meth:`PlanWindow.load` is O(plan), once per run; every other call costs
+O(what changed): a finished action touches its children and slots, never the plan.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         WindowLimits,
         migration_workflow_id,
     )
+    from watcher_temporal.workflows import plan_handover
     from watcher_temporal.workflows.plan_slots import Slots
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ class PlanWindow:
         self._child_ids: dict[str, str] = {}
         self._pending: dict[str, None] = {}
         self._waiting_on: dict[str, int] = {}
+        self._idle: dict[str, ActionStatus] = {}  # PENDING statuses a query built, each once
 
     # -- loading and handing over -------------------------------------------
 
@@ -85,11 +86,11 @@ class PlanWindow:
                     groups_of.setdefault(member, []).append(name)
         self.plan = plan
         self.failed = progress.failed if progress else False
-        self.completed = list(progress.completed) if progress else []
+        self.completed = plan_handover.completed_ids(progress, plan.actions) if progress else []
         self.undo = dict(progress.undo) if progress else {}
         # Only actions that left PENDING have a status of their own (a plan of 10,000
         # builds no 10,000 models per run); the validated plan's parameters are read as they are.
-        self.statuses = {s.id: s for s in progress.actions if s.state is not ActionState.PENDING} if progress else {}
+        self.statuses = {}
         for index, action in enumerate(plan.actions):
             self._actions[action.id] = action
             self._index[action.id] = index
@@ -100,8 +101,9 @@ class PlanWindow:
                 self._child_ids[action.id] = migration_workflow_id(str(params["resource_id"]))
             self.slots.add(action.id, ends, tuple(groups_of.get(action.id, ())))
             self._children[action.id] = []
-            if action.id not in self.statuses:
-                self._pending[action.id] = None
+        if progress is not None:
+            self.statuses = plan_handover.unpack(progress, plan.actions, self._child_ids)
+        self._pending = {a.id: None for a in plan.actions if a.id not in self.statuses}
         for action in plan.actions:
             for parent in action.parents:
                 self._children[parent].append(action.id)
@@ -117,8 +119,7 @@ class PlanWindow:
     def progress(self, *, started_at: datetime, runs: int) -> PlanProgress:
         """What the next run (after continue-as-new) needs."""
         return PlanProgress(
-            actions=list(self.statuses.values()),
-            completed=self.completed,
+            packed=plan_handover.pack(self.statuses.values(), self._index, self.completed, started_at),
             started_at=started_at,
             runs=runs,
             max_parallel=self.slots.limits.max_parallel,
@@ -132,11 +133,11 @@ class PlanWindow:
         return [self.status_of(a.id) for a in self.plan.actions] if self.plan else []
 
     def status_of(self, action_id: str) -> ActionStatus:
-        """One action's status (PENDING until it starts or is cancelled)."""
-        status = self.statuses.get(action_id)
+        """One action's status (PENDING until it starts or is cancelled; built once, when first asked)."""
+        status = self.statuses.get(action_id) or self._idle.get(action_id)
         if status is None:
             action_type = self._actions[action_id].action_type
-            status = ActionStatus.model_construct(id=action_id, action_type=action_type)
+            status = self._idle[action_id] = _PENDING[action_type].model_copy(update={"id": action_id})
         return status
 
     def state_of(self, action_id: str) -> ActionState:
@@ -175,10 +176,10 @@ class PlanWindow:
 
     # -- starting and finishing ------------------------------------------------
 
-    def start_ready(self, now: datetime) -> list[PlanAction]:
-        """Start every ready action that fits, in plan order; returns them (now ONGOING)."""
-        started = []
-        while len(self.running) < self.slots.limits.max_parallel:
+    def start_ready(self, now: datetime, *, at_most: int | None = None) -> list[PlanAction]:
+        """Start every ready action that fits (``at_most`` of them), in plan order; returns them (now ONGOING)."""
+        started: list[PlanAction] = []
+        while len(self.running) < self.slots.limits.max_parallel and (at_most is None or len(started) < at_most):
             action_id = self.slots.next_fitting(self._pending)
             if action_id is None:
                 break
@@ -237,6 +238,11 @@ class PlanWindow:
 
     def _set(self, action_id: str, **changes: object) -> None:
         self.statuses[action_id] = self.status_of(action_id).model_copy(update=changes)
+        self._idle.pop(action_id, None)
+
+
+#: A PENDING status per action type, copied for each action (cheaper than building one).
+_PENDING = {t: ActionStatus(id="-", action_type=t) for t in ActionType}
 
 
 def _optional(value: object) -> str | None:

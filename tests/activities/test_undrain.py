@@ -130,7 +130,7 @@ def test_a_host_someone_else_disabled_stays_disabled_and_nothing_moves_back() ->
         service=svc(reason="disk failure"),
         servers=servers,
     )
-    assert not plan.enables and "someone else disabled it since" in plan.enable_reason
+    assert not plan.enables and "someone disabled it since" in plan.enable_reason
     assert plan.plan is None
     assert [s.resource_id for s in plan.left_behind] == [A, B, C]
     assert all("host1 stays disabled (disabled_reason is now 'disk failure'" in s.reason for s in plan.left_behind)

@@ -31,22 +31,28 @@ with workflow.unsafe.imports_passed_through():
         MigrationStatus,
         NopRequest,
         PlanActivity,
+        RevertAction,
+        RevertResult,
+        ServerSize,
+        ServerSnapshot,
         ServiceState,
         ServiceStateChange,
         ServiceStateRequest,
         Timings,
     )
+    from watcher_temporal.contract.durations import SizesRequest, SizesResult
     from watcher_temporal.errors import PreconditionFailed
 
 OK, REVERTED, PRECONDITION, SKIP = "ok", "reverted", "precondition", "skip"
 
 
 class Script(BaseModel):
-    """What one stand-in migration does."""
+    """What one stand-in migration does (``revert``: what it records when cancelled, as MigrateServer does)."""
 
     seconds: float = 10.0
     outcome: str = OK
     final_host: str | None = None
+    revert: RevertAction | None = None
 
 
 class Leave(BaseModel):
@@ -69,6 +75,10 @@ class StandInMigrateServer:
         try:
             await workflow.sleep(timedelta(seconds=script.seconds))
         except asyncio.CancelledError:
+            if script.revert is not None:
+                where = ServerSnapshot(id=params.resource_id, status="ACTIVE", host=params.source_node)
+                revert = RevertResult(action=script.revert, server=where)
+                workflow.upsert_memo({"revert": revert.model_dump(mode="json")})
             await workflow.execute_activity(
                 "standin.leave",
                 Leave(params=params, outcome=script.outcome, cancelled=True),
@@ -118,12 +128,20 @@ class PlanRecorder:
     service_calls: list[tuple[str, str]] = field(default_factory=list)
     nops: int = 0
     events: list[str] = field(default_factory=list)
+    sizes: dict[str, ServerSize] = field(default_factory=dict)
+    size_reads: int = 0
     _clock: Any = field(default_factory=itertools.count)
 
-    def server(self, seconds: float = 10.0, outcome: str = OK, final_host: str | None = None) -> str:
+    def server(
+        self,
+        seconds: float = 10.0,
+        outcome: str = OK,
+        final_host: str | None = None,
+        revert: RevertAction | None = None,
+    ) -> str:
         """A new server id with its script."""
         server_id = str(uuid.uuid4())
-        self.scripts[server_id] = Script(seconds=seconds, outcome=outcome, final_host=final_host)
+        self.scripts[server_id] = Script(seconds=seconds, outcome=outcome, final_host=final_host, revert=revert)
         return server_id
 
     @activity.defn(name="standin.enter")
@@ -174,6 +192,13 @@ class PlanRecorder:
     async def nop(self, request: NopRequest) -> None:
         self.nops += 1
 
+    @activity.defn(name=PlanActivity.MIGRATION_SIZES.value)
+    async def migration_sizes(self, request: SizesRequest) -> SizesResult:
+        """The sizes the test gave (none by default: the plan keeps plan order)."""
+        self.size_reads += 1
+        found = {s: self.sizes[s] for s in request.servers if s in self.sizes}
+        return SizesResult(sizes=found, missing=len(request.servers) - len(found))
+
     def max_together(self, servers: list[str]) -> int:
         """Most of ``servers`` that ran at the same time (from the enter/leave order)."""
         edges = sorted(
@@ -187,7 +212,7 @@ class PlanRecorder:
         return most
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.enter, self.leave, self.change_service_state, self.nop]
+        return [self.enter, self.leave, self.change_service_state, self.nop, self.migration_sizes]
 
 
 def _hosts(params: MigrateServerInput) -> set[str]:

@@ -66,6 +66,9 @@ def test_known_long_functions_are_still_long() -> None:
 
 
 def test_no_plan_module_over_250_lines() -> None:
-    plan_modules = ["maintenance_plan", "plan_window", "plan_slots", "plan_actions", "plan_migrations", "plan_status"]
+    plan_modules = [
+        *("maintenance_plan", "plan_window", "plan_slots", "plan_actions"),
+        *("plan_migrations", "plan_status", "plan_handover"),
+    ]
     sizes = {m: len((ROOT / "workflows" / f"{m}.py").read_text(encoding="utf-8").splitlines()) for m in plan_modules}
     assert all(n < 250 for n in sizes.values()), sizes

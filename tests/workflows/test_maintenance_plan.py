@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
@@ -25,17 +26,20 @@ from temporalio.worker import Worker
 from tests.conditions import until
 from tests.workflows.plan_standins import PRECONDITION, REVERTED, SKIP, PlanRecorder, StandInMigrateServer
 from tests.workflows.test_migrate_server import record
+from watcher_temporal.activities.plan_children import PlanChildActivities
 from watcher_temporal.contract import (
     SET_MAX_PARALLEL_UPDATE,
     STATUS_QUERY,
     ActionState,
     PlanState,
     PlanStatus,
+    RevertAction,
     RevertOutcome,
     ServiceState,
 )
 from watcher_temporal.search_attributes import PLAN_ID
 from watcher_temporal.workflows.maintenance_plan import MaintenancePlan
+from watcher_temporal.workflows.plan_actions import START_BATCH
 
 
 @asynccontextmanager
@@ -45,7 +49,7 @@ async def plan_worker(env: WorkflowEnvironment, recorder: PlanRecorder) -> Async
         env.client,
         task_queue=task_queue,
         workflows=[MaintenancePlan, StandInMigrateServer],
-        activities=recorder.all(),
+        activities=[*recorder.all(), *PlanChildActivities(env.client).all()],
     ):
         yield task_queue
 
@@ -210,7 +214,8 @@ async def test_rollback_reverts_completed_actions_newest_first(time_skipping_env
 
 async def test_cancel_stops_new_work_and_cancels_running_children(time_skipping_env: WorkflowEnvironment) -> None:
     rec = PlanRecorder()
-    servers = [rec.server(seconds=3600) for _ in range(5)]
+    reverts = [RevertAction.ABORTED, RevertAction.MIGRATED_BACK, None, None, None]
+    servers = [rec.server(seconds=3600, revert=r) for r in reverts]
     actions = [{"id": "hello", "action_type": "nop", "input_parameters": {"message": "start"}, "parents": []}] + [
         migrate(f"m{i}", s, "h1", f"h{2 + i}", "hello") for i, s in enumerate(servers)
     ]
@@ -231,12 +236,17 @@ async def test_cancel_stops_new_work_and_cancels_running_children(time_skipping_
             await handle.result()
         assert isinstance(failure.value.cause, CancelledError)
         final = await status_of(handle)
-        await record(handle, "plan_cancelled")
+        await record(handle, "plan_cancelled_outcome")
     assert final.state is PlanState.CANCELLED
     by_id = {a.id: a for a in final.actions}
     assert by_id["hello"].state is ActionState.SUCCEEDED
-    running = [f"m{i}" for i in range(3)]
-    assert all(by_id[a].state is ActionState.CANCELLED and "aborted" in by_id[a].reason for a in running)
+    assert all(by_id[f"m{i}"].state is ActionState.CANCELLED for i in range(3))
+    # Each reason says what that child did, read from its memo (as MigrateServer records it).
+    assert by_id["m0"].reason.endswith("the Nova migration was aborted; the server stayed on h1")
+    assert by_id["m1"].reason.endswith("the server was migrated back to h1")
+    assert by_id["m1"].reason.startswith(f"cancelled with the plan; migrate-{servers[1]}: ")
+    assert by_id["m2"].reason.endswith("cancelled before anything moved")
+    assert not any("aborted and reverted" in by_id[f"m{i}"].reason for i in range(3))
     assert all(by_id[a].state is ActionState.CANCELLED and "not started" in by_id[a].reason for a in ("m3", "m4"))
     assert sorted(rec.cancelled) == sorted(servers[:3])
     assert final.counts["CANCELLED"] == 5 and final.counts["SUCCEEDED"] == 1
@@ -315,6 +325,30 @@ async def test_two_thousand_nops_continue_as_new(time_skipping_env: WorkflowEnvi
     assert result.counts["SUCCEEDED"] == 2001
     assert result.runs >= 2
     assert rec.nops == 2001
+
+
+async def test_a_window_wider_than_a_batch_fills_over_several_workflow_tasks(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    rec = PlanRecorder()
+    actions = [{"id": f"n{i}", "action_type": "nop"} for i in range(START_BATCH + 30)]
+    async with plan_worker(time_skipping_env, rec) as tq:
+        handle = await start_plan(time_skipping_env, tq, {"actions": actions, "max_parallel": 1000})
+        result: PlanStatus = await handle.result()
+        history = await handle.fetch_history()
+        await record(handle, "plan_start_batches")
+    assert result.state is PlanState.SUCCEEDED and result.counts["SUCCEEDED"] == START_BATCH + 30
+    assert rec.nops == START_BATCH + 30
+    kinds = [e.event_type for e in history.events]
+    assert kinds.count(EventType.EVENT_TYPE_TIMER_STARTED) == 1  # one pause between the two batches
+    resumed = kinds.index(EventType.EVENT_TYPE_TIMER_FIRED)
+    nops = [
+        e
+        for e in history.events[:resumed]
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.marker_name != "core_patch"
+    ]
+    assert len(nops) == START_BATCH
 
 
 #: Migrations of the large-plan test (benchmarks/plan_scale.py runs 2,000 with max_parallel 1,000).

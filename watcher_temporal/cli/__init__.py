@@ -36,6 +36,7 @@ from typing import NoReturn
 from watcher_temporal.cli import (
     cancel,
     drain_host,
+    drain_hosts,
     force_complete,
     list_migrations,
     migrate,
@@ -52,6 +53,7 @@ from watcher_temporal.untrusted import one_line
 COMMANDS: tuple[ModuleType, ...] = (
     migrate,
     drain_host,
+    drain_hosts,
     undrain_host,
     status,
     cancel,

@@ -140,6 +140,16 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} GiB"
 
 
+def human_seconds(seconds: float) -> str:
+    """``seconds`` as ``45s``, ``2m05s``, ``1h02m``."""
+    whole = max(round(seconds), 0)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
 def plan_done(status: PlanStatus) -> tuple[int, int]:
     """``(actions done, actions)`` of a plan."""
     done = sum(1 for action in status.actions if action.state in FINAL_ACTION_STATES)
@@ -166,6 +176,8 @@ def describe_progress(progress: MigrationProgress | PlanStatus | None) -> str:
         done, total = plan_done(progress)
         parts = [progress.state.value, f"{done}/{total} actions done"]
         parts += [f"{k.lower()} {v}" for k, v in progress.counts.items() if v and k.upper() != "PENDING"]
+        if progress.eta_seconds is not None and progress.state.value in ("ONGOING", "CANCELLING"):
+            parts.append(f"eta {human_seconds(progress.eta_seconds)}")
         return "  ".join(parts)
     if isinstance(progress, MigrationProgress):
         parts = [f"phase {progress.phase.value}"]

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError, CancelledError, TerminatedEr
 from temporalio.service import RPCError, RPCStatusCode
 
 from watcher_temporal.cli.exit_codes import ExitCode, UsageError
-from watcher_temporal.cli.render import REVERT_WORDS, describe_progress, safe, terminal_width, wrap
+from watcher_temporal.cli.render import REVERT_WORDS, describe_progress, human_seconds, safe, terminal_width, wrap
 from watcher_temporal.contract import (
     PROGRESS_QUERIES,
     DrainResult,
@@ -27,6 +27,7 @@ from watcher_temporal.contract import (
     UndrainResult,
     WorkflowType,
 )
+from watcher_temporal.contract.drain_hosts import DrainHostsResult
 from watcher_temporal.progress import latest_report, migration_progress
 from watcher_temporal.search_attributes import OUTCOME, keyword_values
 
@@ -46,7 +47,7 @@ OUTCOME_EXIT_CODES = {
 }
 
 Progress = MigrationProgress | PlanStatus
-Result = MigrationResult | PlanStatus | DrainResult | UndrainResult
+Result = MigrationResult | PlanStatus | DrainResult | UndrainResult | DrainHostsResult
 
 
 @dataclass
@@ -87,7 +88,16 @@ class Report:
         for key in ("result", "progress"):
             value = doc[key]
             doc[key] = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+        doc["eta_seconds"] = self.eta_seconds()
         return doc
+
+    def eta_seconds(self) -> float | None:
+        """A running plan's expected seconds left (its ``status`` query); 0 once it ended; None for others."""
+        if isinstance(self.progress, PlanStatus) and self.status == "RUNNING":
+            return self.progress.eta_seconds
+        if isinstance(self.result, PlanStatus) or isinstance(getattr(self.result, "status", None), PlanStatus):
+            return 0.0
+        return None
 
 
 async def describe(client: Client, handle: WorkflowHandle[Any, Any], *, ask_workflow: bool = True) -> Report:
@@ -171,15 +181,16 @@ async def query_progress(
 
 def parse_result(workflow_type: str | None, result: Any) -> Result | None:
     """The workflow's result as its model (None for unknown types or shapes)."""
-    if isinstance(result, MigrationResult | PlanStatus | DrainResult | UndrainResult):
+    if isinstance(result, MigrationResult | PlanStatus | DrainResult | UndrainResult | DrainHostsResult):
         return result
     if isinstance(result, BaseModel):
         result = result.model_dump(mode="json")
-    models: dict[str, type[MigrationResult] | type[PlanStatus] | type[DrainResult] | type[UndrainResult]] = {
+    models: dict[str, type[Result]] = {
         WorkflowType.MIGRATE_SERVER: MigrationResult,
         WorkflowType.MAINTENANCE_PLAN: PlanStatus,
         WorkflowType.DRAIN_HOST: DrainResult,
         WorkflowType.UNDRAIN_HOST: UndrainResult,
+        WorkflowType.DRAIN_HOSTS: DrainHostsResult,
     }
     model = models.get(workflow_type or "")
     if model is None:
@@ -196,7 +207,7 @@ def result_outcome(result: Result | None) -> str:
         return result.status.value.upper()
     if isinstance(result, PlanStatus):
         return result.state.value
-    if isinstance(result, DrainResult):
+    if isinstance(result, DrainResult | DrainHostsResult):
         return "DRY_RUN" if result.status is None else result.status.state.value
     if isinstance(result, UndrainResult):
         if result.status is not None:
@@ -297,6 +308,14 @@ def detail_lines(report: Report) -> list[str]:
             f"left behind: {safe(s.resource_id)} ({safe(s.resource_name or '-')}) {safe(s.status)}: {safe(s.reason)}"
             for s in result.left_behind
         ]
+    elif isinstance(result, DrainHostsResult):
+        lines.append(f"drain of {', '.join(safe(h) for h in result.hosts)}: {len(result.plan.actions)} actions")
+        if result.status is not None:
+            lines += _plan_lines(result.status)
+        lines += [
+            f"left behind: {safe(s.resource_id)} ({safe(s.resource_name or '-')}) {safe(s.status)}: {safe(s.reason)}"
+            for s in result.left_behind
+        ]
     elif isinstance(result, UndrainResult):
         enable = "enable" if result.enables else "no enable"
         lines.append(f"undrain of {safe(result.host)}: {enable}: {safe(result.enable_reason)}")
@@ -313,6 +332,11 @@ def detail_lines(report: Report) -> list[str]:
         lines.append(prefix + describe_progress(report.progress))
         if isinstance(report.progress, PlanStatus) and report.status != "RUNNING":
             lines += _action_lines(report.progress)
+    eta = report.eta_seconds()
+    if eta is not None and report.status == "RUNNING":
+        lines.append(
+            f"eta: about {human_seconds(eta)} left (from the servers' sizes and this plan's finished migrations)"
+        )
     if report.search_attributes:
         lines.append(" ".join(f"{k}={safe(v)}" for k, v in report.search_attributes.items()))
     return lines

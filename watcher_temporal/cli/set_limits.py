@@ -11,7 +11,7 @@ from watcher_temporal.cli.exit_codes import UsageError
 from watcher_temporal.cli.options import MAX_PARALLEL_LIMIT, add_worker_wait_option
 
 #: Workflow types that take ``set_limits`` (``WorkflowType`` values).
-PLAN_TYPES = frozenset({"MaintenancePlan", "DrainHost"})
+PLAN_TYPES = frozenset({"MaintenancePlan", "DrainHost", "DrainHosts"})
 #: The exit codes ``set-limits`` can end with (its help lists them).
 EXIT_CODES = (0, 1, 2, 7)
 #: Command-line option → ``set_limits`` key.

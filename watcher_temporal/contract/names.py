@@ -10,6 +10,7 @@ code included.
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 import uuid
 from datetime import timedelta
@@ -29,6 +30,8 @@ class WorkflowType(enum.StrEnum):
     MAINTENANCE_PLAN = "MaintenancePlan"
     DRAIN_HOST = "DrainHost"
     UNDRAIN_HOST = "UndrainHost"
+    #: Several hosts (a rack) drained at once: ``drain-hosts``.
+    DRAIN_HOSTS = "DrainHosts"
     #: Superseded by ``DrainHost``; still registered so runs started by an
     #: older CLI finish.
     BUILD_DRAIN_PLAN = "BuildDrainPlan"
@@ -62,6 +65,12 @@ class PlanActivity(enum.StrEnum):
     #: Any other Watcher action type, run by Watcher's own class.
     WATCHER_ACTION = "plan.watcher_action"
     WATCHER_ACTION_REVERT = "plan.watcher_action_revert"
+    #: How a ``MigrateServer`` child the plan cancelled left its server (its memo).
+    CANCELLED_MIGRATION = "plan.cancelled_migration"
+    #: Several hosts' drain plan (``DrainHosts``).
+    BUILD_DRAIN_HOSTS_PLAN = "plan.build_drain_hosts_plan"
+    #: The flavor sizes of a plan's migrated servers (duration estimates).
+    MIGRATION_SIZES = "plan.migration_sizes"
 
 
 #: Query of ``MigrateServer``: its :class:`MigrationProgress`.
@@ -87,12 +96,16 @@ PROGRESS_QUERIES: dict[str, str] = {
     WorkflowType.MAINTENANCE_PLAN: STATUS_QUERY,
     WorkflowType.DRAIN_HOST: STATUS_QUERY,
     WorkflowType.UNDRAIN_HOST: STATUS_QUERY,
+    WorkflowType.DRAIN_HOSTS: STATUS_QUERY,
 }
 
 MIGRATION_ID_PREFIX = "migrate-"
 PLAN_ID_PREFIX = "plan-"
 DRAIN_ID_PREFIX = "drain-"
 UNDRAIN_ID_PREFIX = "undrain-"
+DRAIN_HOSTS_ID_PREFIX = "drain-hosts-"
+#: Longest host list a ``drain-hosts-...`` id spells out; longer ones end in a digest.
+_MAX_SPELLED_HOSTS = 200
 WATCHER_PLAN_ID_PREFIX = "plan-watcher-"
 #: What may follow ``plan-`` in a plan's workflow id.
 _PLAN_SUFFIX = re.compile(r"[a-z0-9][a-z0-9._:-]{0,199}")
@@ -111,6 +124,20 @@ def migration_workflow_id(server_id: str) -> str:
 def drain_workflow_id(host: str) -> str:
     """The one workflow id of a host's drain: ``drain-<host>``, so a host is never drained twice at once."""
     return f"{DRAIN_ID_PREFIX}{host}"
+
+
+def drain_hosts_workflow_id(hosts: list[str]) -> str:
+    """The workflow id of a drain of several hosts: ``drain-hosts-<h1>+<h2>...`` (sorted).
+
+    The same set always gets the same id, so it is never drained twice at
+    once; a list longer than 200 characters is cut and ends in ``-<12 hex>``
+    of its SHA-256.
+    """
+    spelled = "+".join(sorted(set(hosts)))
+    if len(spelled) > _MAX_SPELLED_HOSTS:
+        digest = hashlib.sha256(spelled.encode()).hexdigest()[:12]
+        spelled = f"{spelled[:_MAX_SPELLED_HOSTS]}-{digest}"
+    return f"{DRAIN_HOSTS_ID_PREFIX}{spelled}"
 
 
 def undrain_workflow_id(host: str) -> str:

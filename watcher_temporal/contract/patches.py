@@ -21,6 +21,12 @@ WAIT_CANCELLATION_PATCH = "wait-activity-cancellation"
 #: Plans: per-source and per-destination limits and exclusive groups (before,
 #: only the global and per-host limits).
 HOST_LIMITS_PATCH = "host-limits"
+#: Plans: a migration cancelled with the plan says how its server was put
+#: back (an activity reads the child's memo); before, one fixed sentence.
+CANCELLED_CHILD_OUTCOME_PATCH = "cancelled-child-outcome"
+#: Plans: at most a batch of actions start per workflow task, a short timer
+#: between batches (before, a whole window started in one task).
+START_BATCH_PATCH = "plan-start-batches"
 
 #: ``MigrateServer``: ``timeout_seconds`` counts from the workflow's start and
 #: bounds pre_execute's and execute's retries too, and nothing is sent to Nova
@@ -31,13 +37,20 @@ START_DEADLINE_PATCH = "timeout-bounds-start"
 #: comes only from the worker's wait activity (its heartbeat details). Before,
 #: any signaller's report was believed by the ``progress`` query.
 PROGRESS_SIGNAL_IGNORED_PATCH = "progress-signal-ignored"
+#: Plans read their servers' sizes (``plan.migration_sizes``, unless the input
+#: carries ``server_sizes``), start migrations longest first and report an ETA
+#: (before, no sizes and plan order).
+DURATION_ORDER_PATCH = "duration-order"
 
 __all__ = [
+    "CANCELLED_CHILD_OUTCOME_PATCH",
     "CANCEL_AFTER_STEP_PATCH",
     "CANONICAL_ID_PATCH",
+    "DURATION_ORDER_PATCH",
     "HOST_LIMITS_PATCH",
     "OUTCOME_PATCH",
     "PROGRESS_SIGNAL_IGNORED_PATCH",
+    "START_BATCH_PATCH",
     "START_DEADLINE_PATCH",
     "WAIT_CANCELLATION_PATCH",
 ]

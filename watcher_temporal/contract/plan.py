@@ -23,8 +23,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, NoReturn
 
-from pydantic import Field, JsonValue, ValidationError
+from pydantic import Field, JsonValue, SerializerFunctionWrapHandler, ValidationError, model_serializer
 
+from watcher_temporal.contract.durations import DurationEstimates, ServerSizes
 from watcher_temporal.contract.limits import (
     DEFAULT_MAX_PARALLEL_PER_SOURCE,
     MAX_PARALLEL_LIMIT,
@@ -48,9 +49,20 @@ from watcher_temporal.errors import InvalidInput, bounded_problems
 
 #: Most actions one plan may hold (its input must fit Temporal's 2 MB payload
 #: limit with room to spare, and its history must stay bounded).
-MAX_PLAN_ACTIONS = 5000
+MAX_PLAN_ACTIONS = 10_000
 #: ``disabled_reason`` Watcher's host_maintenance strategy sets.
 MAINTENANCE_DISABLED_REASON = "watcher_maintaining"
+
+
+def _drop_empty(data: Any, keys: tuple[str, ...]) -> Any:
+    """Leave unset fields (None, empty) out of a message's JSON: a plan of 10,000 actions, its
+    status and its continue-as-new hand-over must each fit in Temporal's 2 MB payload limit.
+    Reading the JSON back fills in the same defaults."""
+    if isinstance(data, dict):
+        for key in keys:
+            if key in data and not data[key]:
+                del data[key]
+    return data
 
 
 class ActionType(enum.StrEnum):
@@ -218,6 +230,10 @@ class PlanAction(Message):
     input_parameters: dict[str, JsonValue] = Field(default_factory=dict)
     parents: list[str] = Field(default_factory=list, max_length=MAX_PLAN_ACTIONS)
 
+    @model_serializer(mode="wrap")
+    def _without_unset(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _drop_empty(handler(self), ("input_parameters", "parents"))
+
     def params(self) -> ActionParams:
         """The typed parameters (valid once :func:`validate_plan` passed)."""
         model = PARAMS_MODEL[self.action_type]
@@ -251,6 +267,9 @@ class MaintenancePlanInput(Message):
         on_failure: ``continue``, ``stop`` or ``rollback``.
         max_history_events: The workflow continues as new once its history
             holds this many events (or when Temporal suggests it earlier).
+        server_sizes: Server UUID → its flavor's RAM and disk, for the
+            longest-first order and the ETA. Absent: the plan reads them
+            from Nova before it starts anything (``plan.migration_sizes``).
     """
 
     actions: list[PlanAction] = Field(max_length=MAX_PLAN_ACTIONS)
@@ -261,6 +280,7 @@ class MaintenancePlanInput(Message):
     exclusive_groups: ExclusiveGroups = Field(default_factory=dict)
     on_failure: OnFailure = OnFailure.STOP
     max_history_events: int = Field(default=10_000, ge=200, le=50_000)
+    server_sizes: ServerSizes | None = None
 
 
 class RevertOutcome(enum.StrEnum):
@@ -296,6 +316,10 @@ class ActionStatus(Message):
     revert: RevertOutcome | None = None
     revert_reason: str = ""
 
+    @model_serializer(mode="wrap")
+    def _without_unset(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _drop_empty(handler(self), ("workflow_id", "revert", "revert_reason"))
+
 
 class UndoRecord(Message):
     """What a rollback needs to revert one SUCCEEDED action.
@@ -308,20 +332,55 @@ class UndoRecord(Message):
     final_host: str | None = None
     service: ServiceStateChange | None = None
 
+    @model_serializer(mode="wrap")
+    def _without_unset(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _drop_empty(handler(self), ("final_host", "service"))
+
+
+class PackedActions(Message):
+    """Every finished action of a plan, one column per field (a hand-over small enough for 10,000 actions).
+
+    Entry ``i`` of each list describes the action at plan position ``positions[i]``.
+
+    Attributes:
+        positions: Plan position of each action.
+        states: One letter per action: ``S`` SUCCEEDED, ``F`` FAILED, ``K`` SKIPPED, ``C`` CANCELLED.
+        reasons: Each distinct reason once.
+        reason_of: Per action, the index of its reason in ``reasons``.
+        started_ms: Per action, milliseconds from the plan's start to its start (-1: never started).
+        finished_ms: Likewise to its end.
+        reverts: Plan position → ``[revert outcome, revert reason]`` of the actions a rollback touched.
+        completed: Plan positions of the SUCCEEDED actions in order of completion.
+    """
+
+    positions: list[int] = Field(default_factory=list)
+    states: str = ""
+    reasons: list[str] = Field(default_factory=list)
+    reason_of: list[int] = Field(default_factory=list)
+    started_ms: list[int] = Field(default_factory=list)
+    finished_ms: list[int] = Field(default_factory=list)
+    reverts: dict[str, list[str]] = Field(default_factory=dict)
+    completed: list[int] = Field(default_factory=list)
+
 
 class PlanProgress(Message):
     """What a run of the plan hands its continued-as-new successor.
 
     Attributes:
-        actions: Status of every action that has left PENDING.
+        actions: Status of every action that has left PENDING (runs before
+            ``packed``; now empty).
         completed: Ids of SUCCEEDED actions in order of completion (what a
-            rollback would revert, newest last).
+            rollback would revert, newest last; runs before ``packed``).
         started_at: When the first run started.
         runs: How many runs came before.
         max_parallel: The current limit (it may have been updated).
         failed: Whether an action failed (``stop``/``rollback`` honour it).
         undo: Per SUCCEEDED action, what a rollback needs.
         limits: Every current limit (absent in runs before ``set_limits``).
+        packed: The finished actions and the order of completion, packed
+            (absent in runs before it: they handed over ``actions`` and ``completed``).
+        estimates: What the finished migrations taught the duration
+            estimates (absent in runs before them).
     """
 
     actions: list[ActionStatus] = Field(default_factory=list)
@@ -332,6 +391,8 @@ class PlanProgress(Message):
     failed: bool = False
     undo: dict[str, UndoRecord] = Field(default_factory=dict)
     limits: WindowLimits | None = None
+    packed: PackedActions | None = None
+    estimates: DurationEstimates | None = None
 
 
 class PlanStatus(Message):
@@ -353,6 +414,10 @@ class PlanStatus(Message):
         started_at: When the plan started.
         finished_at: When it ended, if it did.
         reason: One line on how it ended.
+        eta_seconds: Expected seconds until the plan ends, from the
+            migrations' sizes and what its finished migrations took (None
+            before it starts or in plans recorded before the estimates; 0
+            once it ended).
     """
 
     state: PlanState
@@ -369,6 +434,7 @@ class PlanStatus(Message):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     reason: str = ""
+    eta_seconds: float | None = None
 
 
 class ServiceStateRequest(Message):
