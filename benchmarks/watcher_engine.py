@@ -1,7 +1,7 @@
 """Watcher's taskflow engine vs the ``temporal`` engine, same plans, same Watcher applier.
 
 Both run inside Watcher 17's real applier code (``DefaultActionPlanHandler``
-on sqlite, ``fake:/`` transport, ``test`` notifier); only
+on PostgreSQL (tests/postgres.py), ``fake:/`` transport, ``test`` notifier); only
 ``[watcher_applier] workflow_engine`` changes. Both move servers in the same
 localnova (a real Nova 34), Temporal runs on the dev server with one
 in-process worker. Plans come from Watcher's ``WeightPlanner``

@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from localnova.harness import LocalNovaHandle
 from tests.conditions import until
+from tests.postgres import PostgresCluster, start_cluster
 from tests.realstack import RunningWorker
 
 pytest.importorskip("watcher", reason="python-watcher is not installed (pip install -e '.[dev]')")
@@ -47,7 +48,18 @@ def clean_cloud(localnova: LocalNovaHandle) -> Iterator[LocalNovaHandle]:
 
 
 @pytest.fixture(scope="session")
+def watcher_postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL 15 cluster for Watcher's DB (127.0.0.1, free port); stopped at session end."""
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
 def watcher_stack(
+    watcher_postgres: PostgresCluster,
     dev_env: WorkflowEnvironment,
     worker: RunningWorker,
     localnova_cloud: LocalNovaHandle,
@@ -55,12 +67,15 @@ def watcher_stack(
 ) -> WatcherStack:
     """Watcher configured with ``workflow_engine = temporal`` pointing at the session worker.
 
+    Its DB is a fresh database on the session's PostgreSQL cluster.
+
     Watcher's own Nova client (used by its action classes on the generic path,
     which run in this process's worker) reaches localnova with its admin token.
     """
     entry = yaml.safe_load(localnova_cloud.clouds_yaml.read_text())["clouds"][localnova_cloud.cloud_name]
     return start_watcher(
         tmp_path_factory.mktemp("watcher"),
+        database_url=watcher_postgres.create_database(),
         engine={
             "workflow_engine": "temporal",
             "address": dev_env.client.service_client.config.target_host,

@@ -1,7 +1,7 @@
 """Watcher 17's real applier with ``workflow_engine = temporal``, end to end.
 
 ``DefaultActionPlanHandler`` (Watcher's own code) runs plans built by Watcher's
-``WeightPlanner`` on sqlite, with the ``fake:/`` transport and the ``test``
+``WeightPlanner`` on PostgreSQL, with the ``fake:/`` transport and the ``test``
 notifier; the engine runs them as ``MaintenancePlan`` workflows on the dev
 server, whose worker moves servers in localnova. Nova's own API is the judge
 of where servers are.

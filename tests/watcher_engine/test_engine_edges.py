@@ -25,8 +25,8 @@ from tests.watcher_engine.watcher_stack import WatcherStack
 
 pytestmark = pytest.mark.integration
 
-#: Longest status message the engine writes (causes.MAX_CAUSE plus the truncation note).
-BOUNDED = 450
+#: Longest status message the engine writes: Watcher's VARCHAR(255) column (PostgreSQL refuses more).
+BOUNDED = 255
 
 
 def open_actions(stack: WatcherStack, plan_uuid: str) -> list[str]:

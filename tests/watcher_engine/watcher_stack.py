@@ -1,4 +1,4 @@
-"""Watcher 17's real applier in this process: sqlite, ``fake:/`` transport, ``test`` notifier.
+"""Watcher 17's real applier in this process: PostgreSQL, ``fake:/`` transport, ``test`` notifier.
 
 What Watcher's own applier service does for a plan is
 ``DefaultActionPlanHandler(ctx, service, uuid).execute()``; this module sets up
@@ -9,15 +9,17 @@ notifications the ``test`` driver keeps in memory.
 Traps (see /work/shared/README.md): ``notification_level`` is registered by
 ``watcher.common.service``; oslo.service's threading backend must be chosen
 before Watcher's modules load it; the config file stays on disk (the plugin
-loader re-reads it); sqlite runs in WAL mode for the threads that read while
-the applier writes.
+loader re-reads it). Watcher's DB is a fresh database on a throwaway
+PostgreSQL 15 cluster (``tests.postgres``), as a real Watcher runs on
+PostgreSQL or MySQL: the applier's threads, its forked processes and the test
+write at once without sqlite's "database is locked".
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import uuid
@@ -35,7 +37,7 @@ class WatcherStack:
     """Watcher's DB, config and notifier, configured once per test session."""
 
     config_file: Path
-    db_file: Path
+    database_url: str
     context: Any
     hostname: str = "applier-test"
     engine_options: dict[str, str] = field(default_factory=dict)
@@ -192,7 +194,7 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
 
 def _write_config(
     path: Path,
-    db_file: Path,
+    database_url: str,
     hostname: str,
     engine: dict[str, str],
     nova: dict[str, str],
@@ -202,7 +204,7 @@ def _write_config(
         # use_stderr: the service processes (watcher-temporal-applier) log to their stderr file
         "DEFAULT": {"transport_url": "fake:/", "host": hostname, "use_stderr": "true"},
         "watcher_clients_auth": clients_auth,
-        "database": {"connection": f"sqlite:///{db_file}"},
+        "database": {"connection": database_url},
         "oslo_messaging_notifications": {"driver": "test"},
         "watcher_applier": {"workflow_engine": engine.pop("workflow_engine", "temporal")},
         "watcher_workflow_engines.temporal": engine,
@@ -221,16 +223,19 @@ def start_watcher(
     nova: dict[str, str] | None = None,
     clients_auth: dict[str, str] | None = None,
     hostname: str = "applier-test",
+    database_url: str | None = None,
 ) -> WatcherStack:
     """Configure Watcher once per process (oslo.config is global) and return the stack.
 
     Args:
-        workdir: Where the config file and the sqlite DB go.
+        workdir: Where the config file goes.
         engine: ``[watcher_workflow_engines.temporal]`` (plus ``workflow_engine``).
         nova: ``[nova]`` (e.g. ``endpoint_override``, ``migration_interval``).
         clients_auth: ``[watcher_clients_auth]``: how Watcher's own action
             classes (the generic path) reach Nova.
         hostname: ``[DEFAULT] host`` (the applier's name on its plans).
+        database_url: An empty PostgreSQL database (SQLAlchemy URL); by default
+            a new one on a cluster this process starts (stopped at exit).
     """
     if "stack" in _READY:
         return _READY["stack"]
@@ -248,23 +253,29 @@ def start_watcher(
     from watcher.db.sqlalchemy import migration
     from watcher.decision_engine import sync
 
-    db_file = workdir / "watcher.db"
+    if database_url is None:
+        database_url = _own_cluster().create_database()
     config_file = workdir / "watcher.conf"
-    _write_config(config_file, db_file, hostname, dict(engine), dict(nova or {}), dict(clients_auth or {}))
-    with sqlite3.connect(db_file) as db:
-        db.execute("PRAGMA journal_mode=WAL")
+    _write_config(config_file, database_url, hostname, dict(engine), dict(nova or {}), dict(clients_auth or {}))
     config.parse_args(["watcher-applier", "--config-file", str(config_file)])
     migration.create_schema()
-    # taskflow's threads write concurrently: Watcher's own test lock serialises them on sqlite
-    from watcher.tests.local_fixtures.db_lock import DatabaseWriteLock
-
-    DatabaseWriteLock().setUp()
     objects.register_all()
     sync.Syncer().sync()  # goals and strategies, from Watcher's own plugins
     context = watcher_context.make_context(is_admin=True)
-    stack = WatcherStack(config_file=config_file, db_file=db_file, context=context, hostname=hostname)
+    stack = WatcherStack(config_file=config_file, database_url=database_url, context=context, hostname=hostname)
     _READY["stack"] = stack
     return stack
+
+
+def _own_cluster() -> Any:
+    """A PostgreSQL cluster for callers that bring none (benchmarks): started once, stopped at exit."""
+    if "cluster" not in _READY:
+        from tests.postgres import start_cluster
+
+        cluster = start_cluster()
+        atexit.register(cluster.stop)
+        _READY["cluster"] = cluster
+    return _READY["cluster"]
 
 
 def load_watcher(config_file: Path) -> Any:

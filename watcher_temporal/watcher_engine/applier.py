@@ -15,10 +15,26 @@ backend before any other Watcher module loads).
 from __future__ import annotations
 
 import importlib
+import os
+
+
+def _forget_inherited_db_connections() -> None:
+    """In a forked child: a new DB pool; the parent's pooled connections are dropped, not closed.
+
+    The service forks its monitor process while the re-attaching sync still
+    writes from the parent. A child that used (pre-pinged) or closed an
+    inherited connection would share the parent's socket: on PostgreSQL the
+    parent's next statement then fails with "server closed the connection
+    unexpectedly". ``dispose(close=False)`` is SQLAlchemy's recipe for fork.
+    """
+    from oslo_db.sqlalchemy import enginefacade
+
+    enginefacade.writer.get_engine().dispose(close=False)
 
 
 def main() -> None:
     """Run Watcher's applier service with the re-attaching sync."""
+    os.register_at_fork(after_in_child=_forget_inherited_db_connections)
     # First, as watcher-applier does: eventlet patching (when enabled) and oslo.service's backend.
     importlib.import_module("watcher.cmd.eventlet")
     from watcher.applier import sync

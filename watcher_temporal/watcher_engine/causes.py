@@ -17,8 +17,11 @@ from temporalio.service import RPCError
 from watcher_temporal.errors import InvalidInput
 from watcher_temporal.untrusted import one_line
 
-#: Longest cause written (Watcher's column is TEXT; keep rows and notifications small).
-MAX_CAUSE = 400
+#: Width of Watcher's ``status_message`` columns (``VARCHAR(255)`` on audits, action plans and
+#: actions): PostgreSQL and MySQL refuse a longer value, so nothing longer is ever written.
+STATUS_MESSAGE_COLUMN = 255
+#: Longest cause written: with ``one_line``'s truncation note it still fits the column.
+MAX_CAUSE = 230
 #: Prefix of every cause, so that an operator knows which part of Watcher speaks.
 PREFIX = "temporal engine: "
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from watcher import objects
 
+from watcher_temporal.watcher_engine.causes import STATUS_MESSAGE_COLUMN
+
 
 class PlanRow:
     """Writes one plan's ``status_message`` (each change once) and state."""
@@ -48,7 +50,7 @@ class PlanRow:
 
     def set_message(self, text: str) -> None:
         plan = self._load()
-        plan.status_message = text
+        plan.status_message = text[:STATUS_MESSAGE_COLUMN]
         plan.save()
 
     def set_state(self, state: str) -> None:

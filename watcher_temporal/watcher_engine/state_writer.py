@@ -37,11 +37,12 @@ from watcher.common import exception
 from watcher.objects import fields
 
 from watcher_temporal.contract import ActionState, ActionStatus
+from watcher_temporal.watcher_engine.causes import STATUS_MESSAGE_COLUMN
 
 logger = logging.getLogger(__name__)
 
-#: Longest status message written (Watcher's column is TEXT; keep rows small).
-MAX_STATUS_MESSAGE = 1000
+#: Longest status message written: Watcher's column.
+MAX_STATUS_MESSAGE = STATUS_MESSAGE_COLUMN
 
 
 #: Phases of Watcher's action container, as the generic path prefixes its reasons.
