@@ -119,9 +119,15 @@ def test_actuator_migrate_service_state_nop_sleep(
     plan = operator.actuator_plan(
         [
             {
+                # Watcher's class reads the host from resource_name (resource_id alone: "service None
+                # not found", SKIPPED, as taskflow does too).
                 "action_type": "change_nova_service_state",
                 "resource_id": "host3",
-                "input_parameters": {"state": "disabled", "disabled_reason": "full-stack test"},
+                "input_parameters": {
+                    "resource_name": "host3",
+                    "state": "disabled",
+                    "disabled_reason": "full-stack test",
+                },
             },
             {"action_type": "nop", "input_parameters": {"message": "full-stack"}},
             {"action_type": "sleep", "input_parameters": {"duration": 1}},
@@ -137,7 +143,7 @@ def test_actuator_migrate_service_state_nop_sleep(
         ("nop", "SUCCEEDED"): 1,
         ("sleep", "SUCCEEDED"): 1,
         ("migrate", "SUCCEEDED"): 1,
-    }
+    }, [(a["Action"], a["State"], a["Status Message"]) for a in actions]
     assert host_of(watcher_stack, sid) == "host1"
     [service] = watcher_stack.nova.conn.compute.services(binary="nova-compute", host="host3")
     assert service.status == "disabled"
