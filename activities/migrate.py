@@ -419,17 +419,7 @@ class MigrateActivities:
             MigrationTimedOut: a deadline passed first; its details (the
                 report) name it in ``deadline``.
         """
-        info = activity.info()
-        details = info.heartbeat_details
-        # The SDK hands heartbeat details over decoded, as plain JSON values.
-        report = (
-            MigrationProgressReport.model_validate(details[0])
-            if details
-            else MigrationProgressReport(migration_id=request.migration_id)
-        )
-        report = report.model_copy(update={"attempt": info.attempt})
-        if details:
-            activity.logger.info("resuming wait after %d polls (attempt %d)", report.polls, info.attempt)
+        report = _resumed_report(request)
         params = request.params
         live = params.migration_type is MigrationType.LIVE
         stall = params.progress_timeout_seconds
@@ -466,24 +456,7 @@ class MigrateActivities:
                 if result is not None:
                     return result.model_copy(update={"deadline": report.deadline})
                 if _now() >= request.deadline:
-                    outcome = DeadlineOutcome(
-                        deadline=DeadlineKind.TIMEOUT,
-                        action=DeadlineAction.ABORTED,
-                        limit_seconds=params.timeout_seconds,
-                        force_completed_at=report.force_completed_at,
-                    )
-                    report = report.model_copy(update={"deadline": outcome})
-                    forced = (
-                        f" (force-completed at the {report.force_completed_at.value} deadline)"
-                        if report.force_completed_at
-                        else ""
-                    )
-                    raise MigrationTimedOut(
-                        f"migration {report.migration_id or '?'} still {report.nova_migration_status or 'running'} "
-                        f"at the deadline ({params.timeout_seconds:g} s){forced}; "
-                        f"{_deadline_text(DeadlineKind.TIMEOUT, params.timeout_seconds)}; aborting",
-                        report,
-                    )
+                    raise _timed_out(params, report)
                 if watch is None:
                     await sleep_heartbeating(params.poll_interval_seconds, details=(report,))
         finally:
@@ -732,3 +705,38 @@ def _strongest(progress: RevertProgress) -> RevertAction:
     if progress.aborted:
         return RevertAction.ABORTED
     return RevertAction.NOTHING_TO_DO
+
+
+def _resumed_report(request: TrackedMigration) -> MigrationProgressReport:
+    """The wait's report: where an earlier attempt got to (its heartbeat details), or a new one."""
+    info = activity.info()
+    details = info.heartbeat_details
+    # The SDK hands heartbeat details over decoded, as plain JSON values.
+    report = (
+        MigrationProgressReport.model_validate(details[0])
+        if details
+        else MigrationProgressReport(migration_id=request.migration_id)
+    )
+    if details:
+        activity.logger.info("resuming wait after %d polls (attempt %d)", report.polls, info.attempt)
+    return report.model_copy(update={"attempt": info.attempt})
+
+
+def _timed_out(params: MigrateServerInput, report: MigrationProgressReport) -> MigrationTimedOut:
+    """``timeout_seconds`` passed while Nova still migrates: the error that aborts (its report names it)."""
+    outcome = DeadlineOutcome(
+        deadline=DeadlineKind.TIMEOUT,
+        action=DeadlineAction.ABORTED,
+        limit_seconds=params.timeout_seconds,
+        force_completed_at=report.force_completed_at,
+    )
+    report = report.model_copy(update={"deadline": outcome})
+    forced = (
+        f" (force-completed at the {report.force_completed_at.value} deadline)" if report.force_completed_at else ""
+    )
+    return MigrationTimedOut(
+        f"migration {report.migration_id or '?'} still {report.nova_migration_status or 'running'} "
+        f"at the deadline ({params.timeout_seconds:g} s){forced}; "
+        f"{_deadline_text(DeadlineKind.TIMEOUT, params.timeout_seconds)}; aborting",
+        report,
+    )

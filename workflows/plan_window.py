@@ -1,11 +1,9 @@
 """The scheduler of a maintenance plan: every action's status, its parents, its slots.
 
-Bookkeeping only, no Temporal call: ``MaintenancePlan`` asks
-:meth:`PlanWindow.start_ready` what to start, tells :meth:`PlanWindow.finish`
-how each action ended, and the window keeps every action's status, the
-parents each pending action still waits on, and (through
-:class:`~watcher_temporal.workflows.plan_slots.Slots`) the load under every
-limit (:mod:`watcher_temporal.contract.limits`).
+Bookkeeping only, no Temporal call: ``MaintenancePlan`` asks :meth:`PlanWindow.start_ready` what
+to start, tells :meth:`PlanWindow.finish` how each action ended, and the window keeps every action's
+status, the parents each pending action still waits on, and (through
+:class:`~watcher_temporal.workflows.plan_slots.Slots`) the load under every limit.
 
 Cost: :meth:`PlanWindow.load` is O(plan), once per run; every other call costs
 O(what changed): a finished action touches its children and slots, never the plan.
