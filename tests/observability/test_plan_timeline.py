@@ -7,6 +7,7 @@ load nothing: Chromium records every request the page makes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from localnova.harness import LocalNovaHandle
+from tests.conditions import until
 from tests.observability.browser import artifacts_dir, chromium
 from tests.realstack import RunningWorker, boot_on
 from watcher_temporal.contract import PlanState, PlanStatus
@@ -107,3 +109,47 @@ async def test_a_finished_plan_draws_one_bar_per_action_and_fetches_nothing(
     assert {"host1", "host2"} <= lanes
     assert phases >= 4  # checks, start, copy, verify
     assert hover is not None and "MigrationFailed" in hover and "host3" in hover
+
+
+async def test_a_running_drain_draws_its_running_and_waiting_actions(
+    dev_env: WorkflowEnvironment, worker: RunningWorker, localnova: LocalNovaHandle, tmp_path: Path
+) -> None:
+    """A ``DrainHost`` while it runs: the disable bar, one running migration, the others waiting (per source 1)."""
+    localnova.configure(live_migration_seconds=30)
+    servers = [boot_on(localnova, "host1") for _ in range(3)]
+    drain_id = "drain-host1"
+    handle = await dev_env.client.start_workflow(
+        "DrainHost",
+        {"host": "host1", "servers": servers, "disable_host": True, "poll_interval_seconds": 0.5},
+        id=drain_id,
+        task_queue=worker.task_queue,
+    )
+    try:
+
+        async def one_migration_runs() -> bool:
+            status = await handle.query("status", result_type=PlanStatus)
+            return any(a.state.value == "ONGOING" and a.action_type.value == "migrate" for a in status.actions)
+
+        await until(one_migration_runs, timeout=120, what="the drain runs a migration")
+        from watcher_temporal.cli.timeline import gather
+        from watcher_temporal.cli.timeline_html import render
+
+        page = tmp_path / "drain.html"
+        page.write_text(render(await gather(dev_env.client, drain_id)))
+        async with chromium() as browser:
+            tab = await browser.new_page()
+            await tab.goto(page.as_uri())
+            classes = [await bar.get_attribute("class") or "" for bar in await tab.locator("svg g.bar").all()]
+            lanes = {await lane.get_attribute("data-lane") for lane in await tab.locator("svg g.lane").all()}
+            await tab.screenshot(path=str(artifacts_dir("timeline") / "drain-running.png"), full_page=True)
+    finally:
+        await handle.cancel()
+        with contextlib.suppress(Exception):
+            await handle.result()
+        for svc in localnova.conn.compute.services(binary="nova-compute", host="host1"):
+            if svc.status != "enabled":
+                localnova.conn.compute.enable_service(svc, host=svc.host, binary="nova-compute")
+    assert len(classes) == 4  # disable + 3 migrations
+    assert sum("outcome-running" in c for c in classes) >= 1
+    assert sum("outcome-pending" in c for c in classes) >= 1  # the per-source limit holds the others
+    assert lanes == {"host1"}  # the drained host's lane holds them all

@@ -91,7 +91,7 @@ async def gather(client: Any, plan_id: str) -> Any:
 
     from watcher_temporal.cli.exit_codes import CommandError, ExitCode, UsageError
     from watcher_temporal.cli.timeline_html import Bar, Timeline
-    from watcher_temporal.contract import STATUS_QUERY, PlanStatus
+    from watcher_temporal.contract import DRAIN_ID_PREFIX, STATUS_QUERY, PlanStatus
 
     handle = client.get_workflow_handle(plan_id)
     try:
@@ -112,7 +112,9 @@ async def gather(client: Any, plan_id: str) -> Any:
     migrations = dict(
         zip(children, await asyncio.gather(*(_migration(client, w, gate) for w in children)), strict=True)
     )
-    default_lane = str(description.search_attributes.get("WatcherSourceHost", ["(plan)"])[0])
+    # A drain's own actions (and its migrations not started yet) belong to the drained host: drain-<host>.
+    drained = plan_id.removeprefix(DRAIN_ID_PREFIX) if description.workflow_type == "DrainHost" else None
+    default_lane = drained or str(description.search_attributes.get("WatcherSourceHost", ["(plan)"])[0])
     bars = []
     for action in status.actions:
         child = migrations.get(action.workflow_id or "") or {}

@@ -88,6 +88,8 @@ def _seconds(delta: timedelta) -> float:
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     seconds = round(seconds)
     if seconds < 120:
         return f"{seconds} s"
