@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         ReadyQueue,
         action_facts,
         eta_seconds,
+        lower_bound,
         observe,
         typical_size,
     )
@@ -137,3 +138,8 @@ class PlanDurations:
             max_parallel_per_destination=limits.max_parallel_per_destination,
         )
         return round(eta_seconds(jobs, window, elapsed=running), 1)
+
+    def lower_bound_seconds(self, per_source: int | None) -> float:
+        """The whole plan's lower bound at today's estimates: over the sources, the largest sum of that host's
+        migration times at its per-source limit (and never less than its longest one)."""
+        return round(lower_bound((f.job(self.model) for f in self.facts.values()), per_source=per_source), 1)

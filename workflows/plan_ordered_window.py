@@ -132,3 +132,8 @@ class DurationPlanWindow(PlanWindow):
         assert self.durations is not None
         open_ids = [*self.running, *(a.id for a in self.plan.actions if a.id not in self.statuses)] if self.plan else []
         return self.durations.eta_seconds({a: self.status_of(a) for a in open_ids}, self.slots.limits, now)
+
+    def lower_bound_seconds(self) -> float:
+        """The plan's lower bound at the current estimates (see :func:`~.plan_order.lower_bound`)."""
+        assert self.durations is not None
+        return self.durations.lower_bound_seconds(self.slots.limits.max_parallel_per_source)

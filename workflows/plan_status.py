@@ -53,6 +53,7 @@ def status_of(
         finished_at=finished_at,
         reason=reason,
         eta_seconds=_eta(window, state, now),
+        lower_bound_seconds=_lower_bound(window),
     )
 
 
@@ -64,6 +65,12 @@ def _eta(window: PlanWindow, state: PlanState, now: datetime | None) -> float | 
     if state not in (PlanState.ONGOING, PlanState.CANCELLING):
         return 0.0
     return eta(now)
+
+
+def _lower_bound(window: PlanWindow) -> float | None:
+    """The plan's lower bound at its estimates, when it has them (a DurationPlanWindow's)."""
+    bound = getattr(window, "lower_bound_seconds", None)
+    return bound() if bound is not None and window.plan is not None else None
 
 
 def counts_line(window: PlanWindow) -> str:

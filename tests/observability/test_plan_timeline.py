@@ -135,7 +135,8 @@ async def test_a_running_drain_draws_its_running_and_waiting_actions(
         from watcher_temporal.cli.timeline_html import render
 
         page = tmp_path / "drain.html"
-        page.write_text(render(await gather(dev_env.client, drain_id)))
+        drawn = await gather(dev_env.client, drain_id)
+        page.write_text(render(drawn))
         async with chromium() as browser:
             tab = await browser.new_page()
             await tab.goto(page.as_uri())
@@ -153,3 +154,4 @@ async def test_a_running_drain_draws_its_running_and_waiting_actions(
     assert sum("outcome-running" in c for c in classes) >= 1
     assert sum("outcome-pending" in c for c in classes) >= 1  # the per-source limit holds the others
     assert lanes == {"host1"}  # the drained host's lane holds them all
+    assert drawn.eta_seconds is not None and drawn.lower_bound_seconds is not None  # the planner's estimates

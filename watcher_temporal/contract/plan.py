@@ -414,6 +414,10 @@ class PlanStatus(Message):
         started_at: When the plan started.
         finished_at: When it ended, if it did.
         reason: One line on how it ended.
+        lower_bound_seconds: The whole plan's lower bound at the current
+            duration estimates (over the source hosts, the largest sum of a
+            host's migration times at its per-source limit); None without
+            estimates.
         eta_seconds: Expected seconds until the plan ends, from the
             migrations' sizes and what its finished migrations took (None
             before it starts or in plans recorded before the estimates; 0
@@ -435,6 +439,7 @@ class PlanStatus(Message):
     finished_at: datetime | None = None
     reason: str = ""
     eta_seconds: float | None = None
+    lower_bound_seconds: float | None = None
 
 
 class ServiceStateRequest(Message):
