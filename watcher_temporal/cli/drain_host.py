@@ -100,6 +100,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_PARALLEL_PER_SOURCE,
         help="outbound migrations of the drained host at once (default 1, Nova's max_concurrent_live_migrations)",
     )
+    add_run_options(parser)
+    parser.add_argument("--plan-id", help=argparse.SUPPRESS)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The flags every drain shares: inbound limit, failure policy, dry run, following, deadlines."""
     parser.add_argument(
         "--max-parallel-per-destination", type=int, default=None, help="inbound migrations per host at once"
     )
@@ -114,7 +120,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--progress-interval", type=float, default=FOLLOW_INTERVAL, help="seconds between progress updates with --wait"
     )
-    parser.add_argument("--plan-id", help=argparse.SUPPRESS)
     add_deadline_options(parser)
 
 

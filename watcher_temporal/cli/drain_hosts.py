@@ -30,12 +30,10 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from watcher_temporal.cli.drain_host import add_run_options
 from watcher_temporal.cli.exit_codes import ExitCode
 from watcher_temporal.cli.options import (
     DEFAULT_MAX_PARALLEL_PER_SOURCE,
-    ON_FAILURE_CHOICES,
-    ON_FAILURE_HELP,
-    add_deadline_options,
     plain,
 )
 
@@ -71,21 +69,7 @@ def register(subparsers: Any) -> None:
         default=DEFAULT_MAX_PARALLEL_PER_SOURCE,
         help="outbound migrations per drained host at once (default 1, Nova's max_concurrent_live_migrations)",
     )
-    parser.add_argument(
-        "--max-parallel-per-destination", type=int, default=None, help="inbound migrations per host at once"
-    )
-    parser.add_argument(
-        "--on-failure",
-        choices=ON_FAILURE_CHOICES,
-        default="stop",
-        help=ON_FAILURE_HELP,
-    )
-    parser.add_argument("--dry-run", action="store_true", help="print the plan; change nothing, leave nothing running")
-    parser.add_argument("--wait", action="store_true", help="follow the drain until it ends")
-    parser.add_argument(
-        "--progress-interval", type=float, default=2.0, help="seconds between progress updates with --wait"
-    )
-    add_deadline_options(parser)
+    add_run_options(parser)
 
 
 def request_from_args(args: argparse.Namespace) -> Any:
