@@ -86,6 +86,16 @@ class NovaSampler:
                 return sample.at - t0
         return float("nan")
 
+    def ramp_requests(self) -> dict[str, int]:
+        """Requests by path from the first sample until the one that saw every migration started (own excluded)."""
+        ready = next((i for i, s in enumerate(self.samples) if s.started >= len(self.servers)), None)
+        if ready is None or ready == 0:
+            return {}
+        counts = collections.Counter(self.samples[ready].by_path)
+        counts.subtract(self.samples[0].by_path)
+        counts[OWN_PATH] -= ready
+        return {path: n for path, n in sorted(counts.items()) if n > 0}
+
     def steady_rates(self) -> tuple[float, dict[str, float]]:
         """(window seconds, requests/s by path) while all run and none has finished; the sampler's own excluded."""
         ready = [i for i, s in enumerate(self.samples) if s.started >= len(self.servers)]

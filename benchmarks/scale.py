@@ -60,10 +60,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from temporalio.api.enums.v1 import TimeoutType
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from benchmarks.attempts import AttemptAudit, audit, read_worker_log, worker_log_counts
 from benchmarks.nova_ramp import NovaSampler, accept_alone
 from localnova import LocalNova
 from localnova.harness import LocalNovaHandle
@@ -96,11 +96,16 @@ class RunFigures:
     outcomes: dict[str, int]
     retries: int = 0
     heartbeat_timeouts: int = 0
+    other_timeouts: int = 0
+    cancels_unasked: int = 0
     failed_attempt_lines: int = 0
+    cancelled_attempt_lines: int = 0
+    attempts: AttemptAudit = dataclasses.field(default_factory=AttemptAudit)
     loop_lag: str = "< 1"
     ramp_seconds: float = float("nan")
     steady_seconds: float = 0.0
     steady_rates: dict[str, float] = dataclasses.field(default_factory=dict)
+    ramp_requests: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -134,32 +139,12 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
 
-def attempt_figures(histories: list[WorkflowHistory]) -> tuple[int, int]:
-    """(attempts after the first, attempts whose previous one ended by heartbeat timeout) over all activities."""
-    retries = heartbeat_timeouts = 0
-    for history in histories:
-        for event in history.events:
-            if event.HasField("activity_task_started_event_attributes"):
-                started = event.activity_task_started_event_attributes
-                retries += max(0, started.attempt - 1)
-                failure = started.last_failure
-                heartbeat_timeouts += (
-                    failure.HasField("timeout_failure_info")
-                    and failure.timeout_failure_info.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
-                )
-            elif event.HasField("activity_task_timed_out_event_attributes"):
-                heartbeat_timeouts += (
-                    event.activity_task_timed_out_event_attributes.failure.timeout_failure_info.timeout_type
-                    == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
-                )
-    return retries, heartbeat_timeouts
-
-
-def worker_log_figures(path: Path) -> tuple[int, str]:
-    """("Completing activity as failed" lines, the worker's largest event-loop lag) from its log."""
-    text = path.read_text(errors="replace")
+def worker_log_figures(path: Path) -> tuple[int, int, str]:
+    """("Completing activity as failed" lines, those by "Activity cancelled", the largest event-loop lag) of a log."""
+    text = read_worker_log(path)
+    failed, cancelled = worker_log_counts(text)
     lag = re.search(r"event loop lag: largest ([0-9.]+) s", text)
-    return text.count("Completing activity as failed"), lag.group(1) if lag else "< 1"
+    return failed, cancelled, lag.group(1) if lag else "< 1"
 
 
 def start_worker(env: WorkflowEnvironment, cloud: LocalNovaHandle, task_queue: str, *, observer: bool) -> Any:
@@ -244,8 +229,8 @@ async def run_mode(
         if record is not None and closed is not None:
             lags.append((closed - nova_time(record.updated_at)).total_seconds())
     polls_per_migration = args.live_seconds / args.poll
-    retries, heartbeat_timeouts = attempt_figures(histories)
-    failed_lines, loop_lag = worker_log_figures(worker_log(task_queue))
+    attempts = audit(histories)
+    failed_lines, cancelled_lines, loop_lag = worker_log_figures(worker_log(task_queue))
     steady_seconds, steady = sampler.steady_rates()
     return RunFigures(
         mode="observer" if observer else "per-migration",
@@ -261,13 +246,15 @@ async def run_mode(
         lag_median=statistics.median(lags) if lags else float("nan"),
         lag_p99=percentile(lags, 0.99),
         outcomes=dict(collections.Counter(r.status.value for r in results)) | dict(failures),
-        retries=retries,
-        heartbeat_timeouts=heartbeat_timeouts,
+        **attempts.totals(),
         failed_attempt_lines=failed_lines,
+        cancelled_attempt_lines=cancelled_lines,
+        attempts=attempts,
         loop_lag=loop_lag,
         ramp_seconds=sampler.ramp_seconds(t0),
         steady_seconds=steady_seconds,
         steady_rates=steady,
+        ramp_requests=sampler.ramp_requests(),
     )
 
 
@@ -304,9 +291,12 @@ def print_table(args: argparse.Namespace, boot_seconds: float, runs: list[RunFig
         ("history events max", "history_max", "{:d}"),
         ("completion lag median (s)", "lag_median", "{:.2f}"),
         ("completion lag p99 (s)", "lag_p99", "{:.2f}"),
-        ("activity retries", "retries", "{:d}"),
+        ("activity attempts > 1 (retries)", "retries", "{:d}"),
         ("heartbeat timeouts", "heartbeat_timeouts", "{:d}"),
+        ("other activity timeouts", "other_timeouts", "{:d}"),
+        ("cancels nobody asked for", "cancels_unasked", "{:d}"),
         ("'activity as failed' log lines", "failed_attempt_lines", "{:d}"),
+        ("  of them 'Activity cancelled'", "cancelled_attempt_lines", "{:d}"),
         ("ramp to all running (s)", "ramp_seconds", "{:.1f}"),
         ("steady-state window (s)", "steady_seconds", "{:.0f}"),
     ]
@@ -323,6 +313,11 @@ def print_table(args: argparse.Namespace, boot_seconds: float, runs: list[RunFig
     print(f"{'event-loop lag max (s)':<30}" + "".join(f"{r.loop_lag:>16}" for r in runs))
     print(f"{'outcomes':<30}" + "".join(f"{r.outcomes!s:>16}" for r in runs))
     for run in runs:
+        print(f"failed attempts by activity type ({run.mode}):")
+        print("  " + run.attempts.by_type().replace("\n", "\n  "))
+        print(f"ramp ({run.mode}), requests by path from the first start until all ran:")
+        for path, count in run.ramp_requests.items():
+            print(f"  {path:<50} {count:8d}")
         print(f"steady state ({run.mode}), requests/s by path over {run.steady_seconds:.0f} s:")
         for path, rate in run.steady_rates.items():
             print(f"  {path:<50} {rate:8.2f}")
