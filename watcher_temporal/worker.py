@@ -50,6 +50,7 @@ from watcher_temporal.config import Settings, WorkerSettings, connect_client
 from watcher_temporal.contract import MigrateActivity
 from watcher_temporal.errors import TemporalUnreachable, WatcherTemporalError
 from watcher_temporal.failures import install_activity_failure_log
+from watcher_temporal.first_heartbeat import FirstHeartbeatInterceptor
 from watcher_temporal.loop_lag import LoopLagMonitor
 from watcher_temporal.metrics import initialize as initialize_metrics
 from watcher_temporal.metrics import prometheus_runtime
@@ -152,6 +153,13 @@ def build_worker(
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        # An activity's heartbeat timeout runs from when the server hands it out.
+        # Eagerly dispatched, it is handed out as the workflow task completes and
+        # travels back in that answer: under a start burst seconds later, with its
+        # 4 s already running, and around the step slots. Polled, it is handed out
+        # only to a poller with a free slot, and its first beat goes at once.
+        disable_eager_activity_execution=True,
+        interceptors=[FirstHeartbeatInterceptor()],
     )
 
 
