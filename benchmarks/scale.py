@@ -102,6 +102,7 @@ class RunFigures:
     cancelled_attempt_lines: int = 0
     attempts: AttemptAudit = dataclasses.field(default_factory=AttemptAudit)
     loop_lag: str = "< 1"
+    late_starts: str = "0"
     ramp_seconds: float = float("nan")
     steady_seconds: float = 0.0
     steady_rates: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -139,12 +140,19 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
 
-def worker_log_figures(path: Path) -> tuple[int, int, str]:
-    """("Completing activity as failed" lines, those by "Activity cancelled", the largest event-loop lag) of a log."""
+def worker_log_figures(path: Path) -> tuple[int, int, str, str]:
+    """("Completing activity as failed" lines, those by "Activity cancelled", the largest event-loop lag,
+    the late activity starts) of a worker's log (the last two as the worker summed them up at shutdown)."""
     text = read_worker_log(path)
     failed, cancelled = worker_log_counts(text)
     lag = re.search(r"event loop lag: largest ([0-9.]+) s", text)
-    return failed, cancelled, lag.group(1) if lag else "< 1"
+    late = re.search(r"late activity starts: ([0-9]+), the longest ([0-9.]+) s", text)
+    return (
+        failed,
+        cancelled,
+        lag.group(1) if lag else "< 1",
+        f"{late.group(1)} (max {late.group(2)} s)" if late else "0",
+    )
 
 
 def start_worker(env: WorkflowEnvironment, cloud: LocalNovaHandle, task_queue: str, *, observer: bool) -> Any:
@@ -230,7 +238,7 @@ async def run_mode(
             lags.append((closed - nova_time(record.updated_at)).total_seconds())
     polls_per_migration = args.live_seconds / args.poll
     attempts = audit(histories)
-    failed_lines, cancelled_lines, loop_lag = worker_log_figures(worker_log(task_queue))
+    failed_lines, cancelled_lines, loop_lag, late_starts = worker_log_figures(worker_log(task_queue))
     steady_seconds, steady = sampler.steady_rates()
     return RunFigures(
         mode="observer" if observer else "per-migration",
@@ -251,6 +259,7 @@ async def run_mode(
         cancelled_attempt_lines=cancelled_lines,
         attempts=attempts,
         loop_lag=loop_lag,
+        late_starts=late_starts,
         ramp_seconds=sampler.ramp_seconds(t0),
         steady_seconds=steady_seconds,
         steady_rates=steady,
@@ -311,6 +320,7 @@ def print_table(args: argparse.Namespace, boot_seconds: float, runs: list[RunFig
             line += f"{values[0] / values[1]:>10.3f}"
         print(line)
     print(f"{'event-loop lag max (s)':<30}" + "".join(f"{r.loop_lag:>16}" for r in runs))
+    print(f"{'late activity starts':<30}" + "".join(f"{r.late_starts:>16}" for r in runs))
     print(f"{'outcomes':<30}" + "".join(f"{r.outcomes!s:>16}" for r in runs))
     for run in runs:
         print(f"failed attempts by activity type ({run.mode}):")

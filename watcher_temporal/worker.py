@@ -118,6 +118,7 @@ def build_worker(
     observer: NovaObserver | None = None,
     activities: Sequence[Callable[..., object]] | None = None,
     workflow_threads: concurrent.futures.ThreadPoolExecutor | None = None,
+    first_heartbeat: FirstHeartbeatInterceptor | None = None,
 ) -> Worker:
     """A worker with every workflow and activity of the project registered.
 
@@ -127,6 +128,8 @@ def build_worker(
     ``activities`` replaces the project's (benchmarks run stand-ins).
     Workflow tasks run on ``workflow_threads`` (the caller shuts it down);
     without it on :data:`WORKFLOW_THREADS` threads of the worker's own.
+    Every activity attempt heartbeats as it begins (``first_heartbeat``, which
+    also counts the attempts that began late; a new one without it).
     """
     settings = settings or WorkerSettings()
     if observer is None and settings.nova_observer and activities is None:
@@ -159,7 +162,7 @@ def build_worker(
         # 4 s already running, and around the step slots. Polled, it is handed out
         # only to a poller with a free slot, and its first beat goes at once.
         disable_eager_activity_execution=True,
-        interceptors=[FirstHeartbeatInterceptor()],
+        interceptors=[first_heartbeat or FirstHeartbeatInterceptor()],
     )
 
 
@@ -225,6 +228,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
     nova = nova or NovaGateway(pool_size=threads + READ_THREADS)
     observer = NovaObserver(nova) if settings.worker.nova_observer else None
     lag = LoopLagMonitor()
+    first_heartbeat = FirstHeartbeatInterceptor()
     workflow_threads = concurrent.futures.ThreadPoolExecutor(WORKFLOW_THREADS, thread_name_prefix="workflow")
     try:
         client = await connect_checked(settings, nova)
@@ -235,6 +239,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
             settings=settings.worker,
             observer=observer,
             workflow_threads=workflow_threads,
+            first_heartbeat=first_heartbeat,
         )
         async with worker:
             lag.start()  # from the first poll: start-up work (imports, the worker's checks) is not lag
@@ -252,6 +257,12 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
         await lag.stop()
         if lag.lagged:
             logger.warning("event loop lag: largest %.1f s, %d measurements over 1 s", lag.max_lag, lag.lagged)
+        if first_heartbeat.late_starts:
+            logger.warning(
+                "late activity starts: %d, the longest %.1f s after the server started one",
+                first_heartbeat.late_starts,
+                first_heartbeat.largest_delay,
+            )
         if observer is not None:
             await observer.close()
         nova.close()
