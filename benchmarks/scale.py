@@ -21,14 +21,18 @@ Figures:
 * history events per workflow (median, max);
 * completion lag: workflow close - Nova migration ``updated_at`` (median, p99);
 * outcomes;
-* the start burst: activity retries (attempts after the first, from the
-  histories), attempts that ended by heartbeat timeout, "Completing activity
-  as failed" lines in the worker's log, and the worker's largest event-loop lag
-  (its own measure, logged at shutdown when it reached 1 s);
+* the start burst, from the histories (:mod:`benchmarks.attempts`), in total
+  and by activity type: activity attempts after the first (retries), attempts
+  that ended by heartbeat timeout, by another timeout, and activity cancels in
+  workflows nobody asked to cancel; from the worker's log: "Completing activity
+  as failed" lines and those of them ended by "Activity cancelled" (a server-side
+  timeout as the worker sees it), its largest event-loop lag and its late
+  activity starts (both its own measures, logged at shutdown);
 * the ramp: seconds from the first start until every migration is running in
   Nova (sampled every ``--sample-every`` s with one ``GET /os-migrations`` the
   figures subtract), and with ``--nova-alone`` the same for the migrations
   asked of localnova directly (no workflows, ``--alone-threads`` at once);
+* Compute API requests by path during the ramp (first start until all run);
 * steady state: Compute API requests/s by path while every migration runs and
   none starts or ends.
 

@@ -13,7 +13,10 @@ Concurrency is sized from one setting, ``WATCHER_TEMPORAL_MAX_IN_FLIGHT``
 (default 1,000 migrations per process): activity slots, of which at most
 :data:`STEP_SLOTS` run short migration steps at once (a start burst waits on
 the task queue, not in the worker: :mod:`watcher_temporal.step_slots`), and
-workflow-task slots, run on :data:`WORKFLOW_THREADS` threads; the event loop's
+workflow-task slots, run on :data:`WORKFLOW_THREADS` threads; activities are
+polled, never eagerly dispatched, and each attempt heartbeats the moment it
+begins (:mod:`watcher_temporal.first_heartbeat`), so a start burst's
+heartbeat timeouts never run while a task travels to the worker; the event loop's
 lag is measured and logged (:mod:`watcher_temporal.loop_lag`);
 ``WATCHER_TEMPORAL_NOVA_THREADS`` sizes the threads for blocking Nova calls
 and the HTTP connection pool to Nova. The waits hold no thread: they share one
