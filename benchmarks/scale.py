@@ -49,7 +49,6 @@ import argparse
 import asyncio
 import collections
 import dataclasses
-import os
 import re
 import statistics
 import subprocess
@@ -68,7 +67,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from benchmarks.attempts import AttemptAudit, audit, read_worker_log, worker_log_counts
-from benchmarks.nova_ramp import NovaSampler, accept_alone
+from benchmarks.nova_ramp import NovaSampler, accept_alone, cpu_seconds
 from localnova import LocalNova
 from localnova.harness import LocalNovaHandle
 from localnova.hermetic import without_foreign
@@ -78,7 +77,6 @@ from watcher_temporal.process_exit import exit_process
 from watcher_temporal.starter import start_migration
 
 REPO = Path(__file__).resolve().parents[1]
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -111,11 +109,7 @@ class RunFigures:
     steady_seconds: float = 0.0
     steady_rates: dict[str, float] = dataclasses.field(default_factory=dict)
     ramp_requests: dict[str, int] = dataclasses.field(default_factory=dict)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+    ramp_nova_cores: float = float("nan")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -268,11 +262,14 @@ async def run_mode(
         steady_seconds=steady_seconds,
         steady_rates=steady,
         ramp_requests=sampler.ramp_requests(),
+        ramp_nova_cores=sampler.ramp_nova_cores(),
     )
 
 
-async def nova_alone(cloud: LocalNovaHandle, moves: list[MigrateServerInput], args: argparse.Namespace) -> float:
-    """Seconds localnova needs to have ``moves`` all running when asked directly, ``--alone-threads`` at once."""
+async def nova_alone(
+    cloud: LocalNovaHandle, moves: list[MigrateServerInput], args: argparse.Namespace
+) -> tuple[float, float]:
+    """(seconds, localnova's cores meanwhile) to have ``moves`` all running when asked directly, a few at once."""
     sampler = NovaSampler(cloud, frozenset(m.resource_id for m in moves), datetime.now(UTC), every=1.0)
     t0 = time.monotonic()
     asking = asyncio.ensure_future(
@@ -284,10 +281,12 @@ async def nova_alone(cloud: LocalNovaHandle, moves: list[MigrateServerInput], ar
         )
     )
     await asyncio.gather(asking, sampler.run(until_started=True))
-    return sampler.ramp_seconds(t0)
+    return sampler.ramp_seconds(t0), sampler.ramp_nova_cores()
 
 
-def print_table(args: argparse.Namespace, boot_seconds: float, runs: list[RunFigures], alone: float | None) -> None:
+def print_table(
+    args: argparse.Namespace, boot_seconds: float, runs: list[RunFigures], alone_figures: tuple[float, float] | None
+) -> None:
     print(
         f"{args.servers} live migrations of {args.live_seconds:g} s on {args.hosts} hosts, poll {args.poll:g} s, "
         f"started {args.start_batch} every {args.start_every:g} s; servers booted in {boot_seconds:.1f} s"
@@ -311,6 +310,7 @@ def print_table(args: argparse.Namespace, boot_seconds: float, runs: list[RunFig
         ("'activity as failed' log lines", "failed_attempt_lines", "{:d}"),
         ("  of them 'Activity cancelled'", "cancelled_attempt_lines", "{:d}"),
         ("ramp to all running (s)", "ramp_seconds", "{:.1f}"),
+        ("localnova CPU in the ramp (cores)", "ramp_nova_cores", "{:.2f}"),
         ("steady-state window (s)", "steady_seconds", "{:.0f}"),
     ]
     header = f"{'':<30}" + "".join(f"{r.mode:>16}" for r in runs)
@@ -335,8 +335,12 @@ def print_table(args: argparse.Namespace, boot_seconds: float, runs: list[RunFig
         print(f"steady state ({run.mode}), requests/s by path over {run.steady_seconds:.0f} s:")
         for path, rate in run.steady_rates.items():
             print(f"  {path:<50} {rate:8.2f}")
-    if alone is not None:
-        print(f"localnova alone accepts the {args.servers} migrations ({args.alone_threads} at once): {alone:.1f} s")
+    if alone_figures is not None:
+        alone, cores = alone_figures
+        print(
+            f"localnova alone accepts the {args.servers} migrations ({args.alone_threads} at once): {alone:.1f} s, "
+            f"localnova CPU meanwhile {cores:.2f} cores"
+        )
         for run in runs:
             print(f"  ramp / alone ({run.mode}): {run.ramp_seconds / alone:.2f}")
 
