@@ -21,18 +21,31 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from localnova.harness import LocalNovaHandle
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 #: The path template of the sampler's own request.
 OWN_PATH = "GET /v2.1/os-migrations"
 #: Statuses of a migration that has started copying or is done.
 STARTED = frozenset({"running", "post-migrating", "completed", "finished", "confirmed"})
 DONE = frozenset({"completed", "finished", "confirmed", "error", "failed", "cancelled"})
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far, from /proc (nan once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,8 @@ class Sample:
     started: int
     done: int
     by_path: dict[str, int]
+    #: CPU seconds the localnova process had used by then.
+    nova_cpu: float = float("nan")
 
 
 @dataclass
@@ -69,7 +84,13 @@ class NovaSampler:
                 newest[server] = record
         started = sum(1 for r in newest.values() if r["status"] in STARTED)
         done = sum(1 for r in newest.values() if r["status"] in DONE)
-        return Sample(at=time.monotonic(), started=started, done=done, by_path=by_path)
+        return Sample(
+            at=time.monotonic(),
+            started=started,
+            done=done,
+            by_path=by_path,
+            nova_cpu=cpu_seconds(self.cloud.process.pid),
+        )
 
     async def run(self, *, until_started: bool = False) -> None:
         """Sample until cancelled (or, ``until_started``, until every migration has started)."""
@@ -85,6 +106,24 @@ class NovaSampler:
             if sample.started >= len(self.servers):
                 return sample.at - t0
         return float("nan")
+
+    def ramp_nova_cores(self) -> float:
+        """Cores the localnova process used from the first sample until every migration had started."""
+        ready = next((i for i, s in enumerate(self.samples) if s.started >= len(self.servers)), None)
+        if not ready:
+            return float("nan")
+        first, last = self.samples[0], self.samples[ready]
+        return (last.nova_cpu - first.nova_cpu) / (last.at - first.at)
+
+    def ramp_requests(self) -> dict[str, int]:
+        """Requests by path from the first sample until the one that saw every migration started (own excluded)."""
+        ready = next((i for i, s in enumerate(self.samples) if s.started >= len(self.servers)), None)
+        if ready is None or ready == 0:
+            return {}
+        counts = collections.Counter(self.samples[ready].by_path)
+        counts.subtract(self.samples[0].by_path)
+        counts[OWN_PATH] -= ready
+        return {path: n for path, n in sorted(counts.items()) if n > 0}
 
     def steady_rates(self) -> tuple[float, dict[str, float]]:
         """(window seconds, requests/s by path) while all run and none has finished; the sampler's own excluded."""

@@ -21,14 +21,18 @@ Figures:
 * history events per workflow (median, max);
 * completion lag: workflow close - Nova migration ``updated_at`` (median, p99);
 * outcomes;
-* the start burst: activity retries (attempts after the first, from the
-  histories), attempts that ended by heartbeat timeout, "Completing activity
-  as failed" lines in the worker's log, and the worker's largest event-loop lag
-  (its own measure, logged at shutdown when it reached 1 s);
+* the start burst, from the histories (:mod:`benchmarks.attempts`), in total
+  and by activity type: activity attempts after the first (retries), attempts
+  that ended by heartbeat timeout, by another timeout, and activity cancels in
+  workflows nobody asked to cancel; from the worker's log: "Completing activity
+  as failed" lines and those of them ended by "Activity cancelled" (a server-side
+  timeout as the worker sees it), its largest event-loop lag and its late
+  activity starts (both its own measures, logged at shutdown);
 * the ramp: seconds from the first start until every migration is running in
   Nova (sampled every ``--sample-every`` s with one ``GET /os-migrations`` the
   figures subtract), and with ``--nova-alone`` the same for the migrations
   asked of localnova directly (no workflows, ``--alone-threads`` at once);
+* Compute API requests by path during the ramp (first start until all run);
 * steady state: Compute API requests/s by path while every migration runs and
   none starts or ends.
 
@@ -45,7 +49,6 @@ import argparse
 import asyncio
 import collections
 import dataclasses
-import os
 import re
 import statistics
 import subprocess
@@ -60,11 +63,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from temporalio.api.enums.v1 import TimeoutType
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from benchmarks.nova_ramp import NovaSampler, accept_alone
+from benchmarks.attempts import AttemptAudit, audit, read_worker_log, worker_log_counts
+from benchmarks.nova_ramp import NovaSampler, accept_alone, cpu_seconds
 from localnova import LocalNova
 from localnova.harness import LocalNovaHandle
 from localnova.hermetic import without_foreign
@@ -74,7 +77,6 @@ from watcher_temporal.process_exit import exit_process
 from watcher_temporal.starter import start_migration
 
 REPO = Path(__file__).resolve().parents[1]
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -96,16 +98,18 @@ class RunFigures:
     outcomes: dict[str, int]
     retries: int = 0
     heartbeat_timeouts: int = 0
+    other_timeouts: int = 0
+    cancels_unasked: int = 0
     failed_attempt_lines: int = 0
+    cancelled_attempt_lines: int = 0
+    attempts: AttemptAudit = dataclasses.field(default_factory=AttemptAudit)
     loop_lag: str = "< 1"
+    late_starts: str = "0"
     ramp_seconds: float = float("nan")
     steady_seconds: float = 0.0
     steady_rates: dict[str, float] = dataclasses.field(default_factory=dict)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+    ramp_requests: dict[str, int] = dataclasses.field(default_factory=dict)
+    ramp_nova_cores: float = float("nan")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -134,32 +138,19 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
 
-def attempt_figures(histories: list[WorkflowHistory]) -> tuple[int, int]:
-    """(attempts after the first, attempts whose previous one ended by heartbeat timeout) over all activities."""
-    retries = heartbeat_timeouts = 0
-    for history in histories:
-        for event in history.events:
-            if event.HasField("activity_task_started_event_attributes"):
-                started = event.activity_task_started_event_attributes
-                retries += max(0, started.attempt - 1)
-                failure = started.last_failure
-                heartbeat_timeouts += (
-                    failure.HasField("timeout_failure_info")
-                    and failure.timeout_failure_info.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
-                )
-            elif event.HasField("activity_task_timed_out_event_attributes"):
-                heartbeat_timeouts += (
-                    event.activity_task_timed_out_event_attributes.failure.timeout_failure_info.timeout_type
-                    == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
-                )
-    return retries, heartbeat_timeouts
-
-
-def worker_log_figures(path: Path) -> tuple[int, str]:
-    """("Completing activity as failed" lines, the worker's largest event-loop lag) from its log."""
-    text = path.read_text(errors="replace")
+def worker_log_figures(path: Path) -> tuple[int, int, str, str]:
+    """("Completing activity as failed" lines, those by "Activity cancelled", the largest event-loop lag,
+    the late activity starts) of a worker's log (the last two as the worker summed them up at shutdown)."""
+    text = read_worker_log(path)
+    failed, cancelled = worker_log_counts(text)
     lag = re.search(r"event loop lag: largest ([0-9.]+) s", text)
-    return text.count("Completing activity as failed"), lag.group(1) if lag else "< 1"
+    late = re.search(r"late activity starts: ([0-9]+), the longest ([0-9.]+) s", text)
+    return (
+        failed,
+        cancelled,
+        lag.group(1) if lag else "< 1",
+        f"{late.group(1)} (max {late.group(2)} s)" if late else "0",
+    )
 
 
 def start_worker(env: WorkflowEnvironment, cloud: LocalNovaHandle, task_queue: str, *, observer: bool) -> Any:
@@ -244,8 +235,8 @@ async def run_mode(
         if record is not None and closed is not None:
             lags.append((closed - nova_time(record.updated_at)).total_seconds())
     polls_per_migration = args.live_seconds / args.poll
-    retries, heartbeat_timeouts = attempt_figures(histories)
-    failed_lines, loop_lag = worker_log_figures(worker_log(task_queue))
+    attempts = audit(histories)
+    failed_lines, cancelled_lines, loop_lag, late_starts = worker_log_figures(worker_log(task_queue))
     steady_seconds, steady = sampler.steady_rates()
     return RunFigures(
         mode="observer" if observer else "per-migration",
@@ -261,18 +252,24 @@ async def run_mode(
         lag_median=statistics.median(lags) if lags else float("nan"),
         lag_p99=percentile(lags, 0.99),
         outcomes=dict(collections.Counter(r.status.value for r in results)) | dict(failures),
-        retries=retries,
-        heartbeat_timeouts=heartbeat_timeouts,
+        **attempts.totals(),
         failed_attempt_lines=failed_lines,
+        cancelled_attempt_lines=cancelled_lines,
+        attempts=attempts,
         loop_lag=loop_lag,
+        late_starts=late_starts,
         ramp_seconds=sampler.ramp_seconds(t0),
         steady_seconds=steady_seconds,
         steady_rates=steady,
+        ramp_requests=sampler.ramp_requests(),
+        ramp_nova_cores=sampler.ramp_nova_cores(),
     )
 
 
-async def nova_alone(cloud: LocalNovaHandle, moves: list[MigrateServerInput], args: argparse.Namespace) -> float:
-    """Seconds localnova needs to have ``moves`` all running when asked directly, ``--alone-threads`` at once."""
+async def nova_alone(
+    cloud: LocalNovaHandle, moves: list[MigrateServerInput], args: argparse.Namespace
+) -> tuple[float, float]:
+    """(seconds, localnova's cores meanwhile) to have ``moves`` all running when asked directly, a few at once."""
     sampler = NovaSampler(cloud, frozenset(m.resource_id for m in moves), datetime.now(UTC), every=1.0)
     t0 = time.monotonic()
     asking = asyncio.ensure_future(
@@ -284,10 +281,12 @@ async def nova_alone(cloud: LocalNovaHandle, moves: list[MigrateServerInput], ar
         )
     )
     await asyncio.gather(asking, sampler.run(until_started=True))
-    return sampler.ramp_seconds(t0)
+    return sampler.ramp_seconds(t0), sampler.ramp_nova_cores()
 
 
-def print_table(args: argparse.Namespace, boot_seconds: float, runs: list[RunFigures], alone: float | None) -> None:
+def print_table(
+    args: argparse.Namespace, boot_seconds: float, runs: list[RunFigures], alone_figures: tuple[float, float] | None
+) -> None:
     print(
         f"{args.servers} live migrations of {args.live_seconds:g} s on {args.hosts} hosts, poll {args.poll:g} s, "
         f"started {args.start_batch} every {args.start_every:g} s; servers booted in {boot_seconds:.1f} s"
@@ -304,10 +303,14 @@ def print_table(args: argparse.Namespace, boot_seconds: float, runs: list[RunFig
         ("history events max", "history_max", "{:d}"),
         ("completion lag median (s)", "lag_median", "{:.2f}"),
         ("completion lag p99 (s)", "lag_p99", "{:.2f}"),
-        ("activity retries", "retries", "{:d}"),
+        ("activity attempts > 1 (retries)", "retries", "{:d}"),
         ("heartbeat timeouts", "heartbeat_timeouts", "{:d}"),
+        ("other activity timeouts", "other_timeouts", "{:d}"),
+        ("cancels nobody asked for", "cancels_unasked", "{:d}"),
         ("'activity as failed' log lines", "failed_attempt_lines", "{:d}"),
+        ("  of them 'Activity cancelled'", "cancelled_attempt_lines", "{:d}"),
         ("ramp to all running (s)", "ramp_seconds", "{:.1f}"),
+        ("localnova CPU in the ramp (cores)", "ramp_nova_cores", "{:.2f}"),
         ("steady-state window (s)", "steady_seconds", "{:.0f}"),
     ]
     header = f"{'':<30}" + "".join(f"{r.mode:>16}" for r in runs)
@@ -321,13 +324,23 @@ def print_table(args: argparse.Namespace, boot_seconds: float, runs: list[RunFig
             line += f"{values[0] / values[1]:>10.3f}"
         print(line)
     print(f"{'event-loop lag max (s)':<30}" + "".join(f"{r.loop_lag:>16}" for r in runs))
+    print(f"{'late activity starts':<30}" + "".join(f"{r.late_starts:>16}" for r in runs))
     print(f"{'outcomes':<30}" + "".join(f"{r.outcomes!s:>16}" for r in runs))
     for run in runs:
+        print(f"failed attempts by activity type ({run.mode}):")
+        print("  " + run.attempts.by_type().replace("\n", "\n  "))
+        print(f"ramp ({run.mode}), requests by path from the first start until all ran:")
+        for path, count in run.ramp_requests.items():
+            print(f"  {path:<50} {count:8d}")
         print(f"steady state ({run.mode}), requests/s by path over {run.steady_seconds:.0f} s:")
         for path, rate in run.steady_rates.items():
             print(f"  {path:<50} {rate:8.2f}")
-    if alone is not None:
-        print(f"localnova alone accepts the {args.servers} migrations ({args.alone_threads} at once): {alone:.1f} s")
+    if alone_figures is not None:
+        alone, cores = alone_figures
+        print(
+            f"localnova alone accepts the {args.servers} migrations ({args.alone_threads} at once): {alone:.1f} s, "
+            f"localnova CPU meanwhile {cores:.2f} cores"
+        )
         for run in runs:
             print(f"  ramp / alone ({run.mode}): {run.ramp_seconds / alone:.2f}")
 

@@ -13,7 +13,10 @@ Concurrency is sized from one setting, ``WATCHER_TEMPORAL_MAX_IN_FLIGHT``
 (default 1,000 migrations per process): activity slots, of which at most
 :data:`STEP_SLOTS` run short migration steps at once (a start burst waits on
 the task queue, not in the worker: :mod:`watcher_temporal.step_slots`), and
-workflow-task slots, run on :data:`WORKFLOW_THREADS` threads; the event loop's
+workflow-task slots, run on :data:`WORKFLOW_THREADS` threads; activities are
+polled, never eagerly dispatched, and each attempt heartbeats the moment it
+begins (:mod:`watcher_temporal.first_heartbeat`), so a start burst's
+heartbeat timeouts never run while a task travels to the worker; the event loop's
 lag is measured and logged (:mod:`watcher_temporal.loop_lag`);
 ``WATCHER_TEMPORAL_NOVA_THREADS`` sizes the threads for blocking Nova calls
 and the HTTP connection pool to Nova. The waits hold no thread: they share one
@@ -50,6 +53,7 @@ from watcher_temporal.config import Settings, WorkerSettings, connect_client
 from watcher_temporal.contract import MigrateActivity
 from watcher_temporal.errors import TemporalUnreachable, WatcherTemporalError
 from watcher_temporal.failures import install_activity_failure_log
+from watcher_temporal.first_heartbeat import FirstHeartbeatInterceptor
 from watcher_temporal.loop_lag import LoopLagMonitor
 from watcher_temporal.metrics import initialize as initialize_metrics
 from watcher_temporal.metrics import prometheus_runtime
@@ -117,6 +121,7 @@ def build_worker(
     observer: NovaObserver | None = None,
     activities: Sequence[Callable[..., object]] | None = None,
     workflow_threads: concurrent.futures.ThreadPoolExecutor | None = None,
+    first_heartbeat: FirstHeartbeatInterceptor | None = None,
 ) -> Worker:
     """A worker with every workflow and activity of the project registered.
 
@@ -126,6 +131,8 @@ def build_worker(
     ``activities`` replaces the project's (benchmarks run stand-ins).
     Workflow tasks run on ``workflow_threads`` (the caller shuts it down);
     without it on :data:`WORKFLOW_THREADS` threads of the worker's own.
+    Every activity attempt heartbeats as it begins (``first_heartbeat``, which
+    also counts the attempts that began late; a new one without it).
     """
     settings = settings or WorkerSettings()
     if observer is None and settings.nova_observer and activities is None:
@@ -152,6 +159,13 @@ def build_worker(
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        # An activity's heartbeat timeout runs from when the server hands it out.
+        # Eagerly dispatched, it is handed out as the workflow task completes and
+        # travels back in that answer: under a start burst seconds later, with its
+        # 4 s already running, and around the step slots. Polled, it is handed out
+        # only to a poller with a free slot, and its first beat goes at once.
+        disable_eager_activity_execution=True,
+        interceptors=[first_heartbeat or FirstHeartbeatInterceptor()],
     )
 
 
@@ -217,6 +231,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
     nova = nova or NovaGateway(pool_size=threads + READ_THREADS)
     observer = NovaObserver(nova) if settings.worker.nova_observer else None
     lag = LoopLagMonitor()
+    first_heartbeat = FirstHeartbeatInterceptor()
     workflow_threads = concurrent.futures.ThreadPoolExecutor(WORKFLOW_THREADS, thread_name_prefix="workflow")
     try:
         client = await connect_checked(settings, nova)
@@ -227,6 +242,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
             settings=settings.worker,
             observer=observer,
             workflow_threads=workflow_threads,
+            first_heartbeat=first_heartbeat,
         )
         async with worker:
             lag.start()  # from the first poll: start-up work (imports, the worker's checks) is not lag
@@ -244,6 +260,12 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event, nova: NovaGatew
         await lag.stop()
         if lag.lagged:
             logger.warning("event loop lag: largest %.1f s, %d measurements over 1 s", lag.max_lag, lag.lagged)
+        if first_heartbeat.late_starts:
+            logger.warning(
+                "late activity starts: %d, the longest %.1f s after the server started one",
+                first_heartbeat.late_starts,
+                first_heartbeat.largest_delay,
+            )
         if observer is not None:
             await observer.close()
         nova.close()
