@@ -187,4 +187,5 @@ if __name__ == "__main__":
     parser.add_argument("--dirty-mib-per-second", type=float, default=32.0)
     parser.add_argument("--no-limits", action="store_true", help="skip the barriers = limits run")
     parser.add_argument("--verbose", action="store_true")
+    parser.set_defaults(runs="taskflow,limits")  # benchmarks.plan_makespan.run_shape reads it
     asyncio.run(main(parser.parse_args()))
