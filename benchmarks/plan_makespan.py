@@ -362,7 +362,7 @@ async def run_shape(
 
 
 def nova_alone(cloud: LocalNovaHandle, shape: Shape, flavors: dict[str, str]) -> tuple[float, str]:
-    """Every migration of the shape sent to Nova at once by a bare openstacksdk loop: no engine, no checks.
+    """The sources disabled, then every migration sent to Nova at once by a bare openstacksdk loop: no engine.
 
     Nova still holds each source to one live copy (the rest wait ``queued``) and
     still runs its own API, conductor, scheduler and compute steps around each
@@ -380,6 +380,9 @@ def nova_alone(cloud: LocalNovaHandle, shape: Shape, flavors: dict[str, str]) ->
     compute = cloud.conn.compute
     cloud.reset_migrations()
     started = time.monotonic()
+    for svc in compute.services(binary="nova-compute"):
+        if svc.host in shape.sources:  # as the plans do first
+            compute.disable_service(svc, host=svc.host, binary="nova-compute", disabled_reason="benchmark")
     for server, kind, _source, dest in servers:
         if kind == "live":
             compute.live_migrate_server(server, host=dest, block_migration="auto")
