@@ -510,14 +510,14 @@ def print_summary(shape: Shape, bound: float, spans: dict[str, list[float]]) -> 
         line = f"  {label:10} {statistics.median(values):6.1f} s ({min(values):.1f}-{max(values):.1f})"
         for base in ("taskflow", NOVA_ALONE):
             if base in spans and base != label:
-                line += f", / {base} {_ratios(values, spans[base])}"
+                line += f", / {base} {ratio_range(values, spans[base])}"
         print(line + f", / lower bound {statistics.median(values) / bound:.2f}")
     if "planner" not in spans and not shape.drain:
         print("  planner    n/a (not a drain: drain-hosts does not build this plan)")
     sys.stdout.flush()
 
 
-def _ratios(values: list[float], base: list[float]) -> str:
+def ratio_range(values: list[float], base: list[float]) -> str:
     ratios = [v / b for v, b in zip(values, base, strict=True)]
     return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
 
