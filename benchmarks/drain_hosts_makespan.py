@@ -8,6 +8,8 @@ host), the mixed flavors of ``benchmarks/plan_makespan.py`` (small 1 GiB /
 medium 2 GiB / large 4 GiB of RAM; every third server SHUTOFF and moved cold),
 six servers on each of host1..host4, fresh servers for every run:
 
+0. ``nova alone``: no engine, every migration sent to Nova at once
+   (``benchmarks/plan_makespan.py``'s floor with Nova's own fixed costs);
 1. ``taskflow``: Watcher 17's real applier on the plan Watcher's own
    ``WeightPlanner`` builds (disable the hosts, then migrations in chunks of
    2 with a barrier after each), destinations round-robin over host5..host8;
@@ -40,9 +42,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.plan_makespan import (
+    NOVA_ALONE,
     Shape,
     create_flavors,
     lower_bound,
+    nova_alone,
     run_shape,
     shape_servers,
 )
@@ -160,7 +164,10 @@ async def main(args: argparse.Namespace) -> None:
                 spans: dict[str, list[float]] = {}
                 errors: list[float] = []
                 for repeat in range(args.repeats):
-                    runs = await run_shape(stack, env, cloud, SHAPE, flavors, args)
+                    runs: dict[str, float] = {}
+                    runs[NOVA_ALONE], costs = await asyncio.to_thread(nova_alone, cloud, SHAPE, flavors)
+                    print(f"    {NOVA_ALONE}: {costs}", flush=True)
+                    runs |= await run_shape(stack, env, cloud, SHAPE, flavors, args)
                     span, error = await planner_run(env, cloud, flavors, task_queue)
                     runs["planner"] = span
                     if error is not None:
@@ -175,6 +182,7 @@ async def main(args: argparse.Namespace) -> None:
                 print(f"{SHAPE.name}: lower bound {bound:.1f} s")
                 for label, values in spans.items():
                     print(summary(label, values, spans["taskflow"], bound))
+                print(f"  planner / {NOVA_ALONE}: {plan_makespan.ratio_range(spans['planner'], spans[NOVA_ALONE])}")
                 if errors:
                     print(f"  planner ETA at half-way: {', '.join(f'{e:+.1f} %' for e in errors)} of the duration")
             nova.close()
@@ -187,4 +195,5 @@ if __name__ == "__main__":
     parser.add_argument("--dirty-mib-per-second", type=float, default=32.0)
     parser.add_argument("--no-limits", action="store_true", help="skip the barriers = limits run")
     parser.add_argument("--verbose", action="store_true")
+    parser.set_defaults(runs="taskflow,limits")  # benchmarks.plan_makespan.run_shape reads it
     asyncio.run(main(parser.parse_args()))

@@ -5,11 +5,19 @@ Two comparisons, each on one local Nova (localnova) in one run.
 ``--watcher``: plans built by Watcher 17's own ``WeightPlanner`` (disable the
 hosts, then the migrations in chunks of ``parallelization`` = 2 with a full
 barrier between chunks), each run inside Watcher's real applier
-(``DefaultActionPlanHandler``) three times, on fresh servers:
+(``DefaultActionPlanHandler``), on fresh servers every run:
 
-1. ``taskflow``: Watcher's applier with its taskflow engine;
-2. ``keep``: the ``temporal`` engine at its documented defaults (Watcher's parents);
-3. ``limits``: the same with ``barriers = limits``.
+1. ``nova alone``: no engine: every migration of the shape sent to Nova at
+   once by a bare openstacksdk loop (cold ones confirmed as soon as Nova asks).
+   Nova still copies one live migration per source at a time and still runs
+   its API, conductor, scheduler and compute steps around each copy: the
+   floor any engine can reach on this Nova, its fixed costs included;
+2. ``taskflow``: Watcher's applier with its taskflow engine;
+3. ``keep``: the ``temporal`` engine at its documented defaults (Watcher's
+   parents; ``max_parallel_per_source`` 1 and ``queued_per_source`` 1);
+4. ``limits``: the same with ``barriers = limits``;
+5. ``planner``: ``DrainHosts`` over the shape's sources at its defaults (the
+   duration-aware planner; drain shapes only: it picks the destinations itself).
 
 localnova runs in bandwidth mode (8 hosts, links ``--link-mib-per-second``,
 guests dirtying ``--dirty-mib-per-second``, Nova's per-host
@@ -20,20 +28,24 @@ single-host drain (4 mixed servers, the third cold, to 3 destinations), a
 4-host drain (2 per host, the second cold, to 4 other hosts) and a
 consolidation (2 hosts emptied onto 2, 3 live servers each, mixed flavors).
 Printed per shape: the lower bound (over source hosts, the largest sum of
-that host's copy times alone), each run's median makespan (from
-``execute()`` to its return) over ``--repeats`` with min-max, its ratio to
-taskflow's of the same repeat (median, min-max), and a ``planner`` line
-(n/a until the duration-aware planner lands).
+that host's copy times alone: copies only, no fixed cost), each run's median
+makespan (from the first request to the end) over ``--repeats`` with
+min-max, its ratios to taskflow's and to Nova alone's of the same repeat
+(median, min-max); per repeat, what Nova alone spent around the copies
+(request to the first copy of each source, the gaps between a source's live
+copies, copy end to done).
 
     .venv/bin/python benchmarks/plan_makespan.py --watcher [--shape all] [--repeats 3]
         [--link-mib-per-second 512] [--dirty-mib-per-second 32] [--verbose]
-        [--runs taskflow,keep,limits] [--engine-option KEY=VALUE ...]
+        [--runs nova,taskflow,keep,limits,planner] [--engine-option KEY=VALUE ...]
+        [--planner-option KEY=VALUE ...]
 
 ``--verbose`` adds per run how busy each source host's link was (from
 localnova's copy timeline: the idle gaps between its copies, the most copies
-at once) and the plan each temporal run executed. ``--runs`` and
-``--engine-option`` are for diagnosis (e.g. the temporal runs alone with
-``max_parallel_per_source=2``); the comparison is at the engine's defaults.
+at once) and the plan each temporal run executed. ``--runs``,
+``--engine-option`` and ``--planner-option`` are for diagnosis (e.g. the
+temporal runs alone with ``queued_per_source=0``); the comparison is at the
+defaults.
 
 Without ``--watcher`` (the synthetic comparison): Watcher's applier runs a plan in chunks of N with a full barrier
 between chunks, so each chunk lasts as long as its slowest migration; the
@@ -53,6 +65,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import itertools
 import statistics
 import sys
 import tempfile
@@ -72,6 +85,9 @@ from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.binaries import start_dev_server
 from watcher_temporal.contract import MaintenancePlanInput, PlanState, PlanStatus, watcher_plan_workflow_id
 from watcher_temporal.worker import build_worker
+
+#: The label of the run without engine (every migration sent to Nova at once).
+NOVA_ALONE = "nova alone"
 
 #: The three runs of ``--watcher``: (label, workflow engine, ``barriers`` option).
 WATCHER_RUNS: tuple[tuple[str, str, str | None], ...] = (
@@ -172,6 +188,11 @@ class Shape:
     flavors: tuple[str, ...]
     cold_every: int
     per_source: int
+
+    @property
+    def drain(self) -> bool:
+        """Whether ``drain-hosts`` over the sources builds this plan (a host maintenance)."""
+        return self.strategy == "host_maintenance"
 
     def source_flavors(self, i: int) -> list[str]:
         """Flavors of source ``i``'s servers, in plan order."""
@@ -340,6 +361,123 @@ async def run_shape(
     return spans
 
 
+def nova_alone(cloud: LocalNovaHandle, shape: Shape, flavors: dict[str, str]) -> tuple[float, str]:
+    """The sources disabled, then every migration sent to Nova at once by a bare openstacksdk loop: no engine.
+
+    Nova still holds each source to one live copy (the rest wait ``queued``) and
+    still runs its own API, conductor, scheduler and compute steps around each
+    copy: the makespan is the floor any engine can reach on this Nova, fixed
+    costs included. Cold migrations are confirmed as soon as Nova reaches
+    ``VERIFY_RESIZE`` (as Watcher does); every server is polled every 0.5 s.
+
+    Returns:
+        The makespan, and what Nova spent around the copies (:func:`fixed_costs`).
+    """
+    from benchmarks.watcher_engine import reset
+
+    reset(cloud)
+    servers = shape_servers(cloud, shape, flavors)
+    compute = cloud.conn.compute
+    cloud.reset_migrations()
+    started = time.monotonic()
+    for svc in compute.services(binary="nova-compute"):
+        if svc.host in shape.sources:  # as the plans do first
+            compute.disable_service(svc, host=svc.host, binary="nova-compute", disabled_reason="benchmark")
+    for server, kind, _source, dest in servers:
+        if kind == "live":
+            compute.live_migrate_server(server, host=dest, block_migration="auto")
+        else:
+            compute.migrate_server(server, host=dest)
+    waiting = {server: dest for server, _kind, _source, dest in servers}
+    while waiting:
+        time.sleep(0.5)
+        for server, dest in list(waiting.items()):
+            found = compute.get_server(server)
+            if found.status == "VERIFY_RESIZE":
+                compute.confirm_server_resize(server)
+            elif found.status == "ERROR":
+                raise SystemExit(f"{shape.name}, Nova alone: server {server} in ERROR")
+            elif found.compute_host == dest and found.status in ("ACTIVE", "SHUTOFF") and not found.task_state:
+                del waiting[server]
+    span = time.monotonic() - started
+    return span, fixed_costs(cloud, [server for server, *_ in servers])
+
+
+def fixed_costs(cloud: LocalNovaHandle, servers: list[str]) -> str:
+    """Nova's time around the copies: request to copy start (un-queued live ones), copy end to done.
+
+    From Nova's migration records (``created_at``: the API accepted it;
+    ``updated_at``: its last status, ``completed`` or ``confirmed``) and
+    localnova's copy timeline.
+    """
+    copies = {c["server"]: c for c in cloud.migrations()["finished"]}
+    before, after, gaps = [], [], []
+    by_source: dict[str, list[tuple[float, float, float]]] = {}
+    for server in servers:
+        [record] = list(cloud.conn.compute.migrations(server_id=server)) or [None]
+        copy = copies.get(server)
+        if record is None or copy is None:
+            continue
+        created, updated = (_epoch(record.created_at), _epoch(record.updated_at))
+        after.append(updated - copy["ended_at"])
+        if copy["kind"] == "live":
+            by_source.setdefault(copy["source"], []).append((copy["started_at"], copy["ended_at"], created))
+    for spans in by_source.values():
+        spans.sort()
+        first_start, _end, created = spans[0]
+        before.append(first_start - created)
+        gaps += [nxt[0] - prev[1] for prev, nxt in itertools.pairwise(spans)]
+    return (
+        f"request to copy (first live per source) {_range(before)}, between a source's live copies "
+        f"{_range(gaps)}, copy end to done {_range(after)}"
+    )
+
+
+def _epoch(stamp: str) -> float:
+    import datetime as _dt
+
+    return _dt.datetime.fromisoformat(stamp).replace(tzinfo=_dt.UTC).timestamp()
+
+
+def _range(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return f"{min(values):.1f}-{max(values):.1f} s (median {statistics.median(values):.1f})"
+
+
+async def planner_span(
+    env: WorkflowEnvironment,
+    cloud: LocalNovaHandle,
+    shape: Shape,
+    flavors: dict[str, str],
+    task_queue: str,
+    options: dict[str, Any],
+) -> float:
+    """``DrainHosts`` over the shape's sources (its defaults unless ``options``); the makespan."""
+    from benchmarks.watcher_engine import reset
+    from watcher_temporal.contract import WorkflowType
+    from watcher_temporal.contract.drain_hosts import DrainHostsRequest, DrainHostsResult
+    from watcher_temporal.contract.names import drain_hosts_workflow_id
+
+    reset(cloud)
+    shape_servers(cloud, shape, flavors)
+    request = DrainHostsRequest.model_validate(
+        {"hosts": list(shape.sources), "poll_interval_seconds": 0.5, "timeout_seconds": 600, **options}
+    )
+    started = time.monotonic()
+    result = await env.client.execute_workflow(
+        WorkflowType.DRAIN_HOSTS.value,
+        request,
+        id=drain_hosts_workflow_id(request.hosts),
+        task_queue=task_queue,
+        result_type=DrainHostsResult,
+    )
+    span = time.monotonic() - started
+    if result.status is None or result.status.state is not PlanState.SUCCEEDED:
+        raise SystemExit(f"{shape.name}, planner: {result.status}")
+    return span
+
+
 def link_use(cloud: LocalNovaHandle, shape: Shape, start: float, end: float) -> str:
     """How busy each source's link was during the plan (from localnova's copy timeline).
 
@@ -366,16 +504,22 @@ def link_use(cloud: LocalNovaHandle, shape: Shape, start: float, end: float) -> 
 
 
 def print_summary(shape: Shape, bound: float, spans: dict[str, list[float]]) -> None:
-    """Median (min-max) makespans and ratios to taskflow's of the same repeat."""
-    taskflow = spans.get("taskflow")
-    print(f"{shape.name}: lower bound {bound:.1f} s")
+    """Median (min-max) makespans, ratios to taskflow's and to Nova alone's of the same repeat."""
+    print(f"{shape.name}: lower bound {bound:.1f} s (copies only)")
     for label, values in spans.items():
-        line = f"  {label:9} {statistics.median(values):6.1f} s ({min(values):.1f}-{max(values):.1f}), "
-        if taskflow is not None:
-            ratios = [v / t for v, t in zip(values, taskflow, strict=True)]
-            line += f"/ taskflow {statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}), "
-        print(line + f"/ lower bound {statistics.median(values) / bound:.2f}")
-    print("  planner       n/a (the duration-aware planner has not landed)", flush=True)
+        line = f"  {label:10} {statistics.median(values):6.1f} s ({min(values):.1f}-{max(values):.1f})"
+        for base in ("taskflow", NOVA_ALONE):
+            if base in spans and base != label:
+                line += f", / {base} {ratio_range(values, spans[base])}"
+        print(line + f", / lower bound {statistics.median(values) / bound:.2f}")
+    if "planner" not in spans and not shape.drain:
+        print("  planner    n/a (not a drain: drain-hosts does not build this plan)")
+    sys.stdout.flush()
+
+
+def ratio_range(values: list[float], base: list[float]) -> str:
+    ratios = [v / b for v, b in zip(values, base, strict=True)]
+    return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
 async def watcher_main(args: argparse.Namespace) -> None:
@@ -427,9 +571,19 @@ async def watcher_main(args: argparse.Namespace) -> None:
                     flush=True,
                 )
                 results: dict[str, dict[str, list[float]]] = {}
+                runs = args.runs.split(",")
+                planner_options = dict(_typed(o) for o in args.planner_option)
                 for repeat in range(args.repeats):
                     for shape in selected_shapes(args.shape):
-                        spans = await run_shape(stack, env, cloud, shape, flavors, args)
+                        spans: dict[str, float] = {}
+                        if "nova" in runs:
+                            spans[NOVA_ALONE], costs = await asyncio.to_thread(nova_alone, cloud, shape, flavors)
+                            print(f"    {shape.name}, {NOVA_ALONE}: {costs}", flush=True)
+                        spans |= await run_shape(stack, env, cloud, shape, flavors, args)
+                        if "planner" in runs and shape.drain:
+                            spans["planner"] = await planner_span(
+                                env, cloud, shape, flavors, task_queue, planner_options
+                            )
                         for label, span in spans.items():
                             results.setdefault(shape.name, {}).setdefault(label, []).append(span)
                         print(
@@ -440,6 +594,11 @@ async def watcher_main(args: argparse.Namespace) -> None:
                 for shape in selected_shapes(args.shape):
                     print_summary(shape, lower_bound(shape, flavors, args), results[shape.name])
             nova.close()
+
+
+def _typed(option: str) -> tuple[str, Any]:
+    key, value = option.split("=", 1)
+    return key, int(value) if value.isdigit() else value
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -483,7 +642,16 @@ if __name__ == "__main__":
     parser.add_argument("--link-mib-per-second", type=float, default=512.0, help="--watcher: localnova's links")
     parser.add_argument("--dirty-mib-per-second", type=float, default=32.0, help="--watcher: guests' dirty rate")
     parser.add_argument("--verbose", action="store_true", help="--watcher: the plan each temporal run executed")
-    parser.add_argument("--runs", default="taskflow,keep,limits", help="--watcher: which runs (comma separated)")
+    parser.add_argument(
+        "--runs", default="nova,taskflow,keep,limits,planner", help="--watcher: which runs (comma separated)"
+    )
+    parser.add_argument(
+        "--planner-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="--watcher: a field of the planner's DrainHostsRequest (default: none, its defaults)",
+    )
     parser.add_argument(
         "--engine-option",
         action="append",

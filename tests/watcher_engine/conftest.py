@@ -83,8 +83,8 @@ def watcher_stack(
             "task_queue": worker.task_queue,
             "status_interval": "0.2",
             "max_parallel_per_host": "4",
-            # Watcher's chunks of 2 leave one host together (the tests assume taskflow's concurrency).
-            "max_parallel_per_source": "2",
+            # max_parallel_per_source and queued_per_source at their defaults (1 and 1): Watcher's chunks
+            # of 2 leave one host together, the second waiting queued in Nova, as with taskflow.
         },
         nova={
             "migration_interval": str(MIGRATION_INTERVAL),

@@ -149,7 +149,8 @@ def test_watchers_parents_are_kept_by_default() -> None:
         "m5": ["m3", "m4"],
         "n": ["m5"],
     }
-    assert (plan.max_parallel, plan.max_parallel_per_source) == (4, 1)
+    # Nova copies one per source (the default 1); one more waits queued in nova-compute (queued_per_source 1).
+    assert (plan.max_parallel, plan.max_parallel_per_source) == (4, 2)
 
 
 def test_barriers_between_migrations_become_the_chunk_width() -> None:
@@ -187,3 +188,27 @@ def test_limit_options_resolve_with_zero_meaning_no_limit() -> None:
     settings = resolve({"max_parallel_per_source": 0, "max_parallel_per_destination": 3, "barriers": "limits"})
     assert (settings.max_parallel_per_source, settings.max_parallel_per_destination) == (None, 3)
     assert settings.barriers is BarrierMode.LIMITS
+
+
+def test_one_more_migration_per_source_waits_queued_in_nova_by_default() -> None:
+    """The plan's per-source slots: Nova's copies plus the migrations sent ahead to wait ``queued``."""
+    s = _servers(2)
+    actions = [
+        Action(m, "migrate", {"resource_id": r, "migration_type": "live", "source_node": "h1"})
+        for m, r in zip("ab", s, strict=True)
+    ]
+    assert plan_input(actions, PlanLimits()).max_parallel_per_source == 2
+    # The engine's defaults from watcher.conf give the same plan.
+    defaults = resolve({})
+    assert (defaults.max_parallel_per_source, defaults.queued_per_source) == (1, 1)
+    from_options = PlanLimits(
+        max_parallel_per_source=defaults.max_parallel_per_source, queued_per_source=defaults.queued_per_source
+    )
+    assert plan_input(actions, from_options).max_parallel_per_source == 2
+    # queued_per_source = 0: the next migration of a source is sent only once the previous one ended.
+    assert resolve({"queued_per_source": 0}).queued_per_source == 0
+    assert plan_input(actions, PlanLimits(queued_per_source=0)).max_parallel_per_source == 1
+    assert plan_input(actions, PlanLimits(max_parallel_per_source=3, queued_per_source=2)).max_parallel_per_source == 5
+    # No limit stays no limit; the sum stays within the plan's range.
+    assert plan_input(actions, PlanLimits(max_parallel_per_source=None)).max_parallel_per_source is None
+    assert plan_input(actions, PlanLimits(max_parallel_per_source=1000)).max_parallel_per_source == 1000

@@ -194,6 +194,7 @@ class TemporalWorkFlowEngine(base.BaseWorkFlowEngine):
             max_parallel=self._settings.max_parallel,
             max_parallel_per_host=self._settings.max_parallel_per_host,
             max_parallel_per_source=self._settings.max_parallel_per_source,
+            queued_per_source=self._settings.queued_per_source,
             max_parallel_per_destination=self._settings.max_parallel_per_destination,
             barriers=self._settings.barriers,
             migration_interval=float(CONF.nova.migration_interval),

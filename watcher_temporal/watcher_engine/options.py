@@ -42,6 +42,7 @@ from watcher_temporal.contract import (
     OnFailure,
 )
 from watcher_temporal.watcher_engine.barriers import BarrierMode
+from watcher_temporal.watcher_engine.translation import DEFAULT_QUEUED_PER_SOURCE
 
 #: The engine's option group in Watcher's configuration.
 GROUP = "watcher_workflow_engines.temporal"
@@ -156,8 +157,18 @@ def config_opts() -> list[Any]:
             default=DEFAULT_MAX_PARALLEL_PER_SOURCE,
             min=0,
             max=MAX_PARALLEL_LIMIT,
-            help="Migrations leaving one compute host at once (Nova's max_concurrent_live_migrations "
-            "is 1 by default); 0: no limit.",
+            help="Migrations copying from one compute host at once: set it to Nova's "
+            "max_concurrent_live_migrations (1 by default); 0: no limit.",
+        ),
+        _int_opt(
+            "queued_per_source",
+            default=DEFAULT_QUEUED_PER_SOURCE,
+            min=0,
+            max=MAX_PARALLEL_LIMIT,
+            help="Migrations per source host sent ahead of max_parallel_per_source, to wait 'queued' in "
+            "nova-compute (1, default: Nova starts the next one the instant a copy ends, with its API and "
+            "conductor steps already done, as it does for taskflow's chunks; a queued one is visible in "
+            "Nova and aborted on cancel); 0: send a source's next migration only once the previous one ended.",
         ),
         _int_opt(
             "max_parallel_per_destination",
@@ -204,7 +215,8 @@ class EngineSettings:
         failure_policy: The plan's ``on_failure``.
         max_parallel: The plan's global limit.
         max_parallel_per_host: The plan's per-host limit.
-        max_parallel_per_source: The plan's per-source limit (None: none).
+        max_parallel_per_source: Migrations copying from one source at once (None: no limit).
+        queued_per_source: Migrations per source sent ahead, to wait queued in nova-compute.
         max_parallel_per_destination: The plan's per-destination limit (None: none).
         barriers: Keep Watcher's barriers between migration chunks, or turn them into limits.
         status_interval: Seconds between two status reads.
@@ -217,6 +229,7 @@ class EngineSettings:
     max_parallel: int = 4
     max_parallel_per_host: int = 2
     max_parallel_per_source: int | None = DEFAULT_MAX_PARALLEL_PER_SOURCE
+    queued_per_source: int = DEFAULT_QUEUED_PER_SOURCE
     max_parallel_per_destination: int | None = None
     barriers: BarrierMode = BarrierMode.KEEP
     status_interval: float = DEFAULT_STATUS_INTERVAL
@@ -271,6 +284,7 @@ def resolve(config: Mapping[str, Any]) -> EngineSettings:
         max_parallel=int(config.get("max_parallel") or 4),
         max_parallel_per_host=int(config.get("max_parallel_per_host") or 2),
         max_parallel_per_source=_limit_or_none(config.get("max_parallel_per_source"), DEFAULT_MAX_PARALLEL_PER_SOURCE),
+        queued_per_source=_count(config.get("queued_per_source"), DEFAULT_QUEUED_PER_SOURCE),
         max_parallel_per_destination=_limit_or_none(config.get("max_parallel_per_destination"), None),
         barriers=BarrierMode(config.get("barriers") or BarrierMode.KEEP.value),
         status_interval=float(config.get("status_interval") or DEFAULT_STATUS_INTERVAL),
@@ -306,3 +320,8 @@ def _limit_or_none(value: Any, default: int | None) -> int | None:
     if value is None:
         return default
     return int(value) or None
+
+
+def _count(value: Any, default: int) -> int:
+    """An option's count: unset → ``default`` (0 stays 0)."""
+    return default if value is None else int(value)

@@ -14,6 +14,18 @@ Watcher's DB does. Three adjustments:
   change_node_power_state, third-party ones) becomes ``watcher_action``:
   Watcher's own class runs it inside an activity.
 
+The engine's ``max_parallel_per_source`` is what Nova copies from one host
+at once (its ``max_concurrent_live_migrations``). The plan's per-source limit
+is that plus ``queued_per_source``: the next migration of a source is sent
+while the previous one copies, so it waits ``queued`` in nova-compute with its
+API and conductor steps done, and Nova starts it the instant the copy ends,
+as it does for the chunks of 2 taskflow sends at once. Nova, not the plan,
+then holds the copies to its limit; a queued migration is visible in Nova
+(``status: queued``) and ``MigrateServer`` aborts it on cancel. Nova has no
+per-host limit for cold migrations (``prep_resize``/``resize_instance`` take
+no semaphore); they count on the same per-source slots and on
+``max_parallel_per_host``.
+
 Parents are kept as Watcher's planner made them, barriers between migration
 chunks included, unless the ``barriers = limits`` option asks to turn those
 barriers into the plan's ``max_parallel`` (:mod:`.barriers`).
@@ -50,6 +62,9 @@ NATIVE_TYPES = frozenset(t.value for t in ActionType) - {ActionType.WATCHER_ACTI
 TIMED_TYPES = frozenset(
     t.value for t in (ActionType.MIGRATE, ActionType.STOP, ActionType.SHELVE, ActionType.DELETE, ActionType.RESIZE)
 )
+#: Migrations per source host sent ahead of ``max_parallel_per_source`` to wait ``queued`` in
+#: nova-compute (Nova starts the next one the instant a copy ends).
+DEFAULT_QUEUED_PER_SOURCE = 1
 #: Message of the ``nop`` standing in for an action skipped by hand.
 SKIPPED_BY_HAND = "skipped by hand in Watcher before the plan started"
 
@@ -72,7 +87,9 @@ class PlanLimits:
         on_failure: The plan's failure policy.
         max_parallel: Actions running at once.
         max_parallel_per_host: Migrations touching one host at once.
-        max_parallel_per_source: Migrations leaving one host at once (None: no limit).
+        max_parallel_per_source: Migrations copying from one host at once, Nova's
+            ``max_concurrent_live_migrations`` (None: no limit).
+        queued_per_source: Migrations per source sent ahead to wait queued in nova-compute.
         max_parallel_per_destination: Migrations entering one named host at once (None: no limit).
         barriers: ``keep`` Watcher's parents, or turn its barriers between
             migration chunks into ``max_parallel`` (``limits``).
@@ -84,6 +101,7 @@ class PlanLimits:
     max_parallel: int = 4
     max_parallel_per_host: int = 2
     max_parallel_per_source: int | None = DEFAULT_MAX_PARALLEL_PER_SOURCE
+    queued_per_source: int = DEFAULT_QUEUED_PER_SOURCE
     max_parallel_per_destination: int | None = None
     barriers: BarrierMode = BarrierMode.KEEP
     migration_interval: float = 5.0
@@ -127,11 +145,18 @@ def plan_input(actions: Iterable[WatcherAction], limits: PlanLimits) -> Maintena
         "actions": items,  # type: ignore[dict-item]
         "max_parallel": max_parallel,
         "max_parallel_per_host": limits.max_parallel_per_host,
-        "max_parallel_per_source": limits.max_parallel_per_source,
+        "max_parallel_per_source": _per_source(limits),
         "max_parallel_per_destination": limits.max_parallel_per_destination,
         "on_failure": limits.on_failure.value,
     }
     return validate_plan(plan)
+
+
+def _per_source(limits: PlanLimits) -> int | None:
+    """The plan's per-source limit: the copies Nova runs, plus the migrations queued behind them."""
+    if limits.max_parallel_per_source is None:
+        return None
+    return min(limits.max_parallel_per_source + limits.queued_per_source, MAX_PARALLEL_LIMIT)
 
 
 def _native(action_type: str, params: dict[str, Any]) -> bool:
