@@ -37,7 +37,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.worker import Worker
 
-from benchmarks.plan_workflows import TimerMigration, nop
+from benchmarks.plan_workflows import TimerMigration, migration_sizes, nop
 from watcher_temporal.binaries import start_dev_server
 from watcher_temporal.contract import STATUS_QUERY, PlanState, PlanStatus
 from watcher_temporal.workflows import MaintenancePlan
@@ -115,7 +115,7 @@ async def run_at_scale(client: Client, plan: dict[str, Any], workflow_id: str) -
         client,
         task_queue=task_queue,
         workflows=[MaintenancePlan, TimerMigration],
-        activities=[nop],
+        activities=[nop, migration_sizes],
         # What the project's worker takes for 1,000 in flight (WorkerSettings: 10 to 50): more
         # slots only share one GIL, and every task then waits longer for it.
         max_concurrent_workflow_tasks=WORKFLOW_TASK_SLOTS,

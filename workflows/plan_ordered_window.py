@@ -18,14 +18,14 @@ gives an ETA from the default size. Bookkeeping only: no Temporal call.
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Container, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from watcher_temporal.contract import ActionState, MaintenancePlanInput, PlanProgress
+    from watcher_temporal.contract import ActionParams, ActionState, MaintenancePlanInput, PlanProgress
     from watcher_temporal.contract.patches import DURATION_ORDER_PATCH
 
     from .plan_durations import PlanDurations, with_sizes
@@ -37,14 +37,17 @@ if TYPE_CHECKING:
     from .plan_outcome import Outcome
 
 
-async def with_durations(plan: MaintenancePlanInput, window: PlanWindow) -> tuple[MaintenancePlanInput, PlanWindow]:
+async def with_durations(
+    plan: MaintenancePlanInput, window: PlanWindow, *, typed: Mapping[str, ActionParams] | None = None
+) -> tuple[MaintenancePlanInput, PlanWindow]:
     """Behind the ``duration-order`` patch: the plan with its sizes and a :class:`DurationPlanWindow`.
 
     Histories recorded before the patch replay with ``window`` (plan order, no sizes read).
+    ``typed``: the actions' parameters :func:`validate_plan` already checked (not validated again).
     """
     if not workflow.patched(DURATION_ORDER_PATCH):
         return plan, window
-    return await with_sizes(plan), DurationPlanWindow()
+    return await with_sizes(plan), DurationPlanWindow(typed=typed)
 
 
 class OrderedSlots(Slots):
@@ -85,9 +88,10 @@ class OrderedSlots(Slots):
 class DurationPlanWindow(PlanWindow):
     """A :class:`PlanWindow` that knows its actions' expected durations."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, typed: Mapping[str, ActionParams] | None = None) -> None:
         super().__init__()
         self.durations: PlanDurations | None = None
+        self._typed = typed
 
     def load(self, plan: MaintenancePlanInput, progress: PlanProgress | None, *, host_limits: bool) -> None:
         """Take the plan as :meth:`PlanWindow.load` does, with its sizes and what earlier runs learned."""
@@ -98,8 +102,13 @@ class DurationPlanWindow(PlanWindow):
                     groups_of[member] = (*groups_of.get(member, ()), name)
         sizes = plan.server_sizes or {}
         durations = PlanDurations(
-            plan, sizes=sizes, estimates=progress.estimates if progress else None, groups_of=groups_of
+            plan,
+            sizes=sizes,
+            estimates=progress.estimates if progress else None,
+            groups_of=groups_of,
+            typed=self._typed,
         )
+        self._typed = None  # read once
         started = {s.id for s in progress.actions if s.state is not ActionState.PENDING} if progress else set()
         for action in plan.actions:
             if action.id not in started:

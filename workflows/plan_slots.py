@@ -111,15 +111,17 @@ class Slots:
 
 def keys_of(ends: tuple[str, str | None] | None, groups: tuple[str, ...]) -> tuple[Key, ...]:
     """The keys one action counts on: a migration's hosts either way, its source and destination; its groups."""
-    keys: list[Key] = []
-    if ends is not None:
-        source, destination = ends
-        keys += [("host", source), ("source", source)]
-        if destination:
-            keys.append(("destination", destination))
-            if destination != source:
-                keys.append(("host", destination))
-    return (*keys, *(("group", g) for g in groups))
+    if ends is None:  # not a migration: its groups only (most often none)
+        return tuple(("group", g) for g in groups) if groups else ()
+    source, destination = ends
+    keys: list[Key] = [("host", source), ("source", source)]
+    if destination:
+        keys.append(("destination", destination))
+        if destination != source:
+            keys.append(("host", destination))
+    if groups:
+        keys += [("group", g) for g in groups]
+    return tuple(keys)
 
 
 def check_max_parallel(value: object, state: PlanState) -> None:
