@@ -160,9 +160,9 @@ async def run_at_scale(
     return result, await history_figures(client, handle.id, handle.first_execution_run_id), wall
 
 
-def input_bytes(plan: dict[str, Any]) -> int:
-    """The plan's size as Temporal receives it (the workflow input payload, JSON)."""
-    return len(pydantic_data_converter.payload_converter.to_payloads([plan])[0].data)
+def payload_bytes(value: Any) -> int:
+    """A value's size as a Temporal payload (JSON): the plan as input, its status as result."""
+    return len(pydantic_data_converter.payload_converter.to_payloads([value])[0].data)
 
 
 def print_figures(figures: RunFigures) -> None:
@@ -203,7 +203,7 @@ async def run(actions: int, max_parallel: int, seconds: float, nop_every: int, t
     plan = scale_plan(actions, max_parallel=max_parallel, seconds=seconds, nop_every=nop_every)
     migrations = sum(a["action_type"] == "migrate" for a in plan["actions"])
     print(f"actions {actions} ({migrations} migrations, {actions - migrations} nops), max_parallel {max_parallel}, ")
-    print(f"  each migration {seconds:g} s (timer); input {input_bytes(plan) / 1e6:.2f} MB (Temporal's limit: 2 MB)")
+    print(f"  each migration {seconds:g} s (timer); input {payload_bytes(plan) / 1e6:.2f} MB (Temporal's limit: 2 MB)")
     print(f"  load average at start        {os.getloadavg()[0]:.1f}")
     async with env:
         workflow_id = f"plan-scale-{uuid.uuid4().hex[:8]}"
@@ -222,6 +222,7 @@ async def run(actions: int, max_parallel: int, seconds: float, nop_every: int, t
         latencies = await queries
     ms = 1000
     print(f"  outcome                      {result.state.value} ({result.counts['SUCCEEDED']} succeeded)")
+    print(f"  result (status) size         {payload_bytes(result) / 1e6:.2f} MB")
     print(f"  wall time                    {wall:.1f} s")
     print_figures(figures)
     if latencies:
