@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from pydantic import Field, JsonValue, SerializerFunctionWrapHandler, ValidationError, model_serializer
 
@@ -238,12 +238,6 @@ class PlanAction(Message):
         """The typed parameters (valid once :func:`validate_plan` passed); each call validates them."""
         model = PARAMS_MODEL[self.action_type]
         return model.model_validate(self.input_parameters)  # type: ignore[return-value]
-
-    def migration(self) -> MigrateServerInput | None:
-        """A ``migrate`` action's typed parameters, else None (no ``isinstance``: it is slow in the sandbox)."""
-        if self.action_type is not ActionType.MIGRATE:
-            return None
-        return self.params()  # type: ignore[return-value]
 
 
 def migration_hosts(params: MigrateServerInput | None) -> frozenset[str]:
@@ -637,14 +631,14 @@ def plan_problems(
         problems += bad_params
         if typed is not None and params is not None:
             typed[action.id] = params
-        migration = params if action.action_type is ActionType.MIGRATE else None
+        migration = cast(MigrateServerInput, params) if action.action_type is ActionType.MIGRATE else None
         for parent in action.parents:
             if parent == action.id:
                 problems.append(_problem(action.id, "parents", "an action cannot be its own parent"))
             elif parent not in known:
                 problems.append(_problem(action.id, "parents", f"unknown parent action {parent!r}"))
         if migration is not None:
-            other = servers.setdefault(migration.resource_id, action.id)  # type: ignore[union-attr]
+            other = servers.setdefault(migration.resource_id, action.id)
             if other != action.id:
                 problems.append(
                     _problem(
