@@ -57,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from watcher_temporal.search_attributes import OUTCOME, PLAN_ID
 
     from . import plan_actions, plan_slots, plan_status
-    from .plan_ordered_window import with_durations
+    from .plan_ordered_window import load_window, with_durations
     from .plan_window import PlanWindow
 
 
@@ -163,7 +163,7 @@ class MaintenancePlan:
         if progress is None:  # continue-as-new keeps the workflow's attributes
             workflow.upsert_search_attributes([PLAN_ID.value_set(workflow.info().workflow_id)])
         plan, self._window = await with_durations(plan, self._window, typed=typed)
-        self._window.load(plan, progress, host_limits=workflow.patched(HOST_LIMITS_PATCH))
+        await load_window(self._window, plan, progress, host_limits=workflow.patched(HOST_LIMITS_PATCH))
         self._started_at = progress.started_at if progress else workflow.now()
         self._runs = progress.runs if progress else 0
         self._state = PlanState.ONGOING
