@@ -137,3 +137,15 @@ def test_a_server_uuid_keeps_its_canonical_spelling_and_others_are_canonicalized
     )
     assert plan.actions[0].params().resource_id == str(server)  # type: ignore[union-attr]
     assert plan.actions[1].params().resource_id == str(uuid.UUID(int=7))  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("value", [True, False, "5", float("nan"), float("inf"), None])
+def test_the_seconds_fast_path_still_refuses_what_is_no_number_of_seconds(value: object) -> None:
+    with pytest.raises(InvalidInput):
+        validate_plan({"actions": [{"id": "s", "action_type": "sleep", "input_parameters": {"duration": value}}]})
+
+
+@pytest.mark.parametrize("value", [0, 5, 2.5])
+def test_the_seconds_fast_path_takes_ints_and_floats(value: float) -> None:
+    plan = validate_plan({"actions": [{"id": "s", "action_type": "sleep", "input_parameters": {"duration": value}}]})
+    assert plan.actions[0].params().duration == value  # type: ignore[union-attr]
