@@ -105,7 +105,7 @@ class MaintenancePlan:
 
     @set_max_parallel.validator
     def _validate_max_parallel(self, value: JsonValue) -> None:
-        plan_slots.check_max_parallel(value, self._state)
+        plan_slots.check_max_parallel(value, self._state, loaded=self._window.plan is not None)
 
     @workflow.update(name=SET_LIMITS_UPDATE)
     def set_limits(self, change: JsonValue) -> WindowLimits:

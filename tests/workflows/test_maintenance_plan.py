@@ -10,6 +10,7 @@ Run with ``WATCHER_TEMPORAL_RECORD_HISTORIES=1`` to (re)write the
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
@@ -29,15 +31,18 @@ from tests.workflows.plan_standins import PRECONDITION, REVERTED, SKIP, PlanReco
 from tests.workflows.test_migrate_server import record
 from watcher_temporal.activities.plan_children import PlanChildActivities
 from watcher_temporal.contract import (
+    SET_LIMITS_UPDATE,
     SET_MAX_PARALLEL_UPDATE,
     STATUS_QUERY,
     ActionState,
+    PlanActivity,
     PlanState,
     PlanStatus,
     RevertAction,
     RevertOutcome,
     ServiceState,
 )
+from watcher_temporal.contract.durations import SizesRequest, SizesResult
 from watcher_temporal.contract.patches import LOAD_IN_STEPS_PATCH
 from watcher_temporal.search_attributes import PLAN_ID
 from watcher_temporal.workflows.maintenance_plan import MaintenancePlan
@@ -428,3 +433,40 @@ async def test_a_plan_of_1000_actions_loads_over_three_workflow_tasks(
     started = [history.events.index(t) for t in timers]
     # the marker, a pause, (a new task) the facts, a pause, (a new task) the window, then the gate's own timer
     assert patch < started[0] < fired[0] < started[1] < fired[1] < started[2]
+
+
+async def test_limits_sent_before_the_plan_is_loaded_are_refused_not_lost(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """While the plan reads its servers' sizes (its window not loaded yet), a limit change is refused.
+
+    Accepted there, the load that follows would overwrite it: the operator would be told OK and
+    the plan would run with the old limit.
+    """
+    rec = PlanRecorder()
+    reading, release = asyncio.Event(), asyncio.Event()
+
+    @activity.defn(name=PlanActivity.MIGRATION_SIZES.value)
+    async def slow_sizes(request: SizesRequest) -> SizesResult:
+        reading.set()
+        await release.wait()
+        return SizesResult()
+
+    activities = [a for a in rec.all() if a.__name__ != "migration_sizes"]
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with Worker(
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[MaintenancePlan, StandInMigrateServer],
+        activities=[*activities, slow_sizes, *PlanChildActivities(time_skipping_env.client).all()],
+    ):
+        plan = {"actions": [migrate("m1", rec.server(seconds=5), "h1", "h2")], "max_parallel": 1}
+        handle = await start_plan(time_skipping_env, task_queue, plan)
+        await asyncio.wait_for(reading.wait(), 10)
+        for name, value in ((SET_MAX_PARALLEL_UPDATE, 5), (SET_LIMITS_UPDATE, {"max_parallel": 5})):
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await handle.execute_update(name, value)
+            assert "not running yet" in str(refused.value.cause), refused.value.cause
+        release.set()
+        result: PlanStatus = await handle.result()
+    assert result.state is PlanState.SUCCEEDED and result.max_parallel == 1
