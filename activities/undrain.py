@@ -12,7 +12,10 @@ migration record says the drain put it on.
 
 The activity reads the drain from Temporal (``drain-<host>``: its result
 when it completed, else its ``drain`` query) with the worker's client, so a
-plain ``{"host": ..., "move_back": true}`` started from anywhere works.
+plain ``{"host": ..., "move_back": true}`` started from anywhere works. A host
+that a ``drain-hosts`` disabled (its ``disabled_reason`` names
+``drain-hosts-<set>``) is undrained from that drain's result: the host's own
+``disable-<host>`` action and the migrations that left it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from watcher_temporal.contract import (
     DRAIN_QUERY,
+    MAINTENANCE_DISABLED_REASON,
     ActionState,
     ActionType,
     DrainResult,
@@ -41,6 +45,8 @@ from watcher_temporal.contract import (
     drain_workflow_id,
     validate_plan,
 )
+from watcher_temporal.contract.drain_hosts import DrainHostsResult
+from watcher_temporal.contract.names import DRAIN_HOSTS_ID_PREFIX
 from watcher_temporal.errors import PreconditionFailed
 
 from .blocking import call_blocking
@@ -54,6 +60,40 @@ from .nova import (
 
 #: Server statuses each migration type can move.
 MOVABLE = {"live": frozenset({"ACTIVE"}), "cold": frozenset({"ACTIVE", "SHUTOFF"})}
+
+
+def drain_of(host: str, disabled_reason: str | None) -> str:
+    """The id of the drain that disabled ``host``: the ``drain-hosts-<set>`` its reason names, else ``drain-<host>``."""
+    named = (disabled_reason or "").removeprefix(f"{MAINTENANCE_DISABLED_REASON} by ")
+    return named if named.startswith(DRAIN_HOSTS_ID_PREFIX) else drain_workflow_id(host)
+
+
+def as_host_drain(drained: DrainHostsResult, host: str) -> DrainResult:
+    """One host's part of a ``drain-hosts``: its ``disable-<host>`` action and the migrations that left it."""
+    kept = [
+        a
+        for a in drained.plan.actions
+        if a.id == f"disable-{host}"
+        or (a.action_type is ActionType.MIGRATE and a.input_parameters.get("source_node") == host)
+    ]
+    ids = {a.id for a in kept}
+    status = drained.status
+    if status is not None:
+        status = status.model_copy(update={"actions": [a for a in status.actions if a.id in ids]})
+    return DrainResult(
+        host=host,
+        plan=drained.plan.model_copy(update={"actions": kept}),
+        status=status,
+    )
+
+
+def _disabled_reason_of(drain: DrainResult, drain_id: str) -> str:
+    """The ``disabled_reason`` that drain wrote on ``drain.host``."""
+    if drain_id.startswith(DRAIN_HOSTS_ID_PREFIX):
+        disable = next((a for a in drain.plan.actions if a.id == f"disable-{drain.host}"), None)
+        written = disable.input_parameters.get("disabled_reason") if disable is not None else None
+        return str(written) if written else drain_disabled_reason(drain.host)
+    return drain_disabled_reason(drain.host)
 
 
 def _enable_decision(host: str, drain: DrainResult | None, missing: str, service: ComputeService) -> tuple[bool, str]:
@@ -71,10 +111,11 @@ def _enable_decision(host: str, drain: DrainResult | None, missing: str, service
         return False, f"the drain's {disable_id} action is {seen}: it is not what disabled the host"
     # The drain wrote its own workflow id into the reason: the service still holding exactly
     # that reason is what proves nobody (a plan, an operator, Watcher) disabled it since.
-    ours = drain_disabled_reason(host)
-    if disable.input_parameters.get("disabled_reason") != ours:
+    drain_id = drain_of(host, service.disabled_reason)
+    ours = _disabled_reason_of(drain, drain_id)
+    if disable.input_parameters.get("disabled_reason") != ours or not ours.endswith(drain_id):
         return False, (
-            f"the drain's reason does not name {drain_workflow_id(host)} (a drain from before undrain-host "
+            f"the drain's reason does not name {drain_id} (a drain from before undrain-host "
             f"checked it): enable the host by hand once nobody else needs it disabled"
         )
     if service.disabled_reason != ours:
@@ -221,10 +262,10 @@ class UndrainActivities:
         Raises:
             PreconditionFailed: the host is unknown, or its drain still runs.
         """
-        drain, missing = await self._read_drain(request.host)
         service = await call_blocking(self._nova.compute_service, request.host)
         if service is None:
             raise PreconditionFailed(f"{request.host!r} is not a nova-compute host of this cloud")
+        drain, missing = await self._read_drain(request.host, drain_of(request.host, service.disabled_reason))
         servers: dict[str, tuple[ServerSnapshot | None, list[MigrationRecord]]] = {}
         if request.move_back and drain is not None:
             for server_id, _name, _how in moved_servers(drain):
@@ -233,13 +274,12 @@ class UndrainActivities:
                 servers[server_id] = (snapshot, records)
         return build_undrain_plan(request, drain=drain, missing=missing, service=service, servers=servers)
 
-    async def _read_drain(self, host: str) -> tuple[DrainResult | None, str]:
+    async def _read_drain(self, host: str, workflow_id: str) -> tuple[DrainResult | None, str]:
         """The host's drain (result, or its ``drain`` query when it did not complete), or why there is none.
 
         Raises:
             PreconditionFailed: the drain still runs.
         """
-        workflow_id = drain_workflow_id(host)
         if self._client is None:
             return None, "this worker has no Temporal client to read the drain with"
         handle = self._client.get_workflow_handle(workflow_id)
@@ -251,6 +291,13 @@ class UndrainActivities:
             raise
         if described.status is WorkflowExecutionStatus.RUNNING:
             raise PreconditionFailed(f"{workflow_id} is still running: let it finish or cancel it first")
+        if workflow_id.startswith(DRAIN_HOSTS_ID_PREFIX):
+            if described.status is not WorkflowExecutionStatus.COMPLETED:
+                return None, f"{workflow_id} ended {described.status.name if described.status else 'without a result'}"
+            drained = DrainHostsResult.model_validate(_plain(await handle.result()))
+            if drained.dry_run:
+                return None, f"{workflow_id} was a dry run"
+            return as_host_drain(drained, host), ""
         if described.status is WorkflowExecutionStatus.COMPLETED:
             result = DrainResult.model_validate(_plain(await handle.result()))
         else:

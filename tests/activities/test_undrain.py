@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from watcher_temporal.activities.nova import ComputeService, MigrationRecord
-from watcher_temporal.activities.undrain import build_undrain_plan
+from watcher_temporal.activities.undrain import as_host_drain, build_undrain_plan, drain_of
 from watcher_temporal.contract import (
     ActionState,
     ActionStatus,
@@ -21,6 +21,7 @@ from watcher_temporal.contract import (
     UndrainRequest,
     count_states,
 )
+from watcher_temporal.contract.drain_hosts import DrainHostsResult
 
 A, B, C = (str(uuid.uuid4()) for _ in range(3))
 
@@ -189,3 +190,68 @@ def test_an_enabled_host_takes_its_servers_back_without_an_enable_action() -> No
     )
     assert plan.plan is not None
     assert [(a.id, a.parents) for a in plan.plan.actions] == [(f"migrate-{A}", [])]
+
+
+#: What drain-hosts of host1 and host2 writes on both hosts.
+SET_REASON = "watcher_maintaining by drain-hosts-host1+host2"
+
+
+def set_drain() -> DrainHostsResult:
+    """A completed drain-hosts of host1 (servers A, B) and host2 (server C)."""
+    actions = [
+        PlanAction(
+            id=f"disable-{host}",
+            action_type=ActionType.CHANGE_NOVA_SERVICE_STATE,
+            input_parameters={"resource_name": host, "state": "disabled", "disabled_reason": SET_REASON},
+        )
+        for host in ("host1", "host2")
+    ]
+    for server, source in ((A, "host1"), (B, "host1"), (C, "host2")):
+        actions.append(
+            PlanAction(
+                id=f"migrate-{server}",
+                action_type=ActionType.MIGRATE,
+                input_parameters={"resource_id": server, "migration_type": "live", "source_node": source},
+                parents=["disable-host1", "disable-host2"],
+            )
+        )
+    statuses = [ActionStatus(id=a.id, action_type=a.action_type, state=ActionState.SUCCEEDED) for a in actions]
+    status = PlanStatus(
+        state=PlanState.SUCCEEDED,
+        counts=count_states(statuses),
+        actions=statuses,
+        max_parallel=2,
+        max_parallel_per_host=2,
+        on_failure=OnFailure.STOP,
+        started_at=datetime.now(UTC),
+    )
+    return DrainHostsResult(hosts=["host1", "host2"], plan=MaintenancePlanInput(actions=actions), status=status)
+
+
+def test_a_host_a_drain_hosts_disabled_is_undrained_from_its_part_of_that_drain() -> None:
+    assert drain_of("host1", SET_REASON) == "drain-hosts-host1+host2"
+    assert drain_of("host1", DRAIN_REASON) == "drain-host1"
+    assert drain_of("host1", "someone else") == "drain-host1"
+    part = as_host_drain(set_drain(), "host1")
+    assert [a.id for a in part.plan.actions] == ["disable-host1", f"migrate-{A}", f"migrate-{B}"]
+    assert part.status is not None and [a.id for a in part.status.actions] == [a.id for a in part.plan.actions]
+
+    plan = build_undrain_plan(
+        UndrainRequest(host="host1", move_back=True),
+        drain=part,
+        service=svc(reason=SET_REASON),
+        servers={A: moved(A, "host3"), B: moved(B, "host4")},
+    )
+
+    assert plan.enables, plan.enable_reason
+    assert plan.plan is not None
+    assert [a.id for a in plan.plan.actions] == ["enable-host1", f"migrate-{A}", f"migrate-{B}"]  # not C (host2's)
+
+
+def test_a_host_disabled_since_the_drain_hosts_stays_disabled() -> None:
+    part = as_host_drain(set_drain(), "host1")
+    plan = build_undrain_plan(
+        UndrainRequest(host="host1"), drain=part, service=svc(reason="watcher_maintaining"), servers={}
+    )
+    assert not plan.enables  # the reason no longer names the set's drain: not proven ours
+    assert "enable the host by hand" in plan.enable_reason

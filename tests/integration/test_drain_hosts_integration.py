@@ -18,12 +18,12 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from localnova.harness import LocalNova, LocalNovaHandle
-from tests.integration.test_drain_safety_integration import boot, nova_time
+from tests.integration.test_drain_safety_integration import boot, nova_time, run_undrain
 from tests.integration.test_maintenance_plan_integration import cli_env, placement, service_of
 from tests.realstack import RunningWorker, nova_migrations
 from watcher_temporal.activities.nova import NovaGateway
 from watcher_temporal.cli import build_parser, drain_hosts
-from watcher_temporal.contract import PlanState
+from watcher_temporal.contract import PlanState, UndrainRequest
 from watcher_temporal.contract.drain_hosts import DrainHostsResult
 from watcher_temporal.worker import build_worker
 from watcher_temporal.workflows import ALL_WORKFLOWS
@@ -119,3 +119,13 @@ async def test_three_hosts_are_drained_as_one_set(
         assert second_start >= first_end, windows
     # Each member's move saw the other's: anti-affinity held across the set (Nova bug 1821755 avoided).
     assert {where[m][0] for m in members} == {"host4", "host5"}
+    # undrain-host works on one host of the set: it reads the drain the service's reason names.
+    back = others[2]  # the server that left host3
+    undone = await run_undrain(dev_env, five_host_worker, UndrainRequest(host="host3", move_back=True, max_parallel=2))
+    assert undone.enables, undone.enable_reason
+    assert undone.status is not None and undone.status.state is PlanState.SUCCEEDED
+    assert service_of(cloud, "host3")[0] == "enabled"
+    assert placement(cloud, [back])[back] == ("host3", "ACTIVE")
+    assert undone.plan is not None
+    assert [a.id for a in undone.plan.actions] == ["enable-host3", f"migrate-{back}"]
+    assert service_of(cloud, "host1") == ("disabled", "watcher_maintaining by drain-hosts-host1+host2+host3")

@@ -29,8 +29,7 @@ from tests.watcher_engine.watcher_stack import WatcherStack, kill_group
 
 pytestmark = pytest.mark.integration
 
-#: Seconds the restarted applier may take to ask Temporal to cancel (from its start-up line), and to write
-#: the plan's end once the workflow closed.
+#: Seconds from the restarted applier's start-up line until the cancelled plan is CANCELLED in the DB.
 CANCEL_BOUND = 5.0
 #: Watcher's own line once the applier service runs (before its start-up sync).
 STARTING = "Starting Watcher Applier service"
@@ -71,6 +70,7 @@ async def test_a_cancel_made_while_the_applier_is_down_ends_cancelled_after_its_
     await kill_mid_migration(watcher_stack, cloud, plan, servers)
     watcher_stack.cancel(plan)  # Watcher's API, while no applier runs
 
+    spawned = datetime.now(UTC)
     second = watcher_stack.applier_service()
     try:
         await until(lambda: STARTING in service_log(watcher_stack), timeout=60, what="the applier service starts")
@@ -96,14 +96,15 @@ async def test_a_cancel_made_while_the_applier_is_down_ends_cancelled_after_its_
     closed = (await handle.describe()).close_time
     assert closed is not None
     print(
+        f"process start → start-up line {(started - spawned).total_seconds():.1f} s; "
         f"start-up line → cancel requested {(requested - started).total_seconds():.1f} s, "
         f"→ workflow closed {(closed - started).total_seconds():.1f} s, → plan CANCELLED "
         f"{(ended - started).total_seconds():.1f} s"
     )
-    # What the applier controls, each within the bound: asking Temporal, and writing the end once it is there
-    # (between the two, the worker aborts the migration in Nova).
+    # From the service's start (its start-up line, once Python and Watcher are loaded) to the plan's end:
+    # asking Temporal, the worker aborting the migration in Nova and putting the server back, the rows.
     assert (requested - started).total_seconds() <= CANCEL_BOUND
-    assert (ended - closed).total_seconds() <= CANCEL_BOUND
+    assert (ended - started).total_seconds() <= CANCEL_BOUND
     states = {a.input_parameters.get("resource_id"): a.state for a in watcher_stack.actions(plan)}
     assert states.pop("host1") == "SUCCEEDED"
     assert sorted(states.values()) == ["CANCELLED"] * 3

@@ -45,6 +45,17 @@ def one_bounded_line(text: str | None) -> str:
         ("address", "127.0.0.1:{port}", "cannot connect to Temporal at 127.0.0.1:{port}"),
         ("namespace", "no-such-namespace", "Namespace no-such-namespace is not found"),
         ("api_key_file", "/nonexistent/temporal-api-key", "api_key_file: cannot read /nonexistent/temporal-api-key"),
+        # values oslo.config would refuse inside Watcher's loader, before any engine (a plan FAILED with no text)
+        (
+            "max_parallel",
+            "lots",
+            "bad configuration: [watcher_workflow_engines.temporal] max_parallel must be an integer",
+        ),
+        (
+            "failure_policy",
+            "sometimes",
+            "failure_policy must be one of continue, stop, rollback, watcher, got 'sometimes'",
+        ),
     ],
 )
 async def test_a_start_up_error_is_the_plans_status_message_and_closes_its_actions(

@@ -10,12 +10,22 @@ Files named by options (API key, TLS material, codec key) are read by
 :func:`resolve`, which the engine calls when a plan starts: a missing or bad
 file fails that plan with one line naming the option, never the applier.
 
+A value that breaks its option's rule (``max_parallel = lots``,
+``failure_policy = sometimes``) is no different. oslo.config would raise when
+Watcher's loader reads the group, before any engine exists, and Watcher's
+handler would end the plan FAILED with no text. So the options' types keep such
+a value as a :class:`BadValue`, and :func:`resolve` refuses it with one line
+naming the option, the rule and the value, which the engine writes in the plan's
+``status_message``. The options keep their oslo types, ranges and choices (what
+``oslo-config-generator`` prints).
+
 oslo.config is imported lazily (it comes with python-watcher, not with
 watcher-temporal itself).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,15 +55,74 @@ DEFAULT_STATUS_INTERVAL = 0.5
 DEFAULT_NO_WORKER_TIMEOUT = 300
 
 
+@dataclass(frozen=True)
+class BadValue:
+    """An option's value that breaks its rule, kept so that a plan's start can name it.
+
+    Attributes:
+        text: The value as written (cut to 64 characters).
+        rule: What the option takes.
+    """
+
+    text: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"must be {self.rule}, got {self.text!r}"
+
+
+def _lenient(kind: type, rule: str, **arguments: Any) -> Any:
+    """An oslo.config type ``kind(**arguments)`` that answers a bad value with a :class:`BadValue`."""
+    return _lenient_class(kind, rule)(**arguments)
+
+
+@functools.cache
+def _lenient_class(kind: type, rule: str) -> type:
+    # One class per (type, rule): oslo.config compares an option registered twice by its type's class.
+    class Lenient(kind):  # type: ignore[misc,valid-type]
+        def __call__(self, value: Any) -> Any:
+            try:
+                return super().__call__(value)
+            except ValueError:
+                return BadValue(str(value)[:64], rule)
+
+    return Lenient
+
+
+def _int_opt(name: str, *, default: int, min: int, max: int, help: str) -> Any:
+    from oslo_config import cfg, types
+
+    kind = _lenient(types.Integer, f"an integer from {min} to {max}", min=min, max=max)
+    return cfg.Opt(name, type=kind, default=default, help=help)
+
+
+def _float_opt(name: str, *, default: float, min: float, max: float, help: str) -> Any:
+    from oslo_config import cfg, types
+
+    kind = _lenient(types.Float, f"a number from {min:g} to {max:g}", min=min, max=max)
+    return cfg.Opt(name, type=kind, default=default, help=help)
+
+
+def _choice_opt(name: str, *, default: str, choices: list[str], help: str) -> Any:
+    from oslo_config import cfg, types
+
+    kind = _lenient(types.String, "one of " + ", ".join(choices), choices=choices)
+    return cfg.Opt(name, type=kind, default=default, help=help)
+
+
 def config_opts() -> list[Any]:
     """The options of ``[watcher_workflow_engines.temporal]`` (oslo.config ``Opt`` objects)."""
-    from oslo_config import cfg
+    from oslo_config import cfg, types
 
     return [
         cfg.StrOpt("address", default=DEFAULT_ADDRESS, help="Temporal frontend host:port."),
         cfg.StrOpt("namespace", default=DEFAULT_NAMESPACE, help="Temporal namespace."),
         cfg.StrOpt("task_queue", default=DEFAULT_TASK_QUEUE, help="Task queue the watcher-temporal workers poll."),
-        cfg.BoolOpt("tls", help="Use TLS (default: on when a TLS file or an API key file is set)."),
+        cfg.Opt(
+            "tls",
+            type=_lenient(types.Boolean, "true or false"),
+            help="Use TLS (default: on when a TLS file or an API key file is set).",
+        ),
         cfg.StrOpt("tls_server_ca_cert_file", help="CA bundle that signs the Temporal frontend's certificate."),
         cfg.StrOpt("tls_client_cert_file", help="Client certificate (mTLS)."),
         cfg.StrOpt("tls_client_key_file", help="Client key (mTLS)."),
@@ -66,7 +135,7 @@ def config_opts() -> list[Any]:
             "codec_key_file",
             help="File holding the payload encryption key shared with the workers (see docs/security).",
         ),
-        cfg.StrOpt(
+        _choice_opt(
             "failure_policy",
             default=OnFailure.STOP.value,
             choices=[p.value for p in OnFailure],
@@ -74,17 +143,15 @@ def config_opts() -> list[Any]:
             "watcher (children of a failed action still run, like taskflow), continue "
             "(run what does not depend on it), rollback (stop, then revert what succeeded).",
         ),
-        cfg.IntOpt(
-            "max_parallel", default=4, min=1, max=MAX_PARALLEL_LIMIT, help="Actions of one plan running at once."
-        ),
-        cfg.IntOpt(
+        _int_opt("max_parallel", default=4, min=1, max=MAX_PARALLEL_LIMIT, help="Actions of one plan running at once."),
+        _int_opt(
             "max_parallel_per_host",
             default=2,
             min=1,
             max=MAX_PARALLEL_LIMIT,
             help="Migrations touching one compute host (source or destination) at once.",
         ),
-        cfg.IntOpt(
+        _int_opt(
             "max_parallel_per_source",
             default=DEFAULT_MAX_PARALLEL_PER_SOURCE,
             min=0,
@@ -92,14 +159,14 @@ def config_opts() -> list[Any]:
             help="Migrations leaving one compute host at once (Nova's max_concurrent_live_migrations "
             "is 1 by default); 0: no limit.",
         ),
-        cfg.IntOpt(
+        _int_opt(
             "max_parallel_per_destination",
             default=0,
             min=0,
             max=MAX_PARALLEL_LIMIT,
             help="Migrations entering one named destination host at once; 0 (default): no limit.",
         ),
-        cfg.StrOpt(
+        _choice_opt(
             "barriers",
             default=BarrierMode.KEEP.value,
             choices=[m.value for m in BarrierMode],
@@ -107,7 +174,7 @@ def config_opts() -> list[Any]:
             "limits: drop the parent edges between migrations (orderings with other action types stay) "
             "and set max_parallel to the widest chunk (Watcher's parallelization) instead.",
         ),
-        cfg.FloatOpt(
+        _float_opt(
             "status_interval",
             default=DEFAULT_STATUS_INTERVAL,
             min=0.05,
@@ -115,7 +182,7 @@ def config_opts() -> list[Any]:
             help="Seconds between two reads of a plan's workflow status and DB row; bounds how late "
             "action states reach the DB and how late a cancel is seen.",
         ),
-        cfg.IntOpt(
+        _int_opt(
             "no_worker_timeout",
             default=DEFAULT_NO_WORKER_TIMEOUT,
             min=5,
@@ -178,6 +245,9 @@ def resolve(config: Mapping[str, Any]) -> EngineSettings:
         ValueError: an option names a file that cannot be read or holds a bad key
             (the message names the option, never the file's content).
     """
+    bad = [f"{name} {value}" for name, value in config.items() if isinstance(value, BadValue)]
+    if bad:
+        raise ValueError(f"[{GROUP}] " + "; ".join(sorted(bad)))
     address, namespace, task_queue = where(config)
     profile = ClientConfigProfile(
         address=address,
