@@ -15,8 +15,13 @@ with workflow.unsafe.imports_passed_through():
         MigrationStatus,
         NopRequest,
         PlanActivity,
+        ServerSize,
         Timings,
     )
+    from watcher_temporal.contract.durations import SizesRequest, SizesResult
+
+#: Flavor RAM of the stand-in servers (MiB): four sizes, so the plan's duration order has work to do.
+STANDIN_MEMORY_MIB = (1024, 2048, 4096, 8192)
 
 
 @workflow.defn(name="MigrateServer")
@@ -43,3 +48,17 @@ class TimerMigration:
 @activity.defn(name=PlanActivity.NOP.value)
 async def nop(request: NopRequest) -> None:
     """The plan's ``nop`` (a local activity), doing nothing: no logging at 10,000 actions."""
+
+
+@activity.defn(name=PlanActivity.MIGRATION_SIZES.value)
+async def migration_sizes(request: SizesRequest) -> SizesResult:
+    """The plan's ``plan.migration_sizes`` without Nova: every server found, its RAM from its UUID.
+
+    The real activity answers the same shape (one size per server), so the plan
+    runs its duration-aware order as it does on a cloud.
+    """
+    sizes = {
+        server: ServerSize(memory_mib=STANDIN_MEMORY_MIB[int(server[:8], 16) % len(STANDIN_MEMORY_MIB)], disk_gib=20)
+        for server in request.servers
+    }
+    return SizesResult(sizes=sizes)

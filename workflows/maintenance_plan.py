@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         SET_LIMITS_UPDATE,
         SET_MAX_PARALLEL_UPDATE,
         STATUS_QUERY,
+        ActionParams,
         MaintenancePlanInput,
         OnFailure,
         PlanAction,
@@ -56,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from watcher_temporal.search_attributes import OUTCOME, PLAN_ID
 
     from . import plan_actions, plan_slots, plan_status
-    from .plan_ordered_window import with_durations
+    from .plan_ordered_window import load_window, with_durations
     from .plan_window import PlanWindow
 
 
@@ -104,7 +105,7 @@ class MaintenancePlan:
 
     @set_max_parallel.validator
     def _validate_max_parallel(self, value: JsonValue) -> None:
-        plan_slots.check_max_parallel(value, self._state)
+        plan_slots.check_max_parallel(value, self._state, loaded=self._window.plan is not None)
 
     @workflow.update(name=SET_LIMITS_UPDATE)
     def set_limits(self, change: JsonValue) -> WindowLimits:
@@ -126,13 +127,11 @@ class MaintenancePlan:
     # -- the run ------------------------------------------------------------
 
     @workflow.run
-    async def run(
-        self, request: MaintenancePlanInput | JsonValue = None, progress: PlanProgress | None = None, *extra: JsonValue
-    ) -> PlanStatus:
+    async def run(self, request: Any = None, progress: PlanProgress | None = None, *extra: JsonValue) -> PlanStatus:
         """Run the plan; see the module docstring.
 
         Args:
-            request: The plan (raw JSON accepted, validated here).
+            request: The plan (its JSON, validated here: decoded as plain JSON, checked once).
             progress: Internal: what the previous run did, after continue-as-new.
 
         Returns:
@@ -144,7 +143,8 @@ class MaintenancePlan:
         refuse_extra_arguments("MaintenancePlan input", extra)
         progress = PlanProgress.model_validate(progress) if progress is not None else None  # plain JSON (``*extra``)
         # The first run checked the whole plan; a continued run only reads it back (O(plan) once, not twice).
-        plan = validate_plan(request) if progress is None else MaintenancePlanInput.model_validate(request)
+        typed: dict[str, ActionParams] = {}  # the actions' parameters as validate_plan checked them
+        plan = validate_plan(request, typed=typed) if progress is None else MaintenancePlanInput.model_validate(request)
         if workflow.patched(CANONICAL_ID_PATCH):
             problem = plan_id_problem(workflow.info().workflow_id)
             if problem is not None:
@@ -152,14 +152,18 @@ class MaintenancePlan:
                     f"workflow id {workflow.info().workflow_id[:120]!r}: {problem}",
                     [{"action": "(plan)", "field": "(workflow id)", "rule": problem}],
                 )
-        return await self._run_plan(plan, progress)
+        return await self._run_plan(plan, progress, typed=typed)
 
-    async def _run_plan(self, plan: MaintenancePlanInput, progress: PlanProgress | None) -> PlanStatus:
-        """Run a validated plan to its end (or continue as new); the body of every plan workflow."""
+    async def _run_plan(
+        self, plan: MaintenancePlanInput, progress: PlanProgress | None, *, typed: dict[str, ActionParams] | None = None
+    ) -> PlanStatus:
+        """Run a validated plan to its end (or continue as new); the body of every plan workflow.
+
+        ``typed``: the actions' parameters, if :func:`validate_plan` has just checked them (not again)."""
         if progress is None:  # continue-as-new keeps the workflow's attributes
             workflow.upsert_search_attributes([PLAN_ID.value_set(workflow.info().workflow_id)])
-        plan, self._window = await with_durations(plan, self._window)
-        self._window.load(plan, progress, host_limits=workflow.patched(HOST_LIMITS_PATCH))
+        plan, self._window = await with_durations(plan, self._window, typed=typed)
+        await load_window(self._window, plan, progress, host_limits=workflow.patched(HOST_LIMITS_PATCH))
         self._started_at = progress.started_at if progress else workflow.now()
         self._runs = progress.runs if progress else 0
         self._state = PlanState.ONGOING

@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from watcher_temporal.contract import (
+        ActionParams,
         ActionState,
         ActionStatus,
         ActionType,
@@ -88,10 +89,15 @@ class PlanDurations:
         sizes: Mapping[str, ServerSize],
         estimates: DurationEstimates | None,
         groups_of: Mapping[str, tuple[str, ...]],
+        typed: Mapping[str, ActionParams] | None = None,
     ) -> None:
+        """``typed``: the actions' parameters already validated (action id → them), not validated again."""
         typical = typical_size(sizes)
+        typed = typed or {}
         self.facts: dict[str, ActionFacts] = {
-            a.id: action_facts(a, i, sizes=sizes, typical=typical, groups=groups_of.get(a.id, ()))
+            a.id: action_facts(
+                a, i, sizes=sizes, typical=typical, groups=groups_of.get(a.id, ()), typed=typed.get(a.id)
+            )
             for i, a in enumerate(plan.actions)
         }
         self.estimates = estimates or DurationEstimates()

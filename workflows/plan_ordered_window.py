@@ -18,15 +18,15 @@ gives an ETA from the default size. Bookkeeping only: no Temporal call.
 
 from __future__ import annotations
 
-from collections.abc import Container
-from datetime import datetime
+from collections.abc import Container, Mapping
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from watcher_temporal.contract import ActionState, MaintenancePlanInput, PlanProgress
-    from watcher_temporal.contract.patches import DURATION_ORDER_PATCH
+    from watcher_temporal.contract import ActionParams, ActionState, MaintenancePlanInput, PlanProgress
+    from watcher_temporal.contract.patches import DURATION_ORDER_PATCH, LOAD_IN_STEPS_PATCH
 
     from .plan_durations import PlanDurations, with_sizes
     from .plan_order import ReadyQueue
@@ -37,14 +37,44 @@ if TYPE_CHECKING:
     from .plan_outcome import Outcome
 
 
-async def with_durations(plan: MaintenancePlanInput, window: PlanWindow) -> tuple[MaintenancePlanInput, PlanWindow]:
+#: Plans of at least this many actions load in workflow tasks of their own (below, all of it costs a
+#: few tens of milliseconds): a timer, :meth:`DurationPlanWindow.prepare`, a timer, the rest of the load.
+LOAD_STEP_MIN_ACTIONS = 1000
+#: The pause between two steps (a timer: it ends the workflow task).
+LOAD_PAUSE = timedelta(milliseconds=1)
+
+
+async def load_window(
+    window: PlanWindow, plan: MaintenancePlanInput, progress: PlanProgress | None, *, host_limits: bool
+) -> None:
+    """Load the plan into the window; a large plan in steps (``plan-load-in-steps`` patch).
+
+    Reading 10,000 actions (decoding and checking the input), their facts (``prepare``) and the window
+    (``load``) each cost 50-150 ms of CPU here; together, in the first task of a continued run, they
+    came near the SDK's 2 s deadlock limit on a loaded machine. Each now gets a workflow task of its own.
+    """
+    if (
+        isinstance(window, DurationPlanWindow)
+        and len(plan.actions) >= LOAD_STEP_MIN_ACTIONS
+        and workflow.patched(LOAD_IN_STEPS_PATCH)
+    ):
+        await workflow.sleep(LOAD_PAUSE, summary=f"load the plan ({len(plan.actions)} actions): facts")
+        window.prepare(plan, progress, host_limits=host_limits)
+        await workflow.sleep(LOAD_PAUSE, summary=f"load the plan ({len(plan.actions)} actions): window")
+    window.load(plan, progress, host_limits=host_limits)
+
+
+async def with_durations(
+    plan: MaintenancePlanInput, window: PlanWindow, *, typed: Mapping[str, ActionParams] | None = None
+) -> tuple[MaintenancePlanInput, PlanWindow]:
     """Behind the ``duration-order`` patch: the plan with its sizes and a :class:`DurationPlanWindow`.
 
     Histories recorded before the patch replay with ``window`` (plan order, no sizes read).
+    ``typed``: the actions' parameters :func:`validate_plan` already checked (not validated again).
     """
     if not workflow.patched(DURATION_ORDER_PATCH):
         return plan, window
-    return await with_sizes(plan), DurationPlanWindow()
+    return await with_sizes(plan), DurationPlanWindow(typed=typed)
 
 
 class OrderedSlots(Slots):
@@ -85,12 +115,19 @@ class OrderedSlots(Slots):
 class DurationPlanWindow(PlanWindow):
     """A :class:`PlanWindow` that knows its actions' expected durations."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, typed: Mapping[str, ActionParams] | None = None) -> None:
         super().__init__()
         self.durations: PlanDurations | None = None
+        self._typed = typed
 
     def load(self, plan: MaintenancePlanInput, progress: PlanProgress | None, *, host_limits: bool) -> None:
         """Take the plan as :meth:`PlanWindow.load` does, with its sizes and what earlier runs learned."""
+        if self.durations is None:
+            self.prepare(plan, progress, host_limits=host_limits)
+        super().load(plan, progress, host_limits=host_limits)
+
+    def prepare(self, plan: MaintenancePlanInput, progress: PlanProgress | None, *, host_limits: bool) -> None:
+        """The first half of :meth:`load`: every action's facts and expected duration, the ready queue."""
         groups_of: dict[str, tuple[str, ...]] = {}
         if host_limits:
             for name, members in plan.exclusive_groups.items():
@@ -98,8 +135,13 @@ class DurationPlanWindow(PlanWindow):
                     groups_of[member] = (*groups_of.get(member, ()), name)
         sizes = plan.server_sizes or {}
         durations = PlanDurations(
-            plan, sizes=sizes, estimates=progress.estimates if progress else None, groups_of=groups_of
+            plan,
+            sizes=sizes,
+            estimates=progress.estimates if progress else None,
+            groups_of=groups_of,
+            typed=self._typed,
         )
+        self._typed = None  # read once
         started = {s.id for s in progress.actions if s.state is not ActionState.PENDING} if progress else set()
         for action in plan.actions:
             if action.id not in started:
@@ -107,7 +149,6 @@ class DurationPlanWindow(PlanWindow):
         self.durations = durations
         if sizes:
             self.slots = OrderedSlots(durations.queue)
-        super().load(plan, progress, host_limits=host_limits)
 
     def progress(self, *, started_at: datetime, runs: int) -> PlanProgress:
         """What the next run needs, the estimates included."""

@@ -111,24 +111,27 @@ class Slots:
 
 def keys_of(ends: tuple[str, str | None] | None, groups: tuple[str, ...]) -> tuple[Key, ...]:
     """The keys one action counts on: a migration's hosts either way, its source and destination; its groups."""
-    keys: list[Key] = []
-    if ends is not None:
-        source, destination = ends
-        keys += [("host", source), ("source", source)]
-        if destination:
-            keys.append(("destination", destination))
-            if destination != source:
-                keys.append(("host", destination))
-    return (*keys, *(("group", g) for g in groups))
+    if ends is None:  # not a migration: its groups only (most often none)
+        return tuple(("group", g) for g in groups) if groups else ()
+    source, destination = ends
+    keys: list[Key] = [("host", source), ("source", source)]
+    if destination:
+        keys.append(("destination", destination))
+        if destination != source:
+            keys.append(("host", destination))
+    if groups:
+        keys += [("group", g) for g in groups]
+    return tuple(keys)
 
 
-def check_max_parallel(value: object, state: PlanState) -> None:
+def check_max_parallel(value: object, state: PlanState, *, loaded: bool = True) -> None:
     """Refuse a ``set_max_parallel`` update (non-retryable, field and rule named)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PARALLEL_LIMIT:
         rule = f"an integer from 1 to {MAX_PARALLEL_LIMIT}"
         raise InvalidInput(f"max_parallel must be {rule}", [{"field": "max_parallel", "rule": rule}])
     if state not in (PlanState.PENDING, PlanState.ONGOING):
         raise refused_update(f"the plan is {state.value}; its limits no longer matter")
+    _refuse_unloaded(loaded)
 
 
 def check_limits_change(change: object, state: PlanState, *, loaded: bool) -> None:
@@ -139,5 +142,10 @@ def check_limits_change(change: object, state: PlanState, *, loaded: bool) -> No
         raise InvalidInput(str(err), [{"field": "(update)", "rule": str(err)}]) from None
     if state not in (PlanState.PENDING, PlanState.ONGOING):
         raise refused_update(f"the plan is {state.value}; its limits no longer matter")
+    _refuse_unloaded(loaded)
+
+
+def _refuse_unloaded(loaded: bool) -> None:
+    """Until the window is loaded, the load would overwrite a changed limit: refuse, do not lose it."""
     if not loaded:
-        raise refused_update("the plan is not running yet (a drain is still building it); try again in a moment")
+        raise refused_update("the plan is not running yet (being read, or a drain builds it); try again in a moment")

@@ -91,15 +91,16 @@ class PlanWindow:
         # builds no 10,000 models per run); the validated plan's parameters are read as they are.
         self.statuses = {}
         for index, action in enumerate(plan.actions):
-            self._actions[action.id] = action
-            self._index[action.id] = index
+            action_id = action.id
+            self._actions[action_id] = action
+            self._index[action_id] = index
             ends = None
             if action.action_type is ActionType.MIGRATE:
                 params = action.input_parameters
                 ends = (str(params["source_node"]), _optional(params.get("destination_node")))
-                self._child_ids[action.id] = migration_workflow_id(str(params["resource_id"]))
-            self.slots.add(action.id, ends, tuple(groups_of.get(action.id, ())))
-            self._children[action.id] = []
+                self._child_ids[action_id] = migration_workflow_id(str(params["resource_id"]))
+            self.slots.add(action_id, ends, tuple(groups_of[action_id]) if action_id in groups_of else ())
+            self._children[action_id] = []
         if progress is not None:
             self.statuses = plan_handover.unpack(progress, plan.actions, self._child_ids)
         self._pending = {a.id: None for a in plan.actions if a.id not in self.statuses}
@@ -108,8 +109,8 @@ class PlanWindow:
                 self._children[parent].append(action.id)
         for action_id in self._pending:
             parents = self._actions[action_id].parents
-            self._waiting_on[action_id] = sum(not self.releases_children(self.state_of(p)) for p in parents)
-            if not self._waiting_on[action_id]:
+            waiting = self._waiting_on[action_id] = sum(not self.releases_children(self.state_of(p)) for p in parents)
+            if not waiting:
                 self.slots.make_ready(self._index[action_id], action_id)
         for action_id, status in list(self.statuses.items()):
             if status.state in (ActionState.FAILED, ActionState.CANCELLED):

@@ -10,13 +10,16 @@ Run with ``WATCHER_TEMPORAL_RECORD_HISTORIES=1`` to (re)write the
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
@@ -28,18 +31,23 @@ from tests.workflows.plan_standins import PRECONDITION, REVERTED, SKIP, PlanReco
 from tests.workflows.test_migrate_server import record
 from watcher_temporal.activities.plan_children import PlanChildActivities
 from watcher_temporal.contract import (
+    SET_LIMITS_UPDATE,
     SET_MAX_PARALLEL_UPDATE,
     STATUS_QUERY,
     ActionState,
+    PlanActivity,
     PlanState,
     PlanStatus,
     RevertAction,
     RevertOutcome,
     ServiceState,
 )
+from watcher_temporal.contract.durations import SizesRequest, SizesResult
+from watcher_temporal.contract.patches import LOAD_IN_STEPS_PATCH
 from watcher_temporal.search_attributes import PLAN_ID
 from watcher_temporal.workflows.maintenance_plan import MaintenancePlan
 from watcher_temporal.workflows.plan_actions import START_BATCH
+from watcher_temporal.workflows.plan_ordered_window import LOAD_PAUSE, LOAD_STEP_MIN_ACTIONS
 
 
 @asynccontextmanager
@@ -386,3 +394,79 @@ async def test_a_large_plan_of_migrations_continues_as_new_and_answers_status_wh
     assert all(len(s.running) <= max_parallel for s in answered)
     history = await time_skipping_env.client.get_workflow_handle(handle.id).fetch_history()
     assert len(history.events) < 1000 + 6 * max_parallel  # the last run's history, bounded by the setting
+
+
+async def test_a_plan_of_1000_actions_loads_over_three_workflow_tasks(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Behind ``plan-load-in-steps``: the input in one task; a 1 ms timer, the facts; a timer, the window."""
+    rec = PlanRecorder()
+    # A long sleep gates every nop: once loaded the plan waits, and a cancel ends it with a short history.
+    gate = {"id": "gate", "action_type": "sleep", "input_parameters": {"duration": 3600}}
+    nops = [{"id": f"n{i}", "action_type": "nop", "parents": ["gate"]} for i in range(LOAD_STEP_MIN_ACTIONS - 1)]
+    async with plan_worker(time_skipping_env, rec) as tq:
+        handle = await start_plan(time_skipping_env, tq, {"actions": [gate, *nops], "max_parallel": 10})
+
+        async def gate_running() -> bool:
+            return (await status_of(handle)).running == ["gate"]
+
+        await until(gate_running, timeout=10, what="the gate sleeps")
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        final = await status_of(handle)
+        history = await handle.fetch_history()
+        await record(handle, "plan_load_in_steps")
+    assert final.state is PlanState.CANCELLED and final.counts["CANCELLED"] == LOAD_STEP_MIN_ACTIONS
+    assert rec.nops == 0
+    kinds = [e.event_type for e in history.events]
+    patch = next(
+        i
+        for i, e in enumerate(history.events)
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and LOAD_IN_STEPS_PATCH.encode() in e.marker_recorded_event_attributes.details["patch-data"].SerializeToString()
+    )
+    timers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED]
+    lengths = [t.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta() for t in timers]
+    assert lengths == [LOAD_PAUSE, LOAD_PAUSE, timedelta(seconds=3600)]
+    fired = [i for i, k in enumerate(kinds) if k == EventType.EVENT_TYPE_TIMER_FIRED]
+    started = [history.events.index(t) for t in timers]
+    # the marker, a pause, (a new task) the facts, a pause, (a new task) the window, then the gate's own timer
+    assert patch < started[0] < fired[0] < started[1] < fired[1] < started[2]
+
+
+async def test_limits_sent_before_the_plan_is_loaded_are_refused_not_lost(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """While the plan reads its servers' sizes (its window not loaded yet), a limit change is refused.
+
+    Accepted there, the load that follows would overwrite it: the operator would be told OK and
+    the plan would run with the old limit.
+    """
+    rec = PlanRecorder()
+    reading, release = asyncio.Event(), asyncio.Event()
+
+    @activity.defn(name=PlanActivity.MIGRATION_SIZES.value)
+    async def slow_sizes(request: SizesRequest) -> SizesResult:
+        reading.set()
+        await release.wait()
+        return SizesResult()
+
+    activities = [a for a in rec.all() if a.__name__ != "migration_sizes"]
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with Worker(
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[MaintenancePlan, StandInMigrateServer],
+        activities=[*activities, slow_sizes, *PlanChildActivities(time_skipping_env.client).all()],
+    ):
+        plan = {"actions": [migrate("m1", rec.server(seconds=5), "h1", "h2")], "max_parallel": 1}
+        handle = await start_plan(time_skipping_env, task_queue, plan)
+        await asyncio.wait_for(reading.wait(), 10)
+        for name, value in ((SET_MAX_PARALLEL_UPDATE, 5), (SET_LIMITS_UPDATE, {"max_parallel": 5})):
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await handle.execute_update(name, value)
+            assert "not running yet" in str(refused.value.cause), refused.value.cause
+        release.set()
+        result: PlanStatus = await handle.result()
+    assert result.state is PlanState.SUCCEEDED and result.max_parallel == 1

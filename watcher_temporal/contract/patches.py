@@ -41,6 +41,9 @@ PROGRESS_SIGNAL_IGNORED_PATCH = "progress-signal-ignored"
 #: carries ``server_sizes``), start migrations longest first and report an ETA
 #: (before, no sizes and plan order).
 DURATION_ORDER_PATCH = "duration-order"
+#: Plans of at least 1,000 actions load in three workflow tasks (the input; a
+#: 1 ms timer, every action's facts; a timer, the window); before, in one.
+LOAD_IN_STEPS_PATCH = "plan-load-in-steps"
 
 __all__ = [
     "CANCELLED_CHILD_OUTCOME_PATCH",
@@ -48,6 +51,7 @@ __all__ = [
     "CANONICAL_ID_PATCH",
     "DURATION_ORDER_PATCH",
     "HOST_LIMITS_PATCH",
+    "LOAD_IN_STEPS_PATCH",
     "OUTCOME_PATCH",
     "PROGRESS_SIGNAL_IGNORED_PATCH",
     "START_BATCH_PATCH",
