@@ -136,6 +136,13 @@ def config_opts() -> list[Any]:
             "codec_key_file",
             help="File holding the payload encryption key shared with the workers (see docs/security).",
         ),
+        *_plan_opts(),
+    ]
+
+
+def _plan_opts() -> list[Any]:
+    """The options that shape each plan (failure policy, limits, barriers) and how it is followed."""
+    return [
         _choice_opt(
             "failure_policy",
             default=OnFailure.STOP.value,
